@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from recheck.models import Event, Signature
+from recheck.prefilter import Prefilter
+from recheck.query import Doc
 
 __all__ = ["match_events"]
 
@@ -15,12 +17,15 @@ def match_events(
     """Map each signature's bug id to the ids of the events its query matches, in event order.
 
     Every signature gets an entry, an empty list when nothing matches. ``events`` is read
-    once, so it may be a stream. This is the plain loop (every query on every event); a
-    prefiltered version can replace it behind the same interface.
+    once, so it may be a stream. A prefilter skips the signatures an event cannot match;
+    the others are evaluated in full, sharing one analysis of the event.
     """
     matches: dict[str, list[str]] = {signature.bug: [] for signature in signatures}
+    prefilter = Prefilter([signature.compiled for signature in signatures])
     for event_id, event in events:
-        for signature in signatures:
-            if signature.compiled.matches(event):
+        doc = Doc(event)
+        for index in prefilter.candidates(doc):
+            signature = signatures[index]
+            if signature.compiled.matches(doc):
                 matches[signature.bug].append(event_id)
     return matches
