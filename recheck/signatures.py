@@ -269,7 +269,8 @@ def _compile(query: str, key: yaml.Node, node: yaml.Node, text: str) -> Query:
         raise _Invalid(
             line,
             column,
-            f"invalid query: {exc.message}; fix it so that Lucene's query_string parser accepts it",
+            f"invalid query: {exc.message}; check brackets and quotes, and escape Lucene's "
+            'special characters + - ! ( ) { } [ ] ^ " ~ * ? : \\ / with a backslash',
         ) from None
     except Exception as exc:  # one engine crash must not hide the other signatures
         raise _Invalid(
@@ -282,30 +283,29 @@ def _compile(query: str, key: yaml.Node, node: yaml.Node, text: str) -> Query:
 def _locate_in_scalar(lines: list[str], node: yaml.Node, offset: int) -> tuple[int, int]:
     """Best-effort 1-based (line, column) in the file of character ``offset`` of a scalar.
 
-    YAML folds and unindents multi-line scalars (``>``, ``|``, plain), so an offset in
-    the value is not an offset in the file: find each source line's text in the value,
-    in order, and map the offset through the line that holds it.
+    YAML folds and unindents multi-line scalars (``>``, ``|``, plain) and unescapes quoted
+    ones, so an offset in the value is not an offset in the file: find each source line's
+    text in the value, in order, and map the offset through the line that holds it.
     """
     value: str = node.value
     start, end = node.start_mark, node.end_mark
     style = getattr(node, "style", None)
     quoted = style in ('"', "'")
     first = start.line + 1 if style in ("|", ">") else start.line
-    segments: list[tuple[int, int, int, int]] = []  # (value offset, line, column, length)
+    # (value offset, line, source column of each content character and one past the end)
+    segments: list[tuple[int, int, list[int]]] = []
     cursor = 0
     for line_no in range(first, min(end.line, len(lines) - 1) + 1):
         source = lines[line_no]
         begin = start.column + (1 if quoted else 0) if line_no == start.line else 0
         stop = end.column - (1 if quoted else 0) if line_no == end.line else len(source)
-        chunk = source[begin:stop]
-        content = chunk.lstrip(" \t").rstrip()
+        content, columns = _unquote(source, begin, stop, style)
         if not content:
             continue
         found = value.find(content, cursor)
         if found < 0:
-            continue  # escapes in quoted scalars change the text; skip what we cannot find
-        indent = begin + len(chunk) - len(chunk.lstrip(" \t"))
-        segments.append((found, line_no, indent, len(content)))
+            continue  # folding changed this line beyond recognition; map through the others
+        segments.append((found, line_no, columns))
         cursor = found + len(content)
     if not segments:
         return _mark(start)
@@ -314,8 +314,44 @@ def _locate_in_scalar(lines: list[str], node: yaml.Node, offset: int) -> tuple[i
         if segment[0] > offset:
             break
         chosen = segment
-    value_offset, line_no, column, length = chosen
-    return line_no + 1, column + min(max(offset - value_offset, 0), length) + 1
+    value_offset, line_no, columns = chosen
+    return line_no + 1, columns[min(max(offset - value_offset, 0), len(columns) - 1)] + 1
+
+
+def _unquote(source: str, begin: int, stop: int, style: str | None) -> tuple[str, list[int]]:
+    """One source line's share of a scalar's value, with each character's source column.
+
+    Leading and trailing blanks are dropped (YAML folds them away); in quoted scalars
+    escapes (``\\"``, ``\\x41``, ``''``) become the one character they stand for.
+    """
+    while begin < stop and source[begin] in " \t":
+        begin += 1
+    while stop > begin and source[stop - 1] in " \t":
+        stop -= 1
+    chars: list[str] = []
+    columns: list[int] = []
+    i = begin
+    while i < stop:
+        char, step = source[i], 1
+        if style == "'" and source.startswith("''", i):
+            step = 2
+        elif style == '"' and char == "\\" and i + 1 < stop:
+            code = source[i + 1]
+            if code in _YAML_ESCAPES:
+                char, step = _YAML_ESCAPES[code], 2
+            elif code in _YAML_HEX_ESCAPES:
+                digits = source[i + 2 : i + 2 + _YAML_HEX_ESCAPES[code]]
+                # YAML already rejected malformed escapes, so these digits are hex
+                char, step = chr(int(digits, 16)), 2 + len(digits)
+        chars.append(char)
+        columns.append(i)
+        i += step
+    columns.append(stop)
+    return "".join(chars), columns
+
+
+_YAML_ESCAPES: dict[str, str] = yaml.scanner.Scanner.ESCAPE_REPLACEMENTS
+_YAML_HEX_ESCAPES: dict[str, int] = yaml.scanner.Scanner.ESCAPE_CODES
 
 
 def _problem(exc: yaml.YAMLError) -> str:

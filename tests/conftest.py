@@ -1,0 +1,15 @@
+"""Shared test fixtures: paths to the real data copied into tests/fixtures/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def real_queries_dir() -> Path:
+    """The 91 real elastic-recheck signature files (Jan 2020)."""
+    return FIXTURES / "queries" / "elastic-recheck-2020"
