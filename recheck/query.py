@@ -341,18 +341,12 @@ def _damerau_within(a: str, b: str, k: int) -> int | None:
 
 
 def _fuzzy_test(term: str, max_edits: int) -> Callable[[str], bool]:
-    term_len = len(term)
+    """FuzzyQuery: Damerau (optimal string alignment) distance <= max_edits, by code point."""
 
     def test(token: str) -> bool:
         if token == term:
             return True
-        if max_edits == 0:
-            return False
-        distance = _damerau_within(token, term, max_edits)
-        if distance is None:
-            return False
-        # FuzzyTermsEnum only accepts a term whose similarity 1 - d / min(len) is > 0.
-        return distance < min(len(token), term_len)
+        return max_edits > 0 and _damerau_within(token, term, max_edits) is not None
 
     return test
 
@@ -601,6 +595,9 @@ class _Parser:
     def bare_token(self, fld: str, tok: Token, slop: Token | None) -> Node | None:
         kind = tok.kind
         image = tok.image[:1] if kind is Kind.BAREOPER else tok.image
+        # Lucene unescapes every bare token first, so a bad \u escape is an error even
+        # in a wildcard or a regexp, which then go on from the raw image.
+        text = discard_escape_char(image)
         if kind in (Kind.STAR, Kind.WILDTERM):
             if image[:1] in ("*", "?") and image != "*":
                 self.warnings.append(
@@ -615,7 +612,6 @@ class _Parser:
                 "with 'recheck match' against real events"
             )
             return regexp_query(fld, image[1:-1], tok.position)
-        text = discard_escape_char(image)
         if fld == "_exists_":
             self.note_field(text)
         if slop is not None:
