@@ -15,6 +15,7 @@ The result is a tree of small query objects, each with ``matches(doc)``, plus a
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -589,7 +590,10 @@ class _Parser:
                 if parsed is not None:
                     phrase_slop = int(parsed)
             text = discard_escape_char(tok.image[1:-1])
-            return field_query(fld, text, quoted=True, slop=phrase_slop)
+            query = field_query(fld, text, quoted=True, slop=phrase_slop)
+            if isinstance(query, Phrase) and phrase_slop < 0:
+                raise QuerySyntaxError("phrase slop must be zero or positive", tok.position)
+            return query
         raise self.error(tok)
 
     def bare_token(self, fld: str, tok: Token, slop: Token | None) -> Node | None:
@@ -793,7 +797,10 @@ def fuzzy_query(fld: str, text: str, min_similarity: float) -> Node:
     elif min_similarity == 0.0:
         edits = 0
     else:
-        edits = min(int((1.0 - min_similarity) * length), MAX_EDITS)
+        # Java keeps the similarity as a float: 0.9f is 0.89999998, so "~0.9" on a
+        # 10-letter term allows one edit there; round through float32 the same way.
+        as_float32 = struct.unpack("f", struct.pack("f", min_similarity))[0]
+        edits = min(int((1.0 - as_float32) * length), MAX_EDITS)
     return TokenTest(fld, "fuzzy", text, _fuzzy_test(term, edits), "")
 
 
