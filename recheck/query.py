@@ -26,6 +26,9 @@ from recheck.regexp import RegexpError, compile_regexp
 DEFAULT_FIELD = "message"
 MAX_EDITS = 2  # LevenshteinAutomata.MAXIMUM_SUPPORTED_DISTANCE
 DEFAULT_FUZZY_MIN_SIM = 2.0
+# Lucene has no limit, but Python's stack does: refuse absurd nesting with a clear error
+# rather than crash on hostile input.
+MAX_NESTING = 100
 
 FieldValue = str | Sequence[str]
 Event = Mapping[str, FieldValue]
@@ -423,6 +426,7 @@ class _Parser:
         self.i = 0
         self.warnings: list[str] = []
         self.fields: set[str] = set()
+        self.depth = 0
 
     # -- token helpers
     def peek(self, ahead: int = 0) -> Token:
@@ -523,9 +527,15 @@ class _Parser:
             fld = "*" if tok.kind is Kind.STAR else discard_escape_char(tok.image)
             self.i += 2
         if self.peek().kind is Kind.LPAREN:
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise QuerySyntaxError(
+                    f"query nested more than {MAX_NESTING} parentheses deep", self.peek().position
+                )
             self.i += 1
             q = self.query(fld)
             self.take(Kind.RPAREN)
+            self.depth -= 1
             if self.peek().kind is Kind.CARAT:
                 self.i += 1
                 self.take(Kind.NUMBER)

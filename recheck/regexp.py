@@ -11,12 +11,14 @@ the same (Brzozowski derivatives over character-class intervals), with Lucene's 
 from __future__ import annotations
 
 import bisect
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
 MAX_CODE_POINT = 0x10FFFF
 MAX_STATES = 10_000
 MAX_REPEAT = 1_000  # beyond this, expansion is refused as too complex
+MAX_WORK = 200_000  # derivative steps for one pattern: about a second at worst
 
 
 class RegexpError(ValueError):
@@ -261,9 +263,13 @@ class _RegexpParser:
         return e
 
     def concatenation(self) -> Re:
-        e = self.repetition()
-        if self.more() and not self.peek(")|") and not self.peek("&"):
-            e = cat(e, self.concatenation())
+        # Iterative, not recursive as in Lucene: long patterns must not exhaust the stack.
+        items = [self.repetition()]
+        while self.more() and not self.peek(")|") and not self.peek("&"):
+            items.append(self.repetition())
+        e = items[-1]
+        for item in reversed(items[:-1]):
+            e = cat(item, e)
         return e
 
     def repetition(self) -> Re:
@@ -389,8 +395,23 @@ def nullable(r: Re) -> bool:
     return not nullable(r.inner)
 
 
-def derive(r: Re, c: int) -> Re:
+class _Budget:
+    """Bounds the work of building one automaton, so no pattern can stall a caller."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise RegexpError("pattern too complex to compile (work limit reached)")
+
+
+def derive(r: Re, c: int, budget: _Budget) -> Re:
     """The derivative of r by code point c: what is left to match after c."""
+    budget.spend()
     if isinstance(r, (Eps, Nothing)):
         return NOTHING
     if isinstance(r, Chars):
@@ -399,16 +420,16 @@ def derive(r: Re, c: int) -> Re:
                 return EPS
         return NOTHING
     if isinstance(r, Cat):
-        first = cat(derive(r.left, c), r.right)
-        return alt(first, derive(r.right, c)) if nullable(r.left) else first
+        first = cat(derive(r.left, c, budget), r.right)
+        return alt(first, derive(r.right, c, budget)) if nullable(r.left) else first
     if isinstance(r, Star):
-        return cat(derive(r.inner, c), r)
+        return cat(derive(r.inner, c, budget), r)
     if isinstance(r, Alt):
-        return alt(*(derive(p, c) for p in r.parts))
+        return alt(*(derive(p, c, budget) for p in r.parts))
     if isinstance(r, And):
-        return inter(*(derive(p, c) for p in r.parts))
+        return inter(*(derive(p, c, budget) for p in r.parts))
     assert isinstance(r, Not)
-    return neg(derive(r.inner, c))
+    return neg(derive(r.inner, c, budget))
 
 
 def _boundaries(r: Re, out: set[int]) -> None:
@@ -455,6 +476,7 @@ class Regexp:
         _boundaries(root, points)
         self.starts = sorted(p for p in points if p <= MAX_CODE_POINT)
         self.literal = _required_literal(root)
+        budget = _Budget(MAX_WORK)
         index: dict[Re, int] = {root: 0}
         states = [root]
         self.accept: list[bool] = []
@@ -466,7 +488,7 @@ class Regexp:
             self.accept.append(nullable(state))
             row = []
             for start in self.starts:
-                nxt = derive(state, start)
+                nxt = derive(state, start, budget)
                 if isinstance(nxt, Nothing):
                     row.append(dead)
                     continue
@@ -492,7 +514,22 @@ class Regexp:
         return self.accept[state]
 
 
+MAX_PATTERN_LENGTH = 500
+
+
 @lru_cache(maxsize=1024)
 def compile_regexp(pattern: str) -> Regexp:
     """Compile a Lucene regexp (already lowercased by the caller, as Lucene normalizes)."""
-    return Regexp(pattern)
+    # The parser and the derivatives recurse along the pattern: bound it so hostile
+    # input gets an error instead of exhausting the stack.
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise RegexpError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    # Hashing a long concatenation recurses once per character: allow for that.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 8 * MAX_PATTERN_LENGTH))
+    try:
+        return Regexp(pattern)
+    except RecursionError:
+        raise RegexpError("pattern too deeply nested") from None
+    finally:
+        sys.setrecursionlimit(limit)
