@@ -29,7 +29,7 @@ from recheck.query import QuerySyntaxError, compile_query, lint_query
         ("Timed OUT", ["timed", "out"]),
         ("中文 アイウ ひら", ["中", "文", "アイウ", "ひ", "ら"]),
         ("ไทยภาษา café", ["ไทยภาษา", "café"]),
-        ("İstanbul ΣΑΣ", ["istanbul", "σασ"]),  # per code point, like Java
+        ("İstanbul \u03a3\u0391\u03a3", ["istanbul", "\u03c3\u03b1\u03c3"]),  # as Java
         ("😀 👍🏽", ["😀", "👍🏽"]),
         ("x" * 300, ["x" * 255, "x" * 45]),  # Lucene chops at 255
         ("a" * 254 + ".b", ["a" * 254, "b"]),
