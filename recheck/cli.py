@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -17,9 +18,12 @@ from pathlib import Path
 from typing import IO
 
 from recheck import __version__
+from recheck.build import BUILD_FIELDS, Build, BuildInfoError
 from recheck.eventfile import EventFileError, iter_events
+from recheck.localdir import FileProblem, build_events, read_build_info
 from recheck.matcher import match_events
 from recheck.models import EVENT_FIELDS
+from recheck.pipeline import Classification, classify_build
 from recheck.query import lint_query
 from recheck.signatures import load_signatures
 
@@ -54,6 +58,8 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_check(commands)
     _add_match(commands)
+    _add_events(commands)
+    _add_classify(commands)
     return parser
 
 
@@ -191,6 +197,184 @@ def _cmd_match(args: argparse.Namespace) -> int:
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
+
+
+# --- recheck events --------------------------------------------------------------------
+
+
+def _add_events(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    events = commands.add_parser(
+        "events",
+        help="split a build's logs into events, printed as JSON lines",
+        description=(
+            "Split the log files of the build in directory SOURCE into events the way "
+            "OpenStack's logstash pipeline did, and print them as JSON lines, the format "
+            '`recheck match` reads: {"id": "<filename>:<line>", "message": ..., "tags": '
+            "[...], ...}. Build fields come from SOURCE/zuul-info/inventory.yaml when "
+            "present, then from the options. Files that cannot be read to the end are "
+            "reported on stderr; their events so far are still printed."
+        ),
+    )
+    _add_source_options(events)
+    events.set_defaults(run=_cmd_events)
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    build = _read_build(args, "events")
+    if build is None:
+        return 2
+    events = build_events(
+        args.source, build, keep_debug=args.keep_debug, on_problem=_warn_problem("events")
+    )
+    try:
+        for event_id, event in events:
+            sys.stdout.write(json.dumps({"id": event_id, **event}, ensure_ascii=False))
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `recheck events ... | head` is normal use: stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    return 0
+
+
+# --- recheck classify ------------------------------------------------------------------
+
+
+def _add_classify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    classify = commands.add_parser(
+        "classify",
+        help="which known bugs a build's logs show",
+        description=(
+            "Split the logs of the build in directory SOURCE into events and match every "
+            "signature against them. Prints each bug whose signature matched with the "
+            "matching events (file:line and the start of the message); --format json "
+            'prints {"build": {...}, "bugs": [...], "matches": [{"bug", "filename", '
+            '"line", "message"}, ...], "skipped": {...}, "problems": [...]}. Non-voting '
+            "builds are classified only by signatures with allow-nonvoting: true. Exit "
+            "status 0 whether or not a bug matched; 2 when SOURCE or DIR is unusable."
+        ),
+    )
+    _add_source_options(classify)
+    classify.add_argument(
+        "--queries",
+        metavar="DIR",
+        type=Path,
+        default=Path("queries"),
+        help="directory of signature files (default: ./queries)",
+    )
+    classify.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format"
+    )
+    classify.set_defaults(run=_cmd_classify)
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    options = _read_build(args, "classify")
+    if options is None:
+        return 2
+    try:
+        signatures, errors = load_signatures(args.queries)
+    except OSError as exc:
+        return _usage_error("classify", f"{exc}; pass --queries DIR")
+    for error in errors:
+        print(f"recheck classify: warning: skipped {error}", file=sys.stderr)
+    result = classify_build(args.source, signatures, options, keep_debug=args.keep_debug)
+    for problem in result.problems:
+        _warn_problem("classify")(problem)
+    if args.format == "json":
+        json.dump(_classification_json(result), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        _print_classification(result)
+    return 0
+
+
+def _classification_json(result: Classification) -> dict[str, object]:
+    matches: list[dict[str, object]] = []
+    for match in result.matches:
+        item: dict[str, object] = {
+            "bug": match.bug,
+            "filename": match.filename,
+            "line": match.line,
+            "message": match.message,
+        }
+        url = result.link(match)
+        if url:
+            item["url"] = url
+        matches.append(item)
+    return {
+        "build": result.build.event_fields(),
+        "bugs": result.bugs,
+        "matches": matches,
+        "skipped": result.skipped,
+        "problems": [str(problem) for problem in result.problems],
+    }
+
+
+def _print_classification(result: Classification) -> None:
+    print_line = _line_printer(sys.stdout)
+    build = result.build
+    details = [value for value in (build.build_short_uuid, build.build_queue) if value]
+    details += [value for value in (build.build_status,) if value]
+    name = build.build_name or "build"
+    print_line(f"{name} ({', '.join(details)})" if details else name, "bold")
+    if not result.matches:
+        print_line("no known bug matched", "yellow")
+    for bug in result.bugs:
+        matches = [match for match in result.matches if match.bug == bug]
+        print_line(f"bug {bug}: {_plural(len(matches), 'matching event')}", "red")
+        for match in matches:
+            first_line = match.message.split("\n", 1)[0]
+            print_line(f"  {match.filename}:{match.line}: {first_line}", "")
+            url = result.link(match)
+            if url:
+                print_line(f"    {url}", "dim")
+
+
+# --- build sources (events, classify) --------------------------------------------------
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="SOURCE", type=Path, help="a build's log directory")
+    parser.add_argument(
+        "--keep-debug", action="store_true", help="keep DEBUG events (dropped by default)"
+    )
+    group = parser.add_argument_group(
+        "build fields", "put on every event; they override zuul-info/inventory.yaml"
+    )
+    for name in BUILD_FIELDS:
+        if name == "build_short_uuid":
+            continue  # derived from --build-uuid
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="TEXT")
+
+
+def _read_build(args: argparse.Namespace, command: str) -> Build | None:
+    source: Path = args.source
+    if not source.is_dir():
+        what = "does not exist" if not source.exists() else "is not a directory"
+        _usage_error(command, f"{source} {what}; SOURCE must be a build's log directory")
+        return None
+    values: dict[str, str | None] = {name: getattr(args, name, None) for name in BUILD_FIELDS}
+    if values["voting"] is not None:
+        values["voting"] = _voting_text(values["voting"])
+    try:
+        return read_build_info(source, Build().updated(values))
+    except BuildInfoError as exc:
+        _usage_error(command, str(exc))
+        return None
+
+
+def _voting_text(value: str) -> str:
+    # Logstash indexed voting as 1/0 (signatures write voting:1); accept the usual spellings.
+    return "0" if value.strip().lower() in ("0", "false", "no", "off") else "1"
+
+
+def _warn_problem(command: str) -> Callable[[FileProblem], None]:
+    def warn(problem: FileProblem) -> None:
+        print(f"recheck {command}: warning: {problem}", file=sys.stderr)
+
+    return warn
 
 
 # --- output helpers --------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""A build directory classified end to end (recheck.pipeline, `recheck events|classify`)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from recheck.build import Build
+from recheck.cli import main
+from recheck.eventfile import iter_events
+from recheck.matcher import match_events
+from recheck.models import Signature
+from recheck.pipeline import Match, classify_build
+from recheck.signatures import load_signatures
+
+ROOT = Path(__file__).parents[1]
+BUILDS = Path(__file__).parent / "fixtures" / "builds"
+JENKINS = BUILDS / "gate-tempest-devstack-vm-neutron"
+ZUUL = BUILDS / "devstack-zuulv3"
+LOG_URL = "https://logs.openstack.org/70/44670/3/gate/gate-tempest-devstack-vm-neutron/02d68e3"
+
+
+@pytest.fixture(scope="module")
+def shipped_signatures() -> list[Signature]:
+    signatures, errors = load_signatures(ROOT / "queries")
+    assert errors == []
+    return signatures
+
+
+def test_the_demo_signatures_classify_the_real_jenkins_build(
+    shipped_signatures: list[Signature],
+) -> None:
+    result = classify_build(JENKINS, shipped_signatures, Build(build_status="FAILURE"))
+    assert result.bugs == ["1999001", "1999002"]
+    assert result.matches == [
+        Match("1999001", "logs/screen-q-svc.txt", 20, result.matches[0].message),
+        Match(
+            "1999002",
+            "console.html",
+            110,
+            "AssertionError: State change timeout exceeded!(400s) While waitingfor "
+            "set(['running', '_GONE']) at \"pending\"",
+        ),
+    ]
+    assert result.matches[0].message.startswith("[-] delete failed\n")
+    assert len(result.matches[0].message) == 300  # an excerpt, not the whole traceback
+    assert result.problems == []
+
+
+def test_non_voting_builds_only_use_allow_nonvoting_signatures(
+    shipped_signatures: list[Signature],
+) -> None:
+    result = classify_build(JENKINS, shipped_signatures, Build(voting="0"))
+    assert result.bugs == []
+    assert "non-voting" in result.skipped["1999002"]
+    zuul = classify_build(ZUUL, shipped_signatures, Build(voting="0"))
+    assert zuul.bugs == ["1999003"]  # the one demo signature with allow-nonvoting
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_classify_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["classify", str(JENKINS), "--queries", str(ROOT / "queries"), "--format", "json"]
+    code, out, _ = _run([*argv, "--build-name", "gate-tempest", "--log-url", LOG_URL], capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["build"] == {"build_name": "gate-tempest", "log_url": LOG_URL}
+    assert result["bugs"] == ["1999001", "1999002"]
+    assert result["matches"][1] == {
+        "bug": "1999002",
+        "filename": "console.html",
+        "line": 110,
+        "message": "AssertionError: State change timeout exceeded!(400s) While waitingfor "
+        "set(['running', '_GONE']) at \"pending\"",
+        "url": f"{LOG_URL}/console.html#110",
+    }
+
+
+def test_classify_text_names_bug_file_and_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["classify", str(ZUUL), "--queries", str(ROOT / "queries")], capsys)
+    assert code == 0
+    assert out.splitlines() == [
+        "tempest-full (5b2e9c1, check)",
+        "bug 1999003: 1 matching event",
+        "  controller/logs/screen-c-vol.txt:9: May 26 20:44:32.284561 "
+        "ubuntu-xenial-rax-dfw-9013276 cinder-volume[27348]: "
+        "error: cannot switch to a different thread",
+    ]
+
+
+def test_events_output_is_what_match_reads(
+    capsys: pytest.CaptureFixture[str], shipped_signatures: list[Signature]
+) -> None:
+    code, out, _ = _run(["events", str(JENKINS), "--build-status", "FAILURE"], capsys)
+    assert code == 0
+    events = list(iter_events(io.StringIO(out), "<events>"))
+    assert len(events) == len(out.splitlines())
+    assert events[0][0] == "console.html:2"
+    assert all(event["build_status"] == "FAILURE" for _, event in events)
+    matches = match_events(shipped_signatures, events)
+    assert matches["1999001"] == ["logs/screen-q-svc.txt:20"]
+    assert matches["1999002"] == ["console.html:110"]
+
+
+def test_events_keep_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    _, default, _ = _run(["events", str(JENKINS)], capsys)
+    _, kept, _ = _run(["events", str(JENKINS), "--keep-debug"], capsys)
+    assert '"loglevel": "DEBUG"' not in default
+    assert kept.count('"loglevel": "DEBUG"') > 20
+
+
+def test_a_source_that_is_not_a_directory_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = _run(["events", str(tmp_path / "missing")], capsys)
+    assert code == 2
+    assert out == ""
+    assert "missing does not exist; SOURCE must be a build's log directory" in err
+
+
+def test_a_truncated_file_is_a_warning_not_a_failure(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "console.html.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    code, _, err = _run(["events", str(tmp_path)], capsys)
+    assert code == 0
+    assert "recheck events: warning: console.html.gz: compressed data is truncated" in err
