@@ -13,3 +13,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def real_queries_dir() -> Path:
     """The 91 real elastic-recheck signature files (Jan 2020)."""
     return FIXTURES / "queries" / "elastic-recheck-2020"
+
+
+# --- Lucene oracle (tests/lucene_oracle.py) -------------------------------------------
+# Importing the fixture makes the session-wide `lucene` oracle available to every module.
+from lucene_oracle import lucene  # noqa: E402, F401
+
+# --- end Lucene oracle ----------------------------------------------------------------
