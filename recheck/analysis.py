@@ -34,7 +34,9 @@ _ASCII_WORD = re.compile(
 )
 
 # Full Unicode rules. Each "Ex" class absorbs trailing Extend/Format/ZWJ marks (UAX#29 WB4).
-_X = r"[\p{WB=Format}\p{WB=Extend}\p{WB=ZWJ}]*"
+# Skin-tone modifiers were WB=E_Modifier in Unicode 9 (Lucene's tables), not Extend as
+# in today's: they do not attach to letters, only to emoji.
+_X = r"[[\p{WB=Format}\p{WB=Extend}\p{WB=ZWJ}]--\p{Emoji_Modifier}]*"
 _AHLETTER = rf"[\p{{WB=ALetter}}\p{{WB=Hebrew_Letter}}]{_X}"
 _HEBREW = rf"\p{{WB=Hebrew_Letter}}{_X}"
 _NUMERIC = rf"[\p{{WB=Numeric}}[\p{{Block=Halfwidth_And_Fullwidth_Forms}}&&\p{{Nd}}]]{_X}"
@@ -52,15 +54,17 @@ _UNIT = (
 )
 _WORD = rf"(?:{_EXTENDNUMLET})*{_UNIT}(?:(?:{_EXTENDNUMLET})+{_UNIT})*(?:{_EXTENDNUMLET})*"
 
-_X_SANS_PRESENTATION = r"[[\p{WB=Format}\p{WB=Extend}\p{WB=ZWJ}]--[\uFE0E\uFE0F]]*"
+_X_SANS_PRESENTATION = (
+    r"[[\p{WB=Format}\p{WB=Extend}\p{WB=ZWJ}]--[\uFE0E\uFE0F\p{Emoji_Modifier}]]*"
+)
 _EMOJI_CHAR = (
     r"(?:\p{Extended_Pictographic}"
     r"|[\p{Emoji}--[\p{WB=Regional_Indicator}0-9#*\u00a9\u00ae\u2122\u3030\u303d\p{Emoji_Modifier}]])"
 )
 _EMOJI_ELEMENT = (
-    rf"(?:\p{{WB=ZWJ}}*{_EMOJI_CHAR}{_X_SANS_PRESENTATION}\uFE0F?"
-    rf"|(?:\p{{WB=ZWJ}}*\p{{Emoji_Modifier_Base}}{_X_SANS_PRESENTATION})?"
-    rf"\p{{Emoji_Modifier}}{_X_SANS_PRESENTATION})"
+    rf"(?:(?:\p{{WB=ZWJ}}*\p{{Emoji_Modifier_Base}}{_X_SANS_PRESENTATION})?"
+    rf"\p{{Emoji_Modifier}}{_X_SANS_PRESENTATION}"
+    rf"|\p{{WB=ZWJ}}*{_EMOJI_CHAR}{_X_SANS_PRESENTATION}\uFE0F?)"
 )
 _EMOJI = (
     rf"{_EMOJI_ELEMENT}(?:[\U000E0020-\U000E007E]+\U000E007F|(?:\p{{WB=ZWJ}}{_EMOJI_ELEMENT})*)"
@@ -69,9 +73,11 @@ _EMOJI = (
 )
 
 # Order matters only for ties, which produce the same text.
+# POSIX flag: leftmost-longest matching inside each rule, as JFlex's DFA does (an
+# ordered alternation could stop early, e.g. at a Hebrew letter followed by a quote).
 _RULES = [
-    regex.compile(_EMOJI, regex.V1),
-    regex.compile(_WORD, regex.V1),
+    regex.compile(_EMOJI, regex.V1 | regex.POSIX),
+    regex.compile(_WORD, regex.V1 | regex.POSIX),
     regex.compile(rf"(?:\p{{LB=Complex_Context}}{_X})+", regex.V1),
     regex.compile(rf"\p{{Script=Han}}{_X}", regex.V1),
     regex.compile(rf"\p{{Script=Hiragana}}{_X}", regex.V1),
@@ -163,6 +169,10 @@ def tokenize(text: str) -> list[str]:
     """The lowercased tokens of ``text``, as StandardAnalyzer produces them."""
     if text.isascii():
         return [m.lower() for m in _iter_ascii_tokens(text)]
+    if "\ud800" <= text[-1] <= "\udbff":
+        # A value ending in a lone high surrogate (possible in JSON input, never in
+        # decoded UTF-8) makes Lucene's scanner wait for the low half: no token at all.
+        return []
     return [lowercase(text[s:e]) for s, e in _unicode_spans(text)]
 
 
