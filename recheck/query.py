@@ -562,15 +562,7 @@ class _Parser:
         tok = self.peek()
         kind = tok.kind
         self.note_field(fld)
-        if kind in (
-            Kind.TERM,
-            Kind.STAR,
-            Kind.PREFIXTERM,
-            Kind.WILDTERM,
-            Kind.REGEXPTERM,
-            Kind.NUMBER,
-            Kind.BAREOPER,
-        ):
+        if kind in _BARE_TOKENS:
             self.i += 1
             slop = self._suffixes()
             return self.bare_token(fld, tok, slop)
@@ -662,19 +654,24 @@ _KIND_NAMES = {
     Kind.FUZZY_SLOP: "'~'",
 }
 
-_CLAUSE_START = {
+_BARE_TOKENS = frozenset(
+    {
+        Kind.TERM,
+        Kind.STAR,
+        Kind.PREFIXTERM,
+        Kind.WILDTERM,
+        Kind.REGEXPTERM,
+        Kind.NUMBER,
+        Kind.BAREOPER,
+    }
+)
+# Tokens that can begin a further clause of a Query (conjunction, modifier or clause).
+_CLAUSE_START = _BARE_TOKENS | {
     Kind.AND,
     Kind.OR,
     Kind.PLUS,
     Kind.MINUS,
     Kind.NOT,
-    Kind.TERM,
-    Kind.STAR,
-    Kind.PREFIXTERM,
-    Kind.WILDTERM,
-    Kind.REGEXPTERM,
-    Kind.NUMBER,
-    Kind.BAREOPER,
     Kind.RANGEIN_START,
     Kind.RANGEEX_START,
     Kind.QUOTED,

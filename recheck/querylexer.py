@@ -80,7 +80,7 @@ _DEFAULT_RULES: list[tuple[Kind, re.Pattern[str]]] = [
     (Kind.FUZZY_SLOP, re.compile("~" + _TERM_CHAR + "*")),
     (Kind.PREFIXTERM, re.compile(r"\*|" + _TERM_START + _TERM_CHAR + r"*\*")),
     (Kind.WILDTERM, re.compile(r"(?:" + _TERM_START + r"|[*?])(?:" + _TERM_CHAR + r"|[*?])*")),
-    # REGEXPTERM is matched by _regexp_term_length: it needs a true longest match.
+    # REGEXPTERM is matched by _delimited_length: it needs a true longest match.
     (Kind.RANGEIN_START, re.compile(r"\[")),
     (Kind.RANGEEX_START, re.compile(r"\{")),
 ]
@@ -89,42 +89,28 @@ _RANGE_RULES: list[tuple[Kind | None, re.Pattern[str]]] = [
     (Kind.RANGE_TO, re.compile(r"TO")),
     (Kind.RANGEIN_END, re.compile(r"\]")),
     (Kind.RANGEEX_END, re.compile(r"\}")),
-    # RANGE_QUOTED is matched by _range_quoted_length (longest match with \" escapes).
+    # RANGE_QUOTED is matched by _delimited_length (longest match with \" escapes).
     (Kind.RANGE_GOOP, re.compile(r"[^ \]}]+")),
 ]
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
-# A PREFIXTERM like "foo*" must not swallow a trailing escaped star ("foo\*"): the
-# regex above already guarantees it, because an escape is consumed as one unit.
 
+def _delimited_length(text: str, pos: int, delimiter: str, min_content: int) -> int:
+    """Longest ``D ( [^D] | \\D ){min_content,} D`` at pos (JavaCC's longest match), or 0.
 
-def _regexp_term_length(text: str, pos: int) -> int:
-    """Length of the longest REGEXPTERM ``/ ( [^/] | \\/ )* /`` at pos, or 0."""
-    if text[pos] != "/":
+    Serves REGEXPTERM (``/``, may be empty) and RANGE_QUOTED (``"``, at least one char).
+    A delimiter preceded by a backslash may be content or the end; an unescaped one can
+    only end the token.
+    """
+    if text[pos] != delimiter:
         return 0
     best = 0
     i = pos + 1
     while i < len(text):
-        if text[i] == "/":
-            best = i + 1 - pos
-            if text[i - 1] != "\\" or i == pos + 1:
-                # An unescaped slash can only close the term.
-                return best
-        i += 1
-    return best
-
-
-def _range_quoted_length(text: str, pos: int) -> int:
-    """Length of the longest RANGE_QUOTED ``" ( [^"] | \\" )+ "`` at pos, or 0."""
-    if text[pos] != '"':
-        return 0
-    best = 0
-    i = pos + 1
-    while i < len(text):
-        if text[i] == '"':
-            if i > pos + 1:
+        if text[i] == delimiter:
+            if i - pos - 1 >= min_content:
                 best = i + 1 - pos
-            if text[i - 1] != "\\":
+            if i == pos + 1 or text[i - 1] != "\\":
                 return best
         i += 1
     return best
@@ -148,7 +134,7 @@ def tokenize_query(text: str) -> list[Token]:
                 m = rule.match(text, pos)
                 if m is not None and m.end() - pos > best_len:
                     best_kind, best_len = kind, m.end() - pos
-            regexp_len = _regexp_term_length(text, pos)
+            regexp_len = _delimited_length(text, pos, "/", 0)
             if regexp_len > best_len:
                 best_kind, best_len = Kind.REGEXPTERM, regexp_len
             if best_kind is None:
@@ -179,7 +165,7 @@ def tokenize_query(text: str) -> list[Token]:
                 m = rule.match(text, pos)
                 if m is not None and m.end() - pos > best_len:
                     range_kind, best_len, skip = rkind, m.end() - pos, rkind is None
-            quoted_len = _range_quoted_length(text, pos)
+            quoted_len = _delimited_length(text, pos, '"', 1)
             if quoted_len > best_len:
                 range_kind, best_len, skip = Kind.RANGE_QUOTED, quoted_len, False
             if best_len == 0:
