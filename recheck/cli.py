@@ -43,7 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         parser.print_help(sys.stderr)
         return 2
-    return command(args)
+    try:
+        return command(args)
+    except BrokenPipeError:
+        # The reader went away (`recheck match ... | head`): not an error of ours. Point
+        # stdout at devnull so the interpreter's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -282,3 +282,26 @@ def test_unknown_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert code == 2
     assert "unrecognized arguments: --nope" in err
+
+
+def test_match_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    """`recheck match ... | head -1`: the reader leaves early; no traceback, status 0."""
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "1.yaml").write_text('query: message:"boom"\n')
+    events = tmp_path / "events.jsonl"
+    # ~1 MB of output: far more than a pipe holds, so recheck is still writing when the
+    # reader goes away.
+    events.write_text("".join(f'{{"id": "event-{i}", "message": "boom"}}\n' for i in range(60_000)))
+    script = Path(sys.executable).with_name("recheck")
+    recheck = subprocess.Popen(
+        [str(script), "match", "--queries", str(queries), str(events)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert recheck.stdout is not None and recheck.stderr is not None
+    recheck.stdout.read(1)
+    recheck.stdout.close()  # what `head` does after its first line
+    stderr = recheck.stderr.read().decode()
+    assert recheck.wait(timeout=120) == 0
+    assert "Traceback" not in stderr
