@@ -143,13 +143,6 @@ def _ascii_spans(text: str) -> Iterator[tuple[int, int]]:
             pos = piece.end()
 
 
-def token_spans(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of every token of ``text``, in order."""
-    if text.isascii():
-        return _ascii_spans(text)
-    return _unicode_spans(text)
-
-
 @lru_cache(maxsize=4096)
 def _lower_char(ch: str) -> str:
     low = ch.lower()
@@ -168,17 +161,12 @@ def lowercase(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """The lowercased tokens of ``text``, as StandardAnalyzer produces them."""
     if text.isascii():
-        return [m.lower() for m in _iter_ascii_tokens(text)]
+        return [text[s:e].lower() for s, e in _ascii_spans(text)]
     if "\ud800" <= text[-1] <= "\udbff":
         # A value ending in a lone high surrogate (possible in JSON input, never in
         # decoded UTF-8) makes Lucene's scanner wait for the low half: no token at all.
         return []
     return [lowercase(text[s:e]) for s, e in _unicode_spans(text)]
-
-
-def _iter_ascii_tokens(text: str) -> Iterator[str]:
-    for s, e in _ascii_spans(text):
-        yield text[s:e]
 
 
 def positions(values: Iterable[str]) -> list[tuple[str, int]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from recheck.analysis import lowercase
-from recheck.query import DEFAULT_FIELD, Doc, Event, Query
+from recheck.query import DEFAULT_FIELD, Doc, Event, Query, selectivity
 
 hyperscan: ModuleType | None
 try:  # optional: `pip install 'recheck[fast]'`
@@ -46,8 +46,9 @@ def _choose(query: Query) -> _Gate | None:
         return _Gate(())  # the query can match nothing at all
 
     def score(alts: list[tuple[str, str]]) -> tuple[int, int, int]:
+        # Literals of the default field first: other fields (tags...) are rarely selective.
         in_default = all(f == query.default_field for f, _ in alts)
-        return (int(in_default), min(len(lit) for _, lit in alts), -len(alts))
+        return (int(in_default), *selectivity(alts))
 
     best = max(conjuncts, key=score)
     return _Gate(tuple(sorted(set(best))))
@@ -57,11 +58,10 @@ class Prefilter:
     """Which of ``queries`` may match an event: a superset of those that do."""
 
     def __init__(self, queries: Sequence[Query], use_hyperscan: bool = True) -> None:
-        self.queries = list(queries)
         self.always: list[int] = []  # queries with no usable condition
         # (field, literal) -> indexes of the queries it opens
         self.opens: dict[tuple[str, str], list[int]] = {}
-        for index, query in enumerate(self.queries):
+        for index, query in enumerate(queries):
             gate = _choose(query)
             if gate is None:
                 self.always.append(index)

@@ -71,7 +71,11 @@ class Doc:
     def terms(self, name: str) -> frozenset[str]:
         found = self._terms.get(name)
         if found is None:
-            found = frozenset(t for v in self.values(name) for t in analysis.tokenize(v))
+            positions = self._positions.get(name)
+            if positions is not None:  # already analyzed for a phrase: don't do it again
+                found = frozenset(positions)
+            else:
+                found = frozenset(t for v in self.values(name) for t in analysis.tokenize(v))
             self._terms[name] = found
         return found
 
@@ -82,6 +86,7 @@ class Doc:
             for token, position in analysis.positions(self.values(name)):
                 found.setdefault(token, []).append(position)
             self._positions[name] = found
+            self._terms.setdefault(name, frozenset(found))
         return found
 
 
@@ -144,10 +149,9 @@ class Phrase(Node):
     slop: int
 
     def matches(self, doc: Doc) -> bool:
-        terms = doc.terms(self.field)
-        if not all(t in terms for t in self.terms):
-            return False
         positions = doc.positions(self.field)
+        if not all(t in positions for t in self.terms):
+            return False
         if self.slop == 0:
             return _exact_phrase(self.terms, positions)
         return _sloppy_phrase(self.terms, positions, self.slop)
@@ -214,15 +218,19 @@ class Bool(Node):
         return [alternatives]
 
 
+def selectivity(alternatives: Sequence[tuple[str, str]]) -> tuple[int, int]:
+    """How selective an OR-set of literals is: its weakest literal's length, then fewness.
+
+    An empty set (nothing can match) is the most selective of all.
+    """
+    if not alternatives:
+        return (10**9, 0)
+    return (min(len(lit) for _, lit in alternatives), -len(alternatives))
+
+
 def _best_conjunct(lits: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
-    """The OR-set whose weakest literal is longest: the most selective to test."""
-
-    def score(alts: list[tuple[str, str]]) -> tuple[int, int]:
-        if not alts:
-            return (10**9, 0)
-        return (min(len(lit) for _, lit in alts), -len(alts))
-
-    return max(lits, key=score)
+    """The most selective OR-set to test."""
+    return max(lits, key=selectivity)
 
 
 def _exact_phrase(terms: tuple[str, ...], positions: dict[str, list[int]]) -> bool:
@@ -448,6 +456,16 @@ class _Parser:
     def note_field(self, fld: str) -> None:
         self.fields.add(fld)
 
+    def warn_if_split(self, fld: str, image: str, text: str) -> None:
+        """The classic trap: an unquoted term of several tokens is an OR of them."""
+        tokens = analysis.tokenize(text)
+        if len(tokens) > 1:
+            self.warnings.append(
+                f"unquoted term {fld}:{image} is split into {len(tokens)} tokens "
+                f"({', '.join(tokens)}) and matches ANY of them; "
+                f'quote it to match the phrase: {fld}:"{text}"'
+            )
+
     # -- grammar
     def top_level(self) -> Node:
         q = self.query(self.default_field)
@@ -512,11 +530,7 @@ class _Parser:
         while self.peek().kind is Kind.TERM and self.peek(1).kind not in _MULTITERM_STOPPERS:
             texts.append(self.take(Kind.TERM).image)
         for image in texts:
-            if len(analysis.tokenize(discard_escape_char(image))) > 1:
-                self.warnings.append(
-                    f"unquoted term {fld}:{image} is split into several tokens and matches "
-                    f'ANY of them; quote it to match the phrase: {fld}:"{image}"'
-                )
+            self.warn_if_split(fld, image, discard_escape_char(image))
         q = field_query(fld, discard_escape_char(" ".join(texts)), quoted=False)
         add_multi_term_clauses(clauses, q)
         return q
@@ -631,13 +645,7 @@ class _Parser:
             if fms >= 1.0 and fms != int(fms):
                 raise QuerySyntaxError("fractional edit distances are not allowed", slop.position)
             return fuzzy_query(fld, text, fms)
-        tokens = analysis.tokenize(text)
-        if len(tokens) > 1:
-            self.warnings.append(
-                f"unquoted term {fld}:{image} is split into {len(tokens)} tokens "
-                f"({', '.join(tokens)}) and matches ANY of them; "
-                f'quote it to match the phrase: {fld}:"{text}"'
-            )
+        self.warn_if_split(fld, image, text)
         return field_query(fld, text, quoted=False)
 
 

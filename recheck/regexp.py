@@ -336,12 +336,7 @@ class _RegexpParser:
         if self.match("@"):
             return ANY_STRING
         if self.match('"'):
-            start = self.pos
-            while self.more() and not self.peek('"'):
-                self.pos += 1
-            if not self.match('"'):
-                raise RegexpError(f"expected '\"' at position {self.pos}")
-            return literal("".join(chr(c) for c in self.s[start : self.pos - 1]))
+            return literal(self.until('"'))
         if self.match("("):
             if self.match(")"):
                 return EPS
@@ -350,15 +345,18 @@ class _RegexpParser:
                 raise RegexpError(f"expected ')' at position {self.pos}")
             return e
         if self.match("<"):
-            start = self.pos
-            while self.more() and not self.peek(">"):
-                self.pos += 1
-            if not self.match(">"):
-                raise RegexpError(f"expected '>' at position {self.pos}")
-            body = "".join(chr(c) for c in self.s[start : self.pos - 1])
-            return self.interval(body)
+            return self.interval(self.until(">"))
         c = self.char_exp()
         return Chars(((c, c),))
+
+    def until(self, delimiter: str) -> str:
+        """The text up to ``delimiter``, which is consumed; it must come."""
+        start = self.pos
+        while self.more() and not self.peek(delimiter):
+            self.pos += 1
+        if not self.match(delimiter):
+            raise RegexpError(f"expected '{delimiter}' at position {self.pos}")
+        return "".join(chr(c) for c in self.s[start : self.pos - 1])
 
     def interval(self, body: str) -> Re:
         i = body.find("-")
