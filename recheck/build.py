@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["BUILD_FIELDS", "Build", "BuildInfoError", "load_inventory"]
+__all__ = ["BUILD_FIELDS", "Build", "BuildInfoError", "load_inventory", "parse_inventory"]
 
 INVENTORY_PATH = "zuul-info/inventory.yaml"
 
@@ -66,8 +66,14 @@ BUILD_FIELDS: tuple[str, ...] = tuple(item.name for item in fields(Build))
 
 def load_inventory(path: Path) -> Build:
     """Read the build fields from a Zuul ``inventory.yaml`` (``all.vars.zuul``)."""
+    return parse_inventory(path.read_text(encoding="utf-8", errors="replace"), str(path))
+
+
+def parse_inventory(text: str, where: str) -> Build:
+    """The build fields of a Zuul inventory's text; ``where`` names it in errors."""
+    path = where
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise BuildInfoError(
             f"{path}: not valid YAML ({_first_line(exc)}); "

@@ -19,13 +19,17 @@ from typing import IO
 
 from recheck import __version__
 from recheck.build import BUILD_FIELDS, Build, BuildInfoError
+from recheck.buildlogs import build_events, read_build_info
 from recheck.eventfile import EventFileError, iter_events
-from recheck.localdir import FileProblem, build_events, read_build_info
+from recheck.localdir import FileSource
+from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.matcher import match_events
 from recheck.models import EVENT_FIELDS
 from recheck.pipeline import Classification, classify_build
 from recheck.query import lint_query
 from recheck.signatures import load_signatures
+from recheck.source import FileProblem, LogSource, SourceError
+from recheck.sources import open_source
 
 __all__ = ["main"]
 
@@ -226,12 +230,14 @@ def _add_events(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _cmd_events(args: argparse.Namespace) -> int:
-    build = _read_build(args, "events")
-    if build is None:
+    opened = _open_source(args, "events")
+    if opened is None:
         return 2
+    source, rules, build = opened
     events = build_events(
-        args.source, build, keep_debug=args.keep_debug, on_problem=_warn_problem("events")
-    )
+        source, build, rules=rules, keep_debug=args.keep_debug,
+        on_problem=_warn_problem("events"),
+    )  # fmt: skip
     try:
         for event_id, event in events:
             sys.stdout.write(json.dumps({"id": event_id, **event}, ensure_ascii=False))
@@ -276,16 +282,22 @@ def _add_classify(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    options = _read_build(args, "classify")
-    if options is None:
+    opened = _open_source(args, "classify")
+    if opened is None:
         return 2
+    source, rules, options = opened
     try:
         signatures, errors = load_signatures(args.queries)
     except OSError as exc:
         return _usage_error("classify", f"{exc}; pass --queries DIR")
     for error in errors:
         print(f"recheck classify: warning: skipped {error}", file=sys.stderr)
-    result = classify_build(args.source, signatures, options, keep_debug=args.keep_debug)
+    try:
+        result = classify_build(
+            source, signatures, options, rules=rules, keep_debug=args.keep_debug
+        )
+    except (SourceError, BuildInfoError) as exc:
+        return _usage_error("classify", str(exc))
     for problem in result.problems:
         _warn_problem("classify")(problem)
     if args.format == "json":
@@ -342,7 +354,11 @@ def _print_classification(result: Classification) -> None:
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="SOURCE", type=Path, help="a build's log directory")
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a build's log directory or one log file",
+    )
     parser.add_argument(
         "--keep-debug", action="store_true", help="keep DEBUG events (dropped by default)"
     )
@@ -355,18 +371,22 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="TEXT")
 
 
-def _read_build(args: argparse.Namespace, command: str) -> Build | None:
-    source: Path = args.source
-    if not source.is_dir():
-        what = "does not exist" if not source.exists() else "is not a directory"
-        _usage_error(command, f"{source} {what}; SOURCE must be a build's log directory")
+def _open_source(
+    args: argparse.Namespace, command: str
+) -> tuple[LogSource, tuple[FileRule, ...], Build] | None:
+    """The source SOURCE names, the file rules for it, and the build's fields."""
+    try:
+        source = open_source(args.source)
+    except SourceError as exc:
+        _usage_error(command, str(exc))
         return None
+    rules = source.rules() if isinstance(source, FileSource) else DEFAULT_FILE_RULES
     values: dict[str, str | None] = {name: getattr(args, name, None) for name in BUILD_FIELDS}
     if values["voting"] is not None:
         values["voting"] = _voting_text(values["voting"])
     try:
-        return read_build_info(source, Build().updated(values))
-    except BuildInfoError as exc:
+        return source, rules, read_build_info(source, Build().updated(values))
+    except (SourceError, BuildInfoError) as exc:
         _usage_error(command, str(exc))
         return None
 

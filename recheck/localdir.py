@@ -1,137 +1,107 @@
-"""A build's logs from a local directory: the selected files, split into events.
+"""Log sources on the local disk: a build's log directory, or one log file.
 
 The directory is a build's log root as a logs server stores it (``job-output.txt``,
-``controller/logs/screen-n-cpu.txt.gz``, ``zuul-info/inventory.yaml`` ...). Only the
-files the file rules select are read (``recheck.logfiles``), one at a time, in path
-order, each streamed line by line, so memory does not grow with the build's size.
-
-A file that cannot be read to its end (a truncated or corrupt ``.gz``, a read error)
-is a **file problem**, reported through ``on_problem`` with the file's path; the
-events read before the problem are kept, because a truncated upload usually still
-holds the lines that explain the failure, and the rest of the build is read as usual.
+``controller/logs/screen-n-cpu.txt.gz``, ``zuul-info/inventory.yaml`` ...). A single
+file is a build of one file, tagged as the file rules tag that file name wherever it
+sits (``screen-n-cpu.txt`` gets the tags of ``controller/logs/screen-n-cpu.txt``).
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import zlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO, cast
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from recheck.build import INVENTORY_PATH, Build, load_inventory
-from recheck.logfiles import DEFAULT_FILE_RULES, FileRule, file_tags, logical_name
-from recheck.models import Event
-from recheck.split import MAX_EVENT_CHARS, read_lines, split_lines
+from recheck.build import Build
+from recheck.logfiles import DEFAULT_FILE_RULES, FileRule, logical_name
+from recheck.source import SourceError
 
-__all__ = ["FileProblem", "build_events", "build_files", "read_build_info"]
+__all__ = ["DirSource", "FileSource", "local_source"]
 
 
-@dataclass(frozen=True)
-class FileProblem:
-    """A file of the build that could not be read completely, and why."""
+class DirSource:
+    """A build's log root in a local directory."""
 
-    path: str
-    """The file's path in the build, as on disk (``.gz`` included)."""
-    message: str
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise SourceError(f"{root}: not a directory; pass a build's log directory or file")
+        self.root = root
 
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
+    def paths(self) -> list[str]:
+        found: list[str] = []
+        # Symlinks are not followed: a link out of the build directory must not pull in
+        # files that are not the build's.
+        for directory, subdirs, names in os.walk(self.root):
+            subdirs.sort()
+            for name in names:
+                full = Path(directory, name)
+                if full.is_symlink() or not full.is_file():
+                    continue
+                found.append(full.relative_to(self.root).as_posix())
+        return sorted(found)
 
-def read_build_info(root: Path, options: Build | None = None) -> Build:
-    """The build's metadata: its ``zuul-info/inventory.yaml`` if any, then ``options``."""
-    build = Build()
-    inventory = root / INVENTORY_PATH
-    if inventory.is_file():
-        build = load_inventory(inventory)
-    if options is not None:
-        build = build.updated(options.event_fields())
-    return build
+    def open(self, path: str) -> BinaryIO:
+        return open(self.root / path, "rb")
 
-
-def build_files(
-    root: Path, rules: Iterable[FileRule] = DEFAULT_FILE_RULES
-) -> Iterator[tuple[str, list[str]]]:
-    """``(path in the build, tags)`` for every file the rules select, in path order."""
-    rules = tuple(rules)
-    found: list[tuple[str, list[str]]] = []
-    # Symlinks are not followed: a link out of the build directory must not pull in
-    # files that are not the build's.
-    for directory, subdirs, names in os.walk(root):
-        subdirs.sort()
-        for name in names:
-            full = Path(directory, name)
-            if full.is_symlink() or not full.is_file():
-                continue
-            relative = full.relative_to(root).as_posix()
-            tags = file_tags(relative, rules)
-            if tags is not None:
-                found.append((relative, tags))
-    yield from sorted(found)
+    def build_info(self) -> Build:
+        return Build()
 
 
-def build_events(
-    root: Path,
-    build: Build,
-    *,
-    rules: Iterable[FileRule] = DEFAULT_FILE_RULES,
-    keep_debug: bool = False,
-    max_event_chars: int = MAX_EVENT_CHARS,
-    on_problem: Callable[[FileProblem], None] | None = None,
-) -> Iterator[tuple[str, Event]]:
-    """``("<filename>:<line>", event)`` for every event of the build, file by file.
+class FileSource:
+    """One log file, read as a build of that single file."""
 
-    Every event gets ``filename`` (the path in the build without ``.gz``, as logstash
-    named it) and the build's fields. File problems go to ``on_problem`` (ignored if
-    None) and never stop the other files.
-    """
-    build_fields = build.event_fields()
-    for path, tags in build_files(root, rules):
-        filename = logical_name(path)
-        problems: list[str] = []
-        try:
-            stream = _open(root / path)
-        except OSError as exc:
-            _report(on_problem, FileProblem(path, f"cannot open: {exc.strerror or exc}"))
-            continue
-        with stream:
-            lines = _guarded(read_lines(stream, max_event_chars), problems)
-            for line, event in split_lines(
-                lines, tags, keep_debug=keep_debug, max_event_chars=max_event_chars
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise SourceError(f"{path}: no such file")
+        self.path = path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def paths(self) -> list[str]:
+        return [self.path.name]
+
+    def open(self, path: str) -> BinaryIO:
+        return open(self.path, "rb")
+
+    def build_info(self) -> Build:
+        return Build()
+
+    def rules(self, rules: tuple[FileRule, ...] = DEFAULT_FILE_RULES) -> tuple[FileRule, ...]:
+        """File rules that tag this file as its name would be tagged anywhere in a build.
+
+        A file no rule names is still read, as plain lines (one event per line), since
+        the user asked for it explicitly.
+        """
+        name = logical_name(self.path.name)
+        for rule in rules:
+            if rule.regex.fullmatch(name) or any(
+                rule.regex.fullmatch(f"{prefix}/{name}") for prefix in _prefixes(rule.pattern)
             ):
-                event["filename"] = filename
-                event.update(build_fields)
-                yield f"{filename}:{line}", event
-        for message in problems:
-            _report(on_problem, FileProblem(path, message))
+                return (FileRule(name, rule.tags),)
+        return (FileRule(name, ()),)
 
 
-def _open(path: Path) -> BinaryIO:
-    if path.name.endswith(".gz"):
-        # GzipFile is a binary stream; typeshed just does not declare it a BinaryIO.
-        return cast(BinaryIO, gzip.open(path, "rb"))
-    return open(path, "rb")
+def _prefixes(pattern: str) -> list[str]:
+    """Directory parts under which ``pattern`` could name a file (``*`` as a placeholder)."""
+    parent = str(PurePosixPath(pattern).parent)
+    if parent == ".":
+        return []
+    return [parent.replace("**/", "").replace("*", "x")]
 
 
-def _guarded(lines: Iterator[str], problems: list[str]) -> Iterator[str]:
-    """Yield ``lines`` until a read error, which is recorded instead of raised."""
-    count = 0
-    try:
-        for line in lines:
-            count += 1
-            yield line
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        problems.append(
-            f"compressed data is truncated or corrupt after line {count} ({exc}); "
-            "kept the events before it, the rest of the file is missing"
-        )
-    except OSError as exc:
-        problems.append(f"read error after line {count}: {exc.strerror or exc}")
-
-
-def _report(on_problem: Callable[[FileProblem], None] | None, problem: FileProblem) -> None:
-    if on_problem is not None:
-        on_problem(problem)
+def local_source(path: Path) -> DirSource | FileSource:
+    """The local source at ``path``: a directory or a single file."""
+    if path.is_dir():
+        return DirSource(path)
+    if path.is_file():
+        return FileSource(path)
+    raise SourceError(
+        f"{path}: no such file or directory; SOURCE is a build's log directory, a log file "
+        "or a log URL"
+    )

@@ -1,20 +1,23 @@
 """The one place the stages are chained: a build's logs -> events -> matched signatures.
 
 Both the command line and (later) the bot call ``classify_build``; it owns no I/O of
-its own beyond what the stages do. The source is a local build directory for now
-(``recheck.localdir``); fetching over HTTP plugs in as another event source.
+its own beyond what the stages do. The source is any ``LogSource``: a local directory
+or file (``recheck.localdir``), a logs server or a Zuul build (``recheck.fetch``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from recheck.build import Build
-from recheck.localdir import FileProblem, build_events, read_build_info
+from recheck.buildlogs import build_files, open_build_file, read_build_info
+from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.matcher import match_events
 from recheck.models import Event, Signature
+from recheck.scan import BuildScanner, ScanStats
+from recheck.source import FileProblem, LogSource, read_error_message
 
 __all__ = ["Classification", "Match", "classify_build", "classify_events"]
 
@@ -45,6 +48,7 @@ class Classification:
     skipped: dict[str, str] = field(default_factory=dict)
     """Signatures not evaluated for this build: bug -> why."""
     problems: list[FileProblem] = field(default_factory=list)
+    stats: ScanStats = field(default_factory=ScanStats)
 
     @property
     def bugs(self) -> list[str]:
@@ -104,20 +108,52 @@ def _match_batch(signatures: Sequence[Signature], batch: list[tuple[str, Event]]
 
 
 def classify_build(
-    root: Path,
+    source: LogSource,
     signatures: Sequence[Signature],
     options: Build | None = None,
     *,
+    rules: Iterable[FileRule] = DEFAULT_FILE_RULES,
     keep_debug: bool = False,
+    use_hyperscan: bool = True,
+    on_file: Callable[[str], None] | None = None,
 ) -> Classification:
-    """Classify the build whose logs are in directory ``root`` against ``signatures``."""
-    build = read_build_info(root, options)
+    """Classify the build whose logs ``source`` holds against ``signatures``.
+
+    Each file is read once (``recheck.scan``); ``on_file`` is told each file's path
+    before it is read, for progress reports. Raises SourceError when the source cannot
+    be listed and BuildInfoError for a broken inventory.
+    """
+    build = read_build_info(source, options)
     result = Classification(build)
     chosen, result.skipped = applicable(signatures, build)
-    events = build_events(root, build, keep_debug=keep_debug, on_problem=result.problems.append)
-    matches = list(classify_events(chosen, events))
+    files = build_files(source, rules)
+    scanner = BuildScanner(chosen, build, files, keep_debug=keep_debug, use_hyperscan=use_hyperscan)
+    result.stats = scanner.stats
+    found: list[Match] = []
+    for plan in scanner.plans:
+        if on_file is not None:
+            on_file(plan.path)
+        if not plan.queries:
+            scanner.stats.files += 1
+            scanner.stats.files_skipped += 1
+            continue
+        stream = open_build_file(source, plan.path, result.problems.append)
+        if stream is None:
+            continue
+        with stream:
+            try:
+                for index, filename, line, event in scanner.scan_file(plan, stream):
+                    found.append(Match(chosen[index].bug, filename, line, _excerpt(event)))
+            except (EOFError, OSError, ValueError, zlib.error) as exc:
+                result.problems.append(
+                    FileProblem(plan.path, read_error_message(exc, "while scanning it"))
+                )
     order = {signature.bug: index for index, signature in enumerate(chosen)}
-    result.matches = sorted(
-        matches, key=lambda match: (order[match.bug], match.filename, match.line)
-    )
+    result.matches = sorted(found, key=lambda match: (order[match.bug], match.filename, match.line))
     return result
+
+
+def _excerpt(event: Event) -> str:
+    message = event.get("message", "")
+    text = message if isinstance(message, str) else "\n".join(message)
+    return text[:EXCERPT_CHARS]

@@ -106,6 +106,23 @@ class Node:
         """
         return None
 
+    def specialize(self, docs: Sequence[Doc], constant: Callable[[str], bool]) -> Node:
+        """This query with the conditions on ``constant`` fields decided in advance.
+
+        ``docs`` are the possible values of the constant fields (e.g. a log file's tags,
+        with and without the per-event ``_truncated`` tag); a condition that is true for
+        all of them becomes MatchAll, false for all MatchNone, and stays as it is
+        otherwise. The result matches exactly the same events that agree with one of
+        ``docs`` on the constant fields.
+        """
+        name = getattr(self, "field", None)
+        if name is None or not constant(name):
+            return self
+        verdicts = {self.matches(doc) for doc in docs}
+        if len(verdicts) != 1:
+            return self
+        return MatchAll() if verdicts.pop() else MatchNone()
+
 
 @dataclass(frozen=True)
 class MatchAll(Node):
@@ -194,6 +211,35 @@ class Bool(Node):
         if self.must:
             return True
         return any(q.matches(doc) for q in self.should)
+
+    def specialize(self, docs: Sequence[Doc], constant: Callable[[str], bool]) -> Node:
+        must = tuple(q.specialize(docs, constant) for q in self.must)
+        must_not = tuple(
+            q
+            for q in (q.specialize(docs, constant) for q in self.must_not)
+            if not isinstance(q, MatchNone)
+        )
+        if any(isinstance(q, MatchNone) for q in must) or any(
+            isinstance(q, MatchAll) for q in must_not
+        ):
+            return MatchNone()
+        if must:
+            # SHOULD clauses are ignored when there is a MUST clause (see ``matches``), and
+            # a MatchAll kept in ``must`` preserves that even if all else was decided.
+            must = tuple(q for q in must if not isinstance(q, MatchAll)) or (MatchAll(),)
+            if must == (MatchAll(),) and not must_not:
+                return MatchAll()
+            return Bool(must=must, must_not=must_not)
+        should = tuple(
+            q
+            for q in (q.specialize(docs, constant) for q in self.should)
+            if not isinstance(q, MatchNone)
+        )
+        if not should:
+            return MatchNone()
+        if any(isinstance(q, MatchAll) for q in should):
+            return MatchAll() if not must_not else Bool(must=(MatchAll(),), must_not=must_not)
+        return Bool(should=should, must_not=must_not)
 
     def required_literals(self) -> list[list[tuple[str, str]]] | None:
         if self.must:

@@ -31,7 +31,7 @@ counted but not stored, and the event gets the ``_truncated`` tag.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -40,6 +40,7 @@ from recheck.models import Event
 __all__ = [
     "MAX_EVENT_CHARS",
     "TRUNCATED_TAG",
+    "event_start_test",
     "file_format",
     "read_lines",
     "split_lines",
@@ -71,12 +72,16 @@ _LOGLEVEL = (
 )
 _QS = r'"(?:[^"\\]|\\.)*"'
 
-_CONSOLE_START = re.compile(rf"{_ISO_TS} \|")
-_JENKINS_START = re.compile(r'<span class="timestamp"><b>\d\d:\d\d:\d\d(?:\.\d+)?</b> </span>')
+# Event boundaries are decided on ASCII only (\d is 0-9), so that ``event_start_test``
+# can decide them on raw bytes exactly as ``split_lines`` does on decoded text.
+_CONSOLE_START = re.compile(rf"{_ISO_TS} \|", re.ASCII)
+_JENKINS_START = re.compile(
+    r'<span class="timestamp"><b>\d\d:\d\d:\d\d(?:\.\d+)?</b> </span>', re.ASCII
+)
 _CONSOLE_PREFIX = re.compile(rf"(?:{_ISO_TS} \| |{_JENKINS_START.pattern})(?P<logmessage>.*)")
 
-_OSLO_START = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS}) ")
-_OSLO_FOLD = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s*{_NUMBER}\s*(?:TRACE|ERROR)")
+_OSLO_START = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS}) ", re.ASCII)
+_OSLO_FOLD = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s*{_NUMBER}\s*(?:TRACE|ERROR)", re.ASCII)
 _OSLO_PREFIX = re.compile(
     rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s*"
     rf"(?:(?P<syslog_program>.*?)(?:\[(?P<syslog_pid>[1-9]\d*)\])?:|(?P<pid>{_NUMBER}))?\s*"
@@ -107,6 +112,48 @@ def file_format(tags: Sequence[str]) -> str | None:
     if "console.html" in tags:
         return "console"
     return next((name for name in _FORMATS if name in tags), None)
+
+
+StartTest = Callable[[bytes, int, int], bool]
+"""``test(data, start, end)``: does the line ``data[start:end]`` surely begin an event?"""
+
+
+def event_start_test(tags: Sequence[str]) -> StartTest:
+    """A test telling, from a raw line alone, that ``split_lines`` begins an event there.
+
+    "Surely" means whatever came before: an oslo ``<timestamp> <pid> ERROR`` line is not
+    one (it may fold into the previous event), nor is a dropped ``+ `` line or a console
+    line without a timestamp. Reading can resume at such a line with no state, which is
+    what lets ``recheck.scan`` split only the few events around a hit.
+    """
+    fmt = file_format(tags)
+    if fmt == "console":
+        console = re.compile(_CONSOLE_START.pattern.encode())
+        jenkins = re.compile(_JENKINS_START.pattern.encode())
+
+        def console_test(data: bytes, start: int, end: int) -> bool:
+            return bool(console.match(data, start, end) or jenkins.match(data, start, end))
+
+        return console_test
+    if fmt == "oslofmt":
+        begins = re.compile(_OSLO_START.pattern.encode())
+        folds = re.compile(_OSLO_FOLD.pattern.encode())
+
+        def oslo_test(data: bytes, start: int, end: int) -> bool:
+            return bool(begins.match(data, start, end)) and not folds.match(data, start, end)
+
+        return oslo_test
+    if "screen" in tags:
+
+        def screen_test(data: bytes, start: int, end: int) -> bool:
+            return not data.startswith(b"+ ", start)
+
+        return screen_test
+    return _every_line
+
+
+def _every_line(data: bytes, start: int, end: int) -> bool:
+    return True
 
 
 def read_lines(stream: BinaryIO, max_line_chars: int = MAX_EVENT_CHARS) -> Iterator[str]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from recheck.build import Build, BuildInfoError, load_inventory
-from recheck.localdir import FileProblem, build_events, build_files, read_build_info
+from recheck.buildlogs import build_events, build_files, read_build_info
+from recheck.localdir import DirSource
+from recheck.source import FileProblem
 
 BUILDS = Path(__file__).parent / "fixtures" / "builds"
 ZUUL = BUILDS / "devstack-zuulv3"
@@ -32,7 +34,7 @@ def test_build_fields_come_from_the_zuul_inventory() -> None:
 
 def test_options_override_the_inventory() -> None:
     options = Build(build_status="FAILURE", build_queue="gate", log_url="https://logs/x/")
-    build = read_build_info(ZUUL, options)
+    build = read_build_info(DirSource(ZUUL), options)
     assert build.build_status == "FAILURE"
     assert build.build_queue == "gate"
     assert build.log_url == "https://logs/x/"
@@ -40,7 +42,9 @@ def test_options_override_the_inventory() -> None:
 
 
 def test_a_build_without_inventory_has_only_the_options() -> None:
-    build = read_build_info(JENKINS, Build(build_name="gate-tempest-devstack-vm-neutron"))
+    build = read_build_info(
+        DirSource(JENKINS), Build(build_name="gate-tempest-devstack-vm-neutron")
+    )
     assert build.event_fields() == {"build_name": "gate-tempest-devstack-vm-neutron"}
 
 
@@ -67,7 +71,7 @@ def test_a_broken_inventory_is_an_error_naming_the_file(
 
 
 def test_only_selected_files_are_read() -> None:
-    assert [path for path, _ in build_files(ZUUL)] == [
+    assert [path for path, _ in build_files(DirSource(ZUUL))] == [
         "controller/logs/screen-c-api.txt",
         "controller/logs/screen-c-vol.txt",
         "controller/logs/syslog.txt.gz",
@@ -76,8 +80,8 @@ def test_only_selected_files_are_read() -> None:
 
 
 def test_every_event_has_its_filename_line_and_the_build_fields() -> None:
-    build = read_build_info(ZUUL, Build(build_status="FAILURE"))
-    events = dict(build_events(ZUUL, build))
+    build = read_build_info(DirSource(ZUUL), Build(build_status="FAILURE"))
+    events = dict(build_events(DirSource(ZUUL), build))
     event = events["controller/logs/syslog.txt:9"]
     assert event["filename"] == "controller/logs/syslog.txt"  # .gz is not part of it
     assert event["tags"] == ["syslog", "syslog.txt"]
@@ -102,7 +106,7 @@ def test_a_truncated_gzip_is_reported_for_that_file_only(tmp_path: Path) -> None
         "Jun  9 15:42:07 host kernel: [  869.078170] init: tgt main process killed\n"
     )
     problems: list[FileProblem] = []
-    events = dict(build_events(tmp_path, Build(), on_problem=problems.append))
+    events = dict(build_events(DirSource(tmp_path), Build(), on_problem=problems.append))
     assert [problem.path for problem in problems] == ["job-output.txt.gz"]
     assert "truncated or corrupt" in problems[0].message
     assert str(problems[0]).startswith("job-output.txt.gz: ")
@@ -118,4 +122,4 @@ def test_symlinks_are_not_followed(tmp_path: Path) -> None:
     root = tmp_path / "build"
     root.mkdir()
     (root / "job-output.txt").symlink_to(outside)
-    assert list(build_files(root)) == []
+    assert list(build_files(DirSource(root))) == []

@@ -11,6 +11,7 @@ import pytest
 from recheck.build import Build
 from recheck.cli import main
 from recheck.eventfile import iter_events
+from recheck.localdir import DirSource
 from recheck.matcher import match_events
 from recheck.models import Signature
 from recheck.pipeline import Match, classify_build
@@ -33,7 +34,7 @@ def shipped_signatures() -> list[Signature]:
 def test_the_demo_signatures_classify_the_real_jenkins_build(
     shipped_signatures: list[Signature],
 ) -> None:
-    result = classify_build(JENKINS, shipped_signatures, Build(build_status="FAILURE"))
+    result = classify_build(DirSource(JENKINS), shipped_signatures, Build(build_status="FAILURE"))
     assert result.bugs == ["1999001", "1999002"]
     assert result.matches == [
         Match("1999001", "logs/screen-q-svc.txt", 20, result.matches[0].message),
@@ -53,10 +54,10 @@ def test_the_demo_signatures_classify_the_real_jenkins_build(
 def test_non_voting_builds_only_use_allow_nonvoting_signatures(
     shipped_signatures: list[Signature],
 ) -> None:
-    result = classify_build(JENKINS, shipped_signatures, Build(voting="0"))
+    result = classify_build(DirSource(JENKINS), shipped_signatures, Build(voting="0"))
     assert result.bugs == []
     assert "non-voting" in result.skipped["1999002"]
-    zuul = classify_build(ZUUL, shipped_signatures, Build(voting="0"))
+    zuul = classify_build(DirSource(ZUUL), shipped_signatures, Build(voting="0"))
     assert zuul.bugs == ["1999003"]  # the one demo signature with allow-nonvoting
 
 
@@ -122,7 +123,7 @@ def test_a_source_that_is_not_a_directory_is_a_usage_error(
     code, out, err = _run(["events", str(tmp_path / "missing")], capsys)
     assert code == 2
     assert out == ""
-    assert "missing does not exist; SOURCE must be a build's log directory" in err
+    assert "missing: no such file or directory; SOURCE is a build's log directory" in err
 
 
 def test_a_truncated_file_is_a_warning_not_a_failure(

@@ -1,0 +1,194 @@
+"""The one-pass scanner gives exactly what splitting and matching every event gives.
+
+``recheck.scan`` splits only the events around literal hits, in chunks cut where an
+event surely begins. These tests generate hostile builds (tracebacks, folded ERROR
+lines after DEBUG events, xtrace lines, CRLF, invalid UTF-8, characters whose lowercase
+is ASCII, no final newline) and compare its verdicts, with tiny chunks so that every
+boundary case is crossed, against the plain path: ``build_events`` + ``match_events``.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from recheck import scan
+from recheck.build import Build
+from recheck.buildlogs import build_events
+from recheck.localdir import DirSource
+from recheck.matcher import match_events
+from recheck.models import Signature
+from recheck.pipeline import classify_build
+from recheck.prefilter import hyperscan_available
+from recheck.query import compile_query
+from recheck.scan import ScanStats
+
+WORDS = ["Timeout", "volume", "ERROR", "nova", "Kelvin", "failed", "deadlock", "ssh",
+         "connection", "refused", "tempest", "\u212aelvin", "\u0130nstance", "instance",
+         "ünïcode", "quota", "exceeded"]  # fmt: skip
+
+QUERIES = [
+    'message:"connection refused"',
+    'message:"timeout" AND tags:"console"',
+    'message:"volume failed" AND tags:"screen-c-vol.txt"',
+    "message:deadlock AND loglevel:ERROR",
+    'message:"kelvin" AND NOT message:"nova"',
+    "message:instance",
+    "message:ünïcode",
+    'message:"quota exceeded" OR tags:"syslog"',
+    "NOT message:ssh",
+    "module:nova.compute AND message:failed",
+    "message:tempe* AND build_name:tempest-full",
+    "message:refused AND build_name:other-job",
+    'message:"failed" AND tags:"_grokparsefailure"',
+    'tags:"_truncated"',
+    'message:"exceeded quota"~3',
+]
+
+TS = "2021-06-23 05:14:53.561"
+
+
+def _sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 6)))
+
+
+def _oslo_file(rng: random.Random, lines: int) -> str:
+    out: list[str] = []
+    for _ in range(lines):
+        kind = rng.random()
+        level = rng.choice(["DEBUG", "INFO", "WARNING", "ERROR"])
+        if kind < 0.55:
+            out.append(f"{TS} 1234 {level} nova.compute [-] {_sentence(rng)}")
+        elif kind < 0.7:
+            out.append(f"{TS} 1234 TRACE nova.compute {_sentence(rng)}")
+        elif kind < 0.78:
+            out.append(f"{TS} ERROR nova {_sentence(rng)}")  # folds, see recheck.split
+        elif kind < 0.85:
+            out.append(f'  File "x.py", line 3, in {_sentence(rng)}')
+        elif kind < 0.9:
+            out.append(f"+ {_sentence(rng)}")
+        elif kind < 0.95:
+            out.append(f"garbage line {_sentence(rng)}")
+        else:
+            out.append("")
+    return "\n".join(out)
+
+
+def _console_file(rng: random.Random, lines: int) -> str:
+    out: list[str] = []
+    for _ in range(lines):
+        if rng.random() < 0.7:
+            out.append(f"2021-06-23 05:14:53.561762 | {_sentence(rng)}")
+        else:
+            out.append(_sentence(rng))
+    return "\r\n".join(out) if rng.random() < 0.3 else "\n".join(out)
+
+
+def _syslog_file(rng: random.Random, lines: int) -> str:
+    return "\n".join(f"Jun  9 15:42:07 host kernel[12]: {_sentence(rng)}" for _ in range(lines))
+
+
+def _make_build(root: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    logs = root / "controller" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "screen-c-vol.txt").write_text(_oslo_file(rng, rng.randint(1, 300)))
+    (logs / "screen-n-cpu.txt").write_text(_oslo_file(rng, rng.randint(1, 300)))
+    data = _console_file(rng, rng.randint(1, 300)).encode()
+    if rng.random() < 0.5:
+        data += b"\xff\xfe bad \xc3 utf8 Timeout\n"
+    (root / "job-output.txt").write_bytes(data)
+    (logs / "syslog.txt").write_text(_syslog_file(rng, rng.randint(0, 50)))
+
+
+def _signatures() -> list[Signature]:
+    return [
+        Signature(str(n), text, Path(f"{n}.yaml"), compile_query(text))
+        for n, text in enumerate(QUERIES)
+    ]
+
+
+def _reference(
+    root: Path, build: Build, keep_debug: bool, signatures: list[Signature]
+) -> dict[str, list[str]]:
+    events = build_events(DirSource(root), build, keep_debug=keep_debug)
+    found = match_events(signatures, events)
+    return {bug: sorted(ids) for bug, ids in found.items() if ids}
+
+
+def _scanned(
+    root: Path, build: Build, keep_debug: bool, fast: bool, signatures: list[Signature]
+) -> tuple[dict[str, list[str]], ScanStats]:
+    result = classify_build(
+        DirSource(root), signatures, build, keep_debug=keep_debug, use_hyperscan=fast
+    )
+    found: dict[str, list[str]] = {}
+    for match in result.matches:
+        found.setdefault(match.bug, []).append(f"{match.filename}:{match.line}")
+    return {bug: sorted(ids) for bug, ids in found.items()}, result.stats
+
+
+@pytest.mark.parametrize("chunk", [64, 333, 1 << 20])
+@pytest.mark.parametrize("seed", range(12))
+def test_scanner_equals_splitting_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, chunk: int
+) -> None:
+    monkeypatch.setattr(scan, "CHUNK_BYTES", chunk)
+    _make_build(tmp_path, seed)
+    build = Build(build_name="tempest-full", build_status="FAILURE")
+    keep_debug = seed % 3 == 0
+    everything = _signatures()
+    expected = _reference(tmp_path, build, keep_debug, everything)
+    assert len(expected) > 5  # the generator must give the signatures something to find
+    assert _scanned(tmp_path, build, keep_debug, True, everything)[0] == expected
+    if chunk == 64:
+        assert _scanned(tmp_path, build, keep_debug, False, everything)[0] == expected
+    # One signature at a time, so that those with a literal take the fast path (one
+    # without a literal makes the scanner split its files in full).
+    hit_chunks = 0
+    for signature in everything:
+        found, stats = _scanned(tmp_path, build, keep_debug, True, [signature])
+        assert found == {bug: ids for bug, ids in expected.items() if bug == signature.bug}
+        hit_chunks += stats.chunks_with_hits
+    assert hit_chunks > 0 or not hyperscan_available()
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="the fast path needs hyperscan")
+def test_files_no_signature_can_match_are_not_read(tmp_path: Path) -> None:
+    _make_build(tmp_path, 1)
+    only_console = [Signature("1", 'message:"timeout" AND tags:"console"', Path("1.yaml"),
+                              compile_query('message:"timeout" AND tags:"console"'))]  # fmt: skip
+    result = classify_build(DirSource(tmp_path), only_console, Build())
+    assert result.stats.files == 4
+    assert result.stats.files_skipped == 3  # the screen logs and syslog
+    assert result.stats.files_split_in_full == 0
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="the fast path needs hyperscan")
+def test_only_events_around_hits_are_split(tmp_path: Path) -> None:
+    lines = [f"2021-06-23 05:14:53.561762 | ordinary line {n}" for n in range(50_000)]
+    lines[31_337] = "2021-06-23 05:14:53.561762 | ssh: connect to host: Connection refused"
+    (tmp_path / "job-output.txt").write_text("\n".join(lines) + "\n")
+    signatures = _signatures()[:1]
+    result = classify_build(DirSource(tmp_path), signatures, Build())
+    assert [(m.filename, m.line) for m in result.matches] == [("job-output.txt", 31_338)]
+    assert result.stats.events_evaluated == 1
+
+
+def test_an_event_longer_than_the_span_limit_is_cut_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(scan, "MAX_SPAN_BYTES", 5000)
+    traceback = "\n".join(f"  continuation {n} connection refused" for n in range(2000))
+    text = (
+        f"2021-06-23 05:14:53.561762 | start\n{traceback}\n"
+        "2021-06-23 05:14:53.561762 | after connection refused\n"
+    )
+    (tmp_path / "job-output.txt").write_text(text)
+    result = classify_build(DirSource(tmp_path), _signatures()[:1], Build())
+    # The giant event matched in its first 5000 bytes, and the event after it is found
+    # with its true line number even though the giant event's rest was skipped.
+    assert [m.line for m in result.matches] == [1, 2002]
