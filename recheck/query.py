@@ -251,17 +251,24 @@ class Bool(Node):
             return out or None
         if not self.should:
             return [[]]  # matches nothing
-        # OR of the children: each child must contribute one alternative set; pick
-        # each child's most selective conjunct.
-        alternatives: list[tuple[str, str]] = []
+        # OR of the children: any choice of one conjunct per child gives a necessary
+        # OR-set. Offer a few choices (each child's best, second best, ...): a user
+        # such as the scanner can then pick the one whose words are rare in its data.
+        ranked: list[list[list[tuple[str, str]]]] = []
         for q in self.should:
             lits = q.required_literals()
-            if lits is None:
-                return None
             if not lits:
                 return None
-            alternatives.extend(_best_conjunct(lits))
-        return [alternatives]
+            ranked.append(sorted(lits, key=selectivity, reverse=True))
+        choices = max(len(lits) for lits in ranked)
+        return [
+            [alt for lits in ranked for alt in lits[min(k, len(lits) - 1)]]
+            for k in range(min(choices, _OR_CHOICES))
+        ]
+
+
+_OR_CHOICES = 3
+"""How many necessary OR-sets an OR query offers (see ``Bool.required_literals``)."""
 
 
 def selectivity(alternatives: Sequence[tuple[str, str]]) -> tuple[int, int]:
@@ -272,11 +279,6 @@ def selectivity(alternatives: Sequence[tuple[str, str]]) -> tuple[int, int]:
     if not alternatives:
         return (10**9, 0)
     return (min(len(lit) for _, lit in alternatives), -len(alternatives))
-
-
-def _best_conjunct(lits: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
-    """The most selective OR-set to test."""
-    return max(lits, key=selectivity)
 
 
 def _exact_phrase(terms: tuple[str, ...], positions: dict[str, list[int]]) -> bool:

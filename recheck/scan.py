@@ -28,23 +28,27 @@ Memory is bounded by the chunk size, whatever the file's size.
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from collections.abc import Iterator, Sequence
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from recheck.build import Build
 from recheck.logfiles import logical_name
 from recheck.models import Event, Signature
 from recheck.prefilter import Prefilter
-from recheck.query import DEFAULT_FIELD, Doc, Node, Query, selectivity
+from recheck.query import DEFAULT_FIELD, Bool, Doc, Node, Phrase, Query, Term, selectivity
 from recheck.split import (
     MAX_EVENT_CHARS,
     PARSE_FAILURE_TAG,
     TRUNCATED_TAG,
     StartTest,
     event_start_test,
+    file_format,
     read_lines,
     split_lines,
 )
@@ -55,13 +59,16 @@ try:  # optional: `pip install 'recheck[fast]'`
 except ImportError:  # pragma: no cover - exercised where hyperscan is missing
     hyperscan = None
 
-__all__ = ["RAW_FIELDS", "BuildScanner", "FilePlan", "ScanStats"]
+__all__ = ["RAW_FIELDS", "BuildScanner", "FilePlan", "Gate", "ScanStats"]
 
 RAW_FIELDS = frozenset(
     {DEFAULT_FIELD, "loglevel", "module", "pid", "syslog_program", "syslog_pid",
      "syslog_host", "verb", "request", "response"}
 )  # fmt: skip
 """Fields the splitter takes from a file's text: each value is a substring of its lines."""
+
+SAMPLE_BYTES = 1 << 16
+"""Bytes of a file's start in which literals are counted to choose which to locate."""
 
 CHUNK_BYTES = 8 << 20
 """Bytes read and scanned at a time."""
@@ -88,8 +95,8 @@ class FilePlan:
     filename: str
     queries: dict[int, Query] = field(default_factory=dict)
     """Signature index -> its query specialized to this file (those that can match)."""
-    gates: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    """Signature index -> ASCII literals one of which its text must contain."""
+    gates: dict[int, Gate] = field(default_factory=dict)
+    """Signature index -> the literals its text must contain."""
 
     @property
     def split_all(self) -> bool:
@@ -130,12 +137,12 @@ class BuildScanner:
         self.stats = ScanStats()
         self._use_hyperscan = use_hyperscan and hyperscan is not None
         self.plans = [self._plan(path, tags) for path, tags in files]
-        literals = sorted({lit for plan in self.plans for alts in plan.gates.values()
-                           for lit in alts})  # fmt: skip
+        literals = sorted({lit for plan in self.plans for gate in plan.gates.values()
+                           for alternatives in gate.conjuncts for lit in alternatives})  # fmt: skip
         self._literal_ids = {lit: index for index, lit in enumerate(literals)}
         self._literals = literals
-        self._db = self._compile(literals) if self._use_hyperscan else None
-        self._scratch = hyperscan.Scratch(self._db) if self._db is not None and hyperscan else None
+        # One database per set of located literals (files of one kind share it).
+        self._databases: dict[frozenset[int], _Database] = {}
 
     # ---------------------------------------------------------------- planning
 
@@ -150,7 +157,7 @@ class BuildScanner:
             for extra in ([], [PARSE_FAILURE_TAG], [TRUNCATED_TAG],
                           [PARSE_FAILURE_TAG, TRUNCATED_TAG])
         ]  # fmt: skip
-        cache: dict[str, tuple[Node, tuple[str, ...] | None]] = {}
+        cache: dict[str, tuple[Node, Gate | None]] = {}
         for index, signature in enumerate(self.signatures):
             key = signature.query
             if key not in cache:
@@ -164,18 +171,11 @@ class BuildScanner:
                 plan.gates[index] = gate
         return plan
 
-    def _compile(self, literals: list[str]) -> Any:
-        if not literals or hyperscan is None:
-            return None
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(
-            expressions=[lit.encode("ascii") for lit in literals],
-            ids=list(range(len(literals))),
-            elements=len(literals),
-            flags=[hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS] * len(literals),
-            literal=True,
-        )
-        return db
+    def _database(self, located: frozenset[int]) -> _Database:
+        database = self._databases.get(located)
+        if database is None:
+            database = self._databases[located] = _Database(sorted(located), self._literals)
+        return database
 
     # ---------------------------------------------------------------- scanning
 
@@ -185,17 +185,50 @@ class BuildScanner:
         if not plan.queries:
             self.stats.files_skipped += 1
             return
-        if plan.split_all or self._db is None:
+        if plan.split_all or not self._use_hyperscan:
             self.stats.files_split_in_full += 1
             yield from self._split_all(plan, stream)
             return
-        literal_sigs: dict[int, list[int]] = {}
-        for index, alternatives in plan.gates.items():
-            for lit in alternatives:
-                literal_sigs.setdefault(self._literal_ids[lit], []).append(index)
+        ids = self._literal_ids
         starts = event_start_test(plan.tags)
-        for chunk, first_line in _chunks(stream, starts, self.stats):
-            yield from self._scan_chunk(plan, chunk, first_line, starts, literal_sigs)
+        dropped = _dropped_lines(plan.tags)
+        chunks = _chunks(stream, starts, self.stats)
+        first = next(chunks, None)
+        if first is None:
+            return
+        # Which conjunct of each signature to locate: the one whose literals are the
+        # rarest in the file's first lines. Length alone is a poor guess: "devstack" is
+        # long and on every other line of a devstack log.
+        sample = first[0][:SAMPLE_BYTES].lower()
+        counts: dict[str, int] = {}
+
+        def frequency(alternatives: tuple[str, ...]) -> tuple[int, int]:
+            total = 0
+            for lit in alternatives:
+                if lit not in counts:
+                    counts[lit] = sample.count(lit.encode("ascii"))
+                total += counts[lit]
+            return (total, -min(len(lit) for lit in alternatives))
+
+        gates: list[_FileGate] = []
+        for index, gate in plan.gates.items():
+            located = gate.conjuncts[gate.best]
+            if len(gate.conjuncts) > 1:
+                located = min(gate.conjuncts, key=frequency)
+            gates.append(
+                _FileGate(
+                    index,
+                    [frozenset(ids[lit] for lit in alts) for alts in gate.conjuncts],
+                    frozenset(ids[lit] for lit in located),
+                    [[_phrase_pattern(terms) for terms in alts] for alts in gate.phrases],
+                )
+            )
+        if "apachecombined" in plan.tags:
+            # Its message joins fields that are not next to each other in the line.
+            gates = [dataclasses.replace(gate, phrases=[]) for gate in gates]
+        database = self._database(frozenset(lit for gate in gates for lit in gate.scanned))
+        for chunk, first_line in itertools.chain([first], chunks):
+            yield from self._scan_chunk(plan, chunk, first_line, starts, gates, dropped, database)
 
     def _scan_chunk(
         self,
@@ -203,36 +236,59 @@ class BuildScanner:
         chunk: bytes,
         first_line: int,
         starts: StartTest,
-        literal_sigs: dict[int, list[int]],
+        gates: list[_FileGate],
+        dropped: re.Pattern[bytes] | None,
+        database: _Database,
     ) -> Iterator[MatchFound]:
-        assert self._db is not None
-        hits: list[int] = []
-        self._db.scan(chunk, match_event_handler=_collect, context=hits, scratch=self._scratch)
-        relevant = [lit for lit in hits if lit in literal_sigs]
-        if not relevant and not _has_ascii_lowering(chunk):
+        present, lowering = database.scan(chunk)
+        if lowering:
+            # Rare: hyperscan may have missed a literal; evaluate every event here.
+            self.stats.chunks_with_hits += 1
+            yield from self._evaluate(plan, chunk, first_line, sorted(plan.gates))
+            return
+        # A signature is a candidate here only if a literal of its located conjunct is.
+        by_literal: dict[int, list[_FileGate]] = {}
+        for gate in gates:
+            for lit in gate.scanned & present:
+                by_literal.setdefault(lit, []).append(gate)
+        if not by_literal:
             return
         self.stats.chunks_with_hits += 1
-        if _has_ascii_lowering(chunk):
-            # Rare: hyperscan may have missed a literal; evaluate every event here.
-            candidates = sorted(plan.gates)
-            regions = [(0, len(chunk))]
-        else:
-            candidates = sorted({index for lit in relevant for index in literal_sigs[lit]})
-            lowered = chunk.lower()
-            offsets: list[int] = []
-            for lit in relevant:
-                needle = self._literals[lit].encode("ascii")
-                at = lowered.find(needle)
-                while at != -1:
-                    offsets.append(at)
-                    at = lowered.find(needle, at + 1)
-            regions = _regions(chunk, sorted(offsets), starts)
+        lowered = chunk.lower()
+        offsets: list[tuple[int, int]] = []
+        for lit in sorted(by_literal):
+            needle = self._literals[lit].encode("ascii")
+            at = lowered.find(needle)
+            while at != -1:
+                offsets.append((at, lit))
+                at = lowered.find(needle, at + 1)
+        offsets.sort()
+        regions = _regions(chunk, [at for at, _ in offsets], starts)
         line = first_line
         counted = 0
+        position = 0
         for start, end in regions:
+            found: set[int] = set()
+            while position < len(offsets) and offsets[position][0] < end:
+                found.add(offsets[position][1])
+                position += 1
+            text = lowered[start:end]
+            if dropped is not None:
+                text = dropped.sub(b"", text)
+            contains = _Contains(text, self._literals)
+            chosen = sorted(
+                {
+                    gate.index
+                    for lit in found
+                    for gate in by_literal[lit]
+                    if gate.admits(text, contains)
+                }
+            )
+            if not chosen:
+                continue
             line += chunk.count(b"\n", counted, start)
             counted = start
-            yield from self._evaluate(plan, chunk[start:end], line, candidates)
+            yield from self._evaluate(plan, chunk[start:end], line, chosen)
 
     def _evaluate(
         self, plan: FilePlan, data: bytes, first_line: int, candidates: list[int]
@@ -272,29 +328,156 @@ def _never(root: Node) -> bool:
     return type(root).__name__ == "MatchNone"
 
 
-def _gate(root: Node) -> tuple[str, ...] | None:
-    """The most selective set of ASCII literals of raw fields one of which must occur."""
+@dataclass(frozen=True)
+class Gate:
+    """A necessary condition on a file's raw text: each conjunct needs one of its literals.
+
+    Literals are lowercase ASCII, looked for case-insensitively in the raw bytes; the
+    ``best`` conjunct (the most selective) is the one whose occurrences are located.
+    """
+
+    conjuncts: tuple[tuple[str, ...], ...]
+    best: int
+    phrases: tuple[tuple[tuple[str, ...], ...], ...] = ()
+    """AND of ORs of exact phrases (ASCII words) the text must hold."""
+
+
+def _gate(root: Node) -> Gate | None:
+    """The literals of raw fields that a match's text must contain; None if none."""
     conjuncts = root.required_literals()
     if not conjuncts:
         return None
     usable = [
-        alternatives
+        tuple(sorted({lit for _, lit in alternatives}))
         for alternatives in conjuncts
         if alternatives
         and all(name in RAW_FIELDS and lit.isascii() and lit for name, lit in alternatives)
     ]
     if not usable:
         return None
-    best = max(usable, key=selectivity)
-    return tuple(sorted({lit for _, lit in best}))
+    usable = list(dict.fromkeys(usable))
+    best = max(range(len(usable)), key=lambda i: selectivity([("", lit) for lit in usable[i]]))
+    phrases = tuple(dict.fromkeys(tuple(alts) for alts in _required_phrases(root)))
+    # One-word phrases alone add nothing to the literal conjuncts.
+    phrases = tuple(alts for alts in phrases if any(len(terms) > 1 for terms in alts))
+    return Gate(tuple(usable), best, phrases)
+
+
+_ALNUM_EDGES = re.compile(r"[a-z0-9](?:.*[a-z0-9])?", re.ASCII | re.DOTALL)
+
+
+def _required_phrases(node: Node) -> list[list[tuple[str, ...]]]:
+    """Exact phrases a match contains, as AND of ORs, of words with alphanumeric edges.
+
+    Between two words at adjacent positions there is no ASCII letter or digit (those are
+    always part of a token), so ``w1[^a-z0-9]*w2`` must occur in the lowercased text.
+    A single word is a one-word phrase.
+    """
+    if isinstance(node, Phrase | Term):
+        terms = node.terms if isinstance(node, Phrase) else (node.term,)
+        if (
+            (isinstance(node, Term) or node.slop == 0)
+            and node.field in RAW_FIELDS
+            and all(term.isascii() and _ALNUM_EDGES.fullmatch(term) for term in terms)
+        ):
+            return [[terms]]
+        return []
+    if not isinstance(node, Bool):
+        return []
+    if node.must:
+        return [alts for child in node.must for alts in _required_phrases(child)]
+    alternatives: list[tuple[str, ...]] = []
+    for child in node.should:
+        conjuncts = _required_phrases(child)
+        if not conjuncts:
+            return []  # this branch can match without any phrase we know of
+        # The branch's most telling condition: its longest phrase, fewest alternatives.
+        alternatives += max(conjuncts, key=_telling)
+    return [alternatives] if alternatives else []
+
+
+def _telling(alternatives: Iterable[tuple[str, ...]]) -> tuple[int, int]:
+    alternatives = list(alternatives)
+    return (min(len(terms) for terms in alternatives), -len(alternatives))
+
+
+def _phrase_pattern(terms: tuple[str, ...]) -> re.Pattern[bytes]:
+    # Each word begins and ends with [a-z0-9], which the separator class excludes, so
+    # the pattern cannot backtrack more than one separator run per attempt.
+    return re.compile(b"[^a-z0-9]*".join(re.escape(term.encode("ascii")) for term in terms))
+
+
+def _dropped_lines(tags: Sequence[str]) -> re.Pattern[bytes] | None:
+    """Lines the splitter drops, which must not separate a phrase's words in the text."""
+    patterns = []
+    if "screen" in tags:
+        patterns.append(rb"\n\+ [^\n]*")
+    if file_format(tags) == "console":
+        patterns.append(rb"\n</?pre>\r?(?=\n|\Z)")
+    return re.compile(b"|".join(patterns)) if patterns else None
+
+
+@dataclass(frozen=True)
+class _FileGate:
+    """A signature's gate in one file, as literal ids and compiled phrase patterns."""
+
+    index: int
+    conjuncts: list[frozenset[int]]
+    scanned: frozenset[int]
+    phrases: list[list[re.Pattern[bytes]]]
+
+    def admits(self, text: bytes, contains: _Contains) -> bool:
+        """Whether lowercased ``text`` holds every conjunct and phrase."""
+        return all(any(contains(lit) for lit in alts) for alts in self.conjuncts) and all(
+            any(phrase.search(text) for phrase in alts) for alts in self.phrases
+        )
+
+
+class _Contains:
+    """Memoized "does ``text`` contain literal ``id``" for one region."""
+
+    def __init__(self, text: bytes, literals: list[str]) -> None:
+        self._text = text
+        self._literals = literals
+        self._known: dict[int, bool] = {}
+
+    def __call__(self, lit: int) -> bool:
+        known = self._known.get(lit)
+        if known is None:
+            known = self._known[lit] = self._literals[lit].encode("ascii") in self._text
+        return known
+
+
+class _Database:
+    """A hyperscan database of literals, scanned case-insensitively, each found once."""
+
+    def __init__(self, ids: list[int], literals: list[str]) -> None:
+        assert hyperscan is not None
+        self._ids = ids
+        # The characters whose lowercase is ASCII are looked for in the same pass, with
+        # ids after the literals' (see _ASCII_LOWERING).
+        expressions = [literals[i].encode("ascii") for i in ids] + list(_ASCII_LOWERING)
+        caseless = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS
+        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._db.compile(
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[caseless] * len(ids) + [hyperscan.HS_FLAG_SINGLEMATCH] * 2,
+            literal=True,
+        )
+        self._scratch = hyperscan.Scratch(self._db)
+
+    def scan(self, data: bytes) -> tuple[set[int], bool]:
+        """The ids of the literals in ``data``, and whether it has an ASCII-lowering char."""
+        hits: list[int] = []
+        self._db.scan(data, match_event_handler=_collect, context=hits, scratch=self._scratch)
+        count = len(self._ids)
+        return {self._ids[hit] for hit in hits if hit < count}, any(hit >= count for hit in hits)
 
 
 def _collect(pattern_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
     hits.append(pattern_id)
-
-
-def _has_ascii_lowering(chunk: bytes) -> bool:
-    return any(needle in chunk for needle in _ASCII_LOWERING)
 
 
 def _line_end(data: bytes, start: int) -> int:

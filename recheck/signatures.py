@@ -87,10 +87,25 @@ def load_signature(path: Path) -> Signature | SignatureError:
         return SignatureError(path, 1, 1, f"cannot read file: {exc.strerror or exc}")
 
 
+# libyaml's loader when PyYAML has it: 1,000 signatures load ~5x faster. Its messages
+# differ from the pure-Python loader's, so a file it rejects is read again by the
+# latter, whose messages are the ones users see (and the tests pin).
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load(path: Path) -> Signature:
     raw = path.read_bytes()
     text = _decode(raw)
-    loader = yaml.SafeLoader(text)
+    if _FAST_LOADER is not yaml.SafeLoader:
+        try:
+            return _parse(path, text, _FAST_LOADER)
+        except (_Invalid, yaml.YAMLError):
+            pass
+    return _parse(path, text, yaml.SafeLoader)
+
+
+def _parse(path: Path, text: str, loader_class: type[yaml.SafeLoader]) -> Signature:
+    loader = loader_class(text)
     try:
         root = _compose(loader, text)
         if root is None:

@@ -117,7 +117,16 @@ def open_text_stream(raw: BinaryIO) -> BinaryIO:
     ``BinaryFileError`` when the content is binary.
     """
     head = raw.read(2)
-    stream: BinaryIO = cast(BinaryIO, io.BufferedReader(_Prefixed(head, raw), 1 << 16))
+    stream: BinaryIO
+    if raw.seekable():  # a local file: rewind rather than copy every read through _Prefixed
+        raw.seek(0)
+        stream = (
+            raw
+            if isinstance(raw, io.BufferedReader)
+            else cast(BinaryIO, io.BufferedReader(raw, 1 << 16))
+        )
+    else:
+        stream = cast(BinaryIO, io.BufferedReader(_Prefixed(head, raw), 1 << 16))
     if head == _GZIP_MAGIC:
         # GzipFile is a binary stream; typeshed just does not declare it a BinaryIO.
         stream = cast(BinaryIO, io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16))

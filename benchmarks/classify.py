@@ -1,0 +1,236 @@
+"""Measure `recheck classify` on a ~1 GB build against grep over the same files.
+
+Run: .venv/bin/python benchmarks/classify.py [--size-mb 1024] [--dir DIR]
+
+The build is generated (and kept in DIR for later runs with the same size and seed):
+a Zuul log root with job-output.txt (console), eight devstack service logs (oslo.log
+format, with tracebacks and DEBUG lines), and syslog.txt, made of the real lines in
+tests/fixtures (numbers varied so that lines differ), plus a few planted failures: the
+phrases of real signatures, in the files those signatures look at.
+
+Signatures: the 91 real elastic-recheck queries plus 909 generated from their shapes
+(same structure, other real words), 1,000 in all, written to DIR/../queries.
+
+Printed:
+- `recheck classify` run as a command (a fresh process, as a user runs it): wall time,
+  peak RSS (ru_maxrss of the child), bugs found, and the scanner's statistics;
+- `grep -F -c -r -f PHRASES` over the same files, where PHRASES holds every quoted
+  phrase of the 1,000 signatures, with and without -i, in the C locale (grep's fastest);
+  the faster of the two is the baseline, and the ratio is printed.
+Files are read once before timing so that every command finds them in the page cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from match import generated_queries  # noqa: E402
+
+FIXTURES = ROOT / "tests" / "fixtures"
+REAL_QUERIES = FIXTURES / "queries" / "elastic-recheck-2020"
+
+# file in the build -> (kind, share of the bytes)
+LAYOUT = {
+    "job-output.txt": ("console", 0.12),
+    "controller/logs/screen-n-cpu.txt": ("oslo", 0.16),
+    "controller/logs/screen-n-api.txt": ("oslo", 0.10),
+    "controller/logs/screen-q-svc.txt": ("oslo", 0.14),
+    "controller/logs/screen-q-agt.txt": ("oslo", 0.10),
+    "controller/logs/screen-c-vol.txt": ("oslo", 0.10),
+    "controller/logs/screen-c-api.txt": ("oslo", 0.08),
+    "controller/logs/screen-g-api.txt": ("oslo", 0.06),
+    "controller/logs/screen-keystone.txt": ("oslo", 0.06),
+    "controller/logs/syslog.txt": ("syslog", 0.08),
+}
+SOURCES = {
+    "console": ["console.html.excerpt.txt", "builds/devstack-zuulv3/job-output.txt"],
+    "oslo": [
+        "nova-compute.excerpt.log",
+        "neutron-server.excerpt.log",
+        "screen-c-api.excerpt.txt",
+        "builds/devstack-zuulv3/controller/logs/screen-c-vol.txt",
+    ],
+    "syslog": ["syslog.excerpt.txt"],
+}
+
+
+def line_pool(kind: str, rng: random.Random, size: int) -> list[str]:
+    """``size`` real lines of ``kind`` with their numbers varied (same shapes)."""
+    lines: list[str] = []
+    for name in SOURCES[kind]:
+        path = FIXTURES / "logs" / name if "/" not in name else FIXTURES / name
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines += [line for line in text.splitlines() if line.strip()]
+    if kind == "console":
+        lines = [
+            line if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \| ", line)
+            else f"2021-06-23 05:14:53.561762 | {line}"
+            for line in lines
+        ]  # fmt: skip
+
+    def vary(match: re.Match[str]) -> str:
+        return "".join(rng.choice("0123456789") for _ in match.group(0))
+
+    out = []
+    for _ in range(size):
+        line = rng.choice(lines)
+        head, sep, tail = line.partition(" | ") if kind == "console" else ("", "", line)
+        if kind == "oslo":  # keep the timestamp valid, vary what follows
+            head, tail = line[:24], line[24:]
+        out.append(head + sep + re.sub(r"(?<![\d.:-])\d{2,}(?![\d:-])", vary, tail))
+    return out
+
+
+def planted(queries: list[str], rng: random.Random) -> dict[str, list[str]]:
+    """Lines carrying real signatures' phrases, for the files their tags point to."""
+    out: dict[str, list[str]] = {path: [] for path in LAYOUT}
+    for text in queries:
+        phrases = re.findall(r'message:\s*"((?:[^"\\]|\\.)*)"', text)
+        if not phrases or "NOT" in text or rng.random() < 0.7:
+            continue
+        message = " ".join(phrase.replace('\\"', '"') for phrase in phrases)
+        if "console" in text or "job-output" in text:
+            out["job-output.txt"].append(f"2021-06-23 05:20:01.000000 | {message}")
+        else:
+            path = rng.choice([p for p, (kind, _) in LAYOUT.items() if kind == "oslo"])
+            out[path].append(f"2021-06-23 05:20:01.000 31337 ERROR nova.compute [-] {message}")
+    return out
+
+
+def generate(directory: Path, size_mb: int, queries: list[str], seed: int) -> None:
+    rng = random.Random(seed)
+    pools = {kind: line_pool(kind, rng, 20_000) for kind in SOURCES}
+    plants = planted(queries, rng)
+    for path, (kind, share) in LAYOUT.items():
+        target = int(size_mb * (1 << 20) * share)
+        full = directory / path
+        full.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        todo = plants[path]
+        with open(full, "w", encoding="utf-8") as out:
+            while written < target:
+                batch = rng.choices(pools[kind], k=5000)
+                if todo and rng.random() < 0.02:
+                    batch[rng.randrange(len(batch))] = todo.pop()
+                text = "\n".join(batch) + "\n"
+                out.write(text)
+                written += len(text.encode())
+            for line in todo:
+                out.write(line + "\n")
+    (directory / ".generated").write_text(f"{size_mb} {seed}\n")
+
+
+def write_queries(directory: Path, queries: list[str]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.yaml"):
+        old.unlink()
+    for index, text in enumerate(queries):
+        (directory / f"{9_000_000 + index}.yaml").write_text(json.dumps({"query": text}))
+
+
+def phrases_file(path: Path, queries: list[str]) -> int:
+    phrases = sorted(
+        {
+            phrase.replace('\\"', '"')
+            for text in queries
+            for phrase in re.findall(r'"((?:[^"\\]|\\.)+)"', text)
+        }
+    )
+    path.write_text("\n".join(phrases) + "\n")
+    return len(phrases)
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, bytes]:
+    """Wall seconds, peak RSS in MiB (of the child) and stdout of ``command``."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{command[0]} failed: exit status {status}")
+    return seconds, usage.ru_maxrss // 1024, output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="build size (default 1024)")
+    parser.add_argument(
+        "--dir", type=Path, default=Path("/tmp/recheck-bench/build"), help="build directory"
+    )
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--runs", type=int, default=2, help="runs of each command; best kept")
+    args = parser.parse_args()
+
+    real = [
+        json.loads(json.dumps(__import__("yaml").safe_load(p.read_text())))["query"]
+        for p in sorted(REAL_QUERIES.glob("*.yaml"))
+    ]
+    queries = real + generated_queries(real, 1000 - len(real))
+    build: Path = args.dir
+    marker = build / ".generated"
+    if not marker.exists() or marker.read_text().split() != [str(args.size_mb), str(args.seed)]:
+        print(f"generating a {args.size_mb} MiB build in {build} ...", flush=True)
+        start = time.perf_counter()
+        generate(build, args.size_mb, real, args.seed)
+        print(f"  done in {time.perf_counter() - start:.0f} s")
+    queries_dir = build.parent / "queries"
+    write_queries(queries_dir, queries)
+    phrases = build.parent / "phrases.txt"
+    count = phrases_file(phrases, queries)
+
+    files = [p for p in build.rglob("*.txt")]
+    total = sum(p.stat().st_size for p in files)
+    for path in files:  # into the page cache, for every command alike
+        with open(path, "rb") as stream:
+            while stream.read(1 << 24):
+                pass
+    print(f"build: {total / (1 << 20):,.0f} MiB in {len(files)} files; {len(queries)} signatures")
+
+    recheck = [
+        str(ROOT / ".venv" / "bin" / "recheck"), "classify", "--queries", str(queries_dir),
+        str(build), "--format", "json", "--build-status", "FAILURE", "--stats",
+    ]  # fmt: skip
+    best = None
+    for _ in range(args.runs):
+        seconds, rss, output = timed(recheck)
+        if best is None or seconds < best[0]:
+            best = (seconds, rss, output)
+    assert best is not None
+    seconds, rss, output = best
+    result = json.loads(output)
+    print(
+        f"recheck classify: {seconds:6.2f} s  {total / (1 << 20) / seconds:7.0f} MiB/s  "
+        f"peak RSS {rss} MiB  bugs found: {len(result['bugs'])}  "
+        f"matching events: {len(result['matches'])}"
+    )
+    print(f"  scan: {result.get('stats')}")
+
+    grep_env = {**os.environ, "LC_ALL": "C"}
+    grep_times = {}
+    for flags in (["-F"], ["-F", "-i"]):
+        runs = [
+            timed(["grep", *flags, "-c", "-r", "-f", str(phrases), str(build)], grep_env)[0]
+            for _ in range(args.runs)
+        ]
+        grep_times[" ".join(flags)] = min(runs)
+        print(f"grep {' '.join(flags)} -c -r -f PHRASES ({count} phrases): {min(runs):6.2f} s")
+    baseline = min(grep_times.values())
+    print(f"recheck vs the faster grep: {baseline / seconds:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()
