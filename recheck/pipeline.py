@@ -18,6 +18,7 @@ from recheck.matcher import match_events
 from recheck.models import Event, Signature
 from recheck.scan import BuildScanner, ScanStats
 from recheck.source import FileProblem, LogSource, read_error_message
+from recheck.testresults import SubunitResults, build_test_results, skip_reason
 
 __all__ = ["Classification", "Match", "classify_build", "classify_events"]
 
@@ -63,18 +64,20 @@ class Classification:
 
 
 def applicable(
-    signatures: Sequence[Signature], build: Build
+    signatures: Sequence[Signature], build: Build, tests: SubunitResults | None = None
 ) -> tuple[list[Signature], dict[str, str]]:
-    """The signatures to evaluate for ``build``, and why each other one is skipped."""
+    """The signatures to evaluate for ``build``, and why each other one is skipped.
+
+    ``tests`` are the build's test results (None: it has no subunit stream); a
+    signature with ``test_ids`` is evaluated only when one of those tests failed.
+    """
     chosen: list[Signature] = []
     skipped: dict[str, str] = {}
     for signature in signatures:
         if not build.is_voting and not signature.allow_nonvoting:
             skipped[signature.bug] = "non-voting build; the signature lacks allow-nonvoting"
-        elif signature.test_ids:
-            # Not decidable yet: it needs the build's subunit stream; matching on the
-            # query alone would report bugs whose tests did not fail.
-            skipped[signature.bug] = "has test_ids; reading subunit results is not supported yet"
+        elif (reason := skip_reason(signature.test_ids, tests)) is not None:
+            skipped[signature.bug] = reason
         else:
             chosen.append(signature)
     return chosen, skipped
@@ -125,7 +128,13 @@ def classify_build(
     """
     build = read_build_info(source, options)
     result = Classification(build)
-    chosen, result.skipped = applicable(signatures, build)
+    tests = None
+    if any(signature.test_ids for signature in signatures):
+        tests = build_test_results(source.paths(), source.open)
+        for problem in tests.problems if tests is not None else ():
+            path, _, message = problem.partition(": ")
+            result.problems.append(FileProblem(path, message))
+    chosen, result.skipped = applicable(signatures, build, tests)
     files = build_files(source, rules)
     scanner = BuildScanner(chosen, build, files, keep_debug=keep_debug, use_hyperscan=use_hyperscan)
     result.stats = scanner.stats

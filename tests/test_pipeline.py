@@ -133,3 +133,50 @@ def test_a_truncated_file_is_a_warning_not_a_failure(
     code, _, err = _run(["events", str(tmp_path)], capsys)
     assert code == 0
     assert "recheck events: warning: console.html.gz: compressed data is truncated" in err
+
+
+SUBUNIT = Path(__file__).parent / "fixtures" / "subunit" / "tempest-failures.subunit"
+
+
+def _test_ids_signature(tmp_path: Path, test_id: str) -> Signature:
+    path = tmp_path / "queries" / "1775947.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f'query: message:"Timed out"\ntest_ids:\n  - {test_id}\n')
+    signatures, errors = load_signatures(path.parent)
+    assert errors == []
+    return signatures[0]
+
+
+@pytest.mark.parametrize(
+    ("test_id", "with_stream", "bugs", "skipped"),
+    [
+        (
+            "neutron_tempest_plugin.scenario.test_dns_integration.DNSIntegrationTests.test_fip",
+            True,
+            ["1775947"],
+            None,
+        ),
+        (
+            "neutron_tempest_plugin.scenario.test_dns_integration.DNSIntegrationTests.test_server_with_fip",
+            True,
+            [],
+            "none of its test_ids failed",
+        ),
+        ("tempest.api.compute.servers.test_create_server", False, [], "no subunit stream"),
+    ],
+)
+def test_a_signature_with_test_ids_needs_one_of_them_failed(
+    tmp_path: Path, test_id: str, with_stream: bool, bugs: list[str], skipped: str | None
+) -> None:
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "job-output.txt").write_text("2021-06-23 05:14:53.561762 | Timed out waiting\n")
+    if with_stream:
+        (build / "testrepository.subunit").write_bytes(SUBUNIT.read_bytes())
+    signature = _test_ids_signature(tmp_path, test_id)
+    result = classify_build(DirSource(build), [signature], Build())
+    assert result.bugs == bugs
+    if skipped is None:
+        assert result.skipped == {}
+    else:
+        assert skipped in result.skipped["1775947"]
