@@ -192,3 +192,31 @@ def test_an_event_longer_than_the_span_limit_is_cut_not_kept(
     # The giant event matched in its first 5000 bytes, and the event after it is found
     # with its true line number even though the giant event's rest was skipped.
     assert [m.line for m in result.matches] == [1, 2002]
+
+
+def test_a_binary_file_is_a_problem_for_that_file_only(tmp_path: Path) -> None:
+    (tmp_path / "job-output.txt").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 50)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "syslog.txt").write_text(
+        "Jun  9 15:42:07 host kernel: ssh: connect to host: Connection refused\n"
+    )
+    result = classify_build(DirSource(tmp_path), _signatures()[:1], Build())
+    assert [(m.filename, m.line) for m in result.matches] == [("logs/syslog.txt", 1)]
+    assert [problem.path for problem in result.problems] == ["job-output.txt"]
+    assert "binary content" in result.problems[0].message
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_100_mb_line_is_cut_and_the_lines_after_it_still_match(
+    tmp_path: Path, fast: bool
+) -> None:
+    with open(tmp_path / "job-output.txt", "wb") as out:
+        out.write(b"2021-06-23 05:14:53.561762 | huge ")
+        block = b"connection refused " * 5000
+        for _ in range((100 << 20) // len(block)):
+            out.write(block)
+        out.write(b"\n2021-06-23 05:14:54.000000 | then: Connection refused\n")
+    result = classify_build(DirSource(tmp_path), _signatures()[:1], Build(), use_hyperscan=fast)
+    assert [m.line for m in result.matches] == [1, 2]
+    assert result.problems == []
