@@ -240,28 +240,21 @@ class BuildScanner:
         dropped: re.Pattern[bytes] | None,
         database: _Database,
     ) -> Iterator[MatchFound]:
-        present, lowering = database.scan(chunk)
+        offsets, lowering = database.scan(chunk)
         if lowering:
             # Rare: hyperscan may have missed a literal; evaluate every event here.
             self.stats.chunks_with_hits += 1
             yield from self._evaluate(plan, chunk, first_line, sorted(plan.gates))
             return
+        if not offsets:
+            return
         # A signature is a candidate here only if a literal of its located conjunct is.
+        present = {lit for _, lit in offsets}
         by_literal: dict[int, list[_FileGate]] = {}
         for gate in gates:
             for lit in gate.scanned & present:
                 by_literal.setdefault(lit, []).append(gate)
-        if not by_literal:
-            return
         self.stats.chunks_with_hits += 1
-        lowered = chunk.lower()
-        offsets: list[tuple[int, int]] = []
-        for lit in sorted(by_literal):
-            needle = self._literals[lit].encode("ascii")
-            at = lowered.find(needle)
-            while at != -1:
-                offsets.append((at, lit))
-                at = lowered.find(needle, at + 1)
         offsets.sort()
         regions = _regions(chunk, [at for at, _ in offsets], starts)
         line = first_line
@@ -272,7 +265,7 @@ class BuildScanner:
             while position < len(offsets) and offsets[position][0] < end:
                 found.add(offsets[position][1])
                 position += 1
-            text = lowered[start:end]
+            text = chunk[start:end].lower()
             if dropped is not None:
                 text = dropped.sub(b"", text)
             contains = _Contains(text, self._literals)
@@ -449,35 +442,40 @@ class _Contains:
 
 
 class _Database:
-    """A hyperscan database of literals, scanned case-insensitively, each found once."""
+    """A hyperscan database of literals, found case-insensitively wherever they occur."""
 
     def __init__(self, ids: list[int], literals: list[str]) -> None:
         assert hyperscan is not None
         self._ids = ids
+        self._lengths = [len(literals[i]) for i in ids]
         # The characters whose lowercase is ASCII are looked for in the same pass, with
         # ids after the literals' (see _ASCII_LOWERING).
         expressions = [literals[i].encode("ascii") for i in ids] + list(_ASCII_LOWERING)
-        caseless = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._db.compile(
             expressions=expressions,
             ids=list(range(len(expressions))),
             elements=len(expressions),
-            flags=[caseless] * len(ids) + [hyperscan.HS_FLAG_SINGLEMATCH] * 2,
+            flags=[hyperscan.HS_FLAG_CASELESS] * len(ids) + [hyperscan.HS_FLAG_SINGLEMATCH] * 2,
             literal=True,
         )
         self._scratch = hyperscan.Scratch(self._db)
 
-    def scan(self, data: bytes) -> tuple[set[int], bool]:
-        """The ids of the literals in ``data``, and whether it has an ASCII-lowering char."""
-        hits: list[int] = []
+    def scan(self, data: bytes) -> tuple[list[tuple[int, int]], bool]:
+        """``(start offset, literal id)`` of every occurrence of a literal in ``data``, and
+        whether ``data`` holds a character whose lowercase is ASCII."""
+        hits: list[tuple[int, int]] = []
         self._db.scan(data, match_event_handler=_collect, context=hits, scratch=self._scratch)
         count = len(self._ids)
-        return {self._ids[hit] for hit in hits if hit < count}, any(hit >= count for hit in hits)
+        ids, lengths = self._ids, self._lengths
+        found = [(end - lengths[hit], ids[hit]) for hit, end in hits if hit < count]
+        return found, len(found) < len(hits)
 
 
-def _collect(pattern_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
-    hits.append(pattern_id)
+def _collect(
+    pattern_id: int, start: int, end: int, flags: int, hits: list[tuple[int, int]]
+) -> None:
+    hits.append((pattern_id, end))
 
 
 def _line_end(data: bytes, start: int) -> int:
