@@ -1,0 +1,148 @@
+"""What ``recheck query`` reports about a query's hits: counts and the top field values.
+
+Triagers ask "where does this signature hit?": how many events, how many distinct builds
+per build_status (does it also hit successful builds, i.e. false positives?), and for
+each field its most common values with their share, as elastic-recheck's
+``elastic-recheck-query`` printed them (``build_name`` / ``48% check-grenade-dsvm``).
+As there, a field's share is taken among the hits that have the field, a list value
+(``tags``) counts as one value, ``message`` and ``@`` fields are never listed, and
+fields that differ on nearly every build (``NOISY_FIELDS``) only with ``verbose``.
+
+Pure functions over events, whatever store they came from; the CLI only prints.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from recheck.models import Event
+
+if TYPE_CHECKING:
+    from recheck.store.base import StoredMatch
+
+__all__ = ["NOISY_FIELDS", "QueryStats", "hourly_builds", "summarize"]
+
+NOISY_FIELDS: frozenset[str] = frozenset(
+    {
+        "build_uuid",
+        "build_short_uuid",
+        "build_patchset",
+        "build_ref",
+        "build_newrev",
+        "build_master",
+        "build_zuul_url",
+        "log_url",
+        "host",
+        "received_at",
+        "pid",
+        "syslog_pid",
+        "type",
+        "error_pr",
+    }
+)
+"""Fields left out of the report unless ``verbose``: elastic-recheck's list, plus the
+per-build URLs and refs and per-process ids, whose top values say nothing."""
+
+UNKNOWN_STATUS = "UNKNOWN"
+"""The build_status key for hits whose event has no build_status."""
+
+
+@dataclass(frozen=True)
+class QueryStats:
+    """Summary of a query's hits."""
+
+    hits: int
+    builds: dict[str, int]
+    """build_status -> number of distinct builds (by build_uuid) with a hit."""
+    fields: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    """field -> its top values with their share (0-1) of the hits that have the field,
+    most common first."""
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"hits": N, "builds": {status: count}, "fields": {field: [[value, share]]}}``."""
+        return {
+            "hits": self.hits,
+            "builds": dict(self.builds),
+            "fields": {
+                name: [[value, share] for value, share in top] for name, top in self.fields.items()
+            },
+        }
+
+    def lines(self) -> list[str]:
+        """The report as text lines, as elastic-recheck-query printed it."""
+        out = [f"total hits: {self.hits}"]
+        builds = ", ".join(f"{status} {count}" for status, count in self.builds.items())
+        out.append(f"builds: {builds}" if builds else "builds: none")
+        for name, top in self.fields.items():
+            out.append(name)
+            out.extend(f"  {int(share * 100)}% {value}" for value, share in top)
+        return out
+
+
+def summarize(events: Iterable[Event], quantity: int = 5, verbose: bool = False) -> QueryStats:
+    """Summarize hits: total, distinct builds per build_status, top ``quantity`` values.
+
+    Builds are told apart by ``build_uuid`` (else ``build_short_uuid``, else ``log_url``).
+    Fields and statuses are listed in name order; values by share, then by value.
+    """
+    hits = 0
+    builds: dict[str, set[str]] = {}
+    values: dict[str, Counter[str]] = {}
+    for event in events:
+        hits += 1
+        status = _text(event.get("build_status")) or UNKNOWN_STATUS
+        builds.setdefault(status, set()).add(_build_key(event))
+        for name, value in event.items():
+            if name == "message" or name.startswith("@") or value is None:
+                continue
+            if not verbose and name in NOISY_FIELDS:
+                continue
+            counts = values.get(name)
+            if counts is None:
+                counts = values[name] = Counter()
+            counts[_text(value)] += 1
+    return QueryStats(
+        hits=hits,
+        builds={status: len(keys) for status, keys in sorted(builds.items())},
+        fields={name: _top(counts, quantity) for name, counts in sorted(values.items())},
+    )
+
+
+def _top(counts: Counter[str], quantity: int) -> list[tuple[str, float]]:
+    total = sum(counts.values())
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:quantity]
+    return [(value, round(count / total, 4)) for value, count in ranked]
+
+
+def _text(value: str | list[str] | None) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else " ".join(value)
+
+
+def _build_key(event: Mapping[str, str | list[str]]) -> str:
+    for name in ("build_uuid", "build_short_uuid", "log_url"):
+        value = _text(event.get(name))
+        if value:
+            return value
+    return ""
+
+
+def hourly_builds(matches: Iterable[StoredMatch]) -> dict[datetime, dict[str, int]]:
+    """Distinct builds with a match per hour (build time, truncated) and build_status.
+
+    What a bug's graph plots: one build with many matching lines counts once.
+    """
+    seen: dict[datetime, dict[str, set[str]]] = {}
+    for match in matches:
+        hour = match.build.time.replace(minute=0, second=0, microsecond=0)
+        status = match.build.build.build_status or UNKNOWN_STATUS
+        seen.setdefault(hour, {}).setdefault(status, set()).add(match.build.uuid)
+    return {
+        hour: {status: len(uuids) for status, uuids in sorted(by_status.items())}
+        for hour, by_status in sorted(seen.items())
+    }

@@ -1,0 +1,251 @@
+"""What every store offers: the ``Store`` interface, the records it returns, its errors.
+
+A **store** keeps history: the builds recheck has seen (all of them, successful ones too,
+so a signature's false positives can be measured), every event of their logs for a
+while, and which known bugs each build showed. The embedded store (SQLite + tantivy,
+``recheck.store.embedded``) implements it with no server; an Elasticsearch store can
+implement the same interface, and ``tests/store_contract.py`` checks either.
+
+Times are timezone-aware UTC datetimes; a naive datetime given to a store is read as UTC.
+An event's time is its build's time (``when`` at ingest), so "the last 10 days" selects
+builds, as the pages and ``recheck query`` mean it.
+
+Errors::
+
+    StoreError          the store cannot be used: says which path and what to do
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from recheck.build import Build
+from recheck.models import Event, Signature
+from recheck.query import Query
+
+if TYPE_CHECKING:
+    # Annotation only: the pipeline will import the store, not the other way round.
+    from recheck.pipeline import Match
+
+__all__ = [
+    "DEFAULT_BUILD_DAYS",
+    "DEFAULT_EVENT_DAYS",
+    "GcCounts",
+    "ReclassifyCounts",
+    "Retention",
+    "Store",
+    "StoreError",
+    "StoredBuild",
+    "StoredMatch",
+    "signature_hash",
+    "utc",
+]
+
+DEFAULT_EVENT_DAYS = 10
+"""Events (log lines) are kept this long: enough for ``recheck query --days 10``."""
+DEFAULT_BUILD_DAYS = 90
+"""Builds and their matches are kept longer, so the bug graphs show trends."""
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message names the path and what to do."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = Path(path)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a store keeps events, and builds with their matches."""
+
+    event_days: float = DEFAULT_EVENT_DAYS
+    build_days: float = DEFAULT_BUILD_DAYS
+
+
+@dataclass(frozen=True)
+class StoredBuild:
+    """A build as the store knows it: its fields, its time, and what was found in it."""
+
+    build: Build
+    """The build's fields; ``build_uuid`` is always set (generated if it had none)."""
+    time: datetime
+    """When the build ran (the ``when`` given at ingest)."""
+    ingested_at: datetime
+    events: int
+    """How many events were indexed for it."""
+    events_kept: bool
+    """False once retention dropped its events (its matches are still there)."""
+    bugs: tuple[str, ...] = ()
+    """The bugs with at least one match in this build, sorted."""
+
+    @property
+    def uuid(self) -> str:
+        """The build's uuid (never None for a stored build)."""
+        assert self.build.build_uuid is not None
+        return self.build.build_uuid
+
+
+@dataclass(frozen=True)
+class StoredMatch:
+    """One event of a stored build that a signature matched."""
+
+    bug: str
+    filename: str
+    line: int
+    message: str
+    """The start of the event's message, as the classification reported it."""
+    build: StoredBuild
+
+
+@dataclass(frozen=True)
+class GcCounts:
+    """What one retention pass removed."""
+
+    events: int = 0
+    builds: int = 0
+    matches: int = 0
+
+
+@dataclass(frozen=True)
+class ReclassifyCounts:
+    """What ``reclassify`` did: which signatures it re-ran, over how many builds."""
+
+    signatures: tuple[str, ...] = ()
+    """Bug ids of the signatures that were re-run (new or changed)."""
+    builds: int = 0
+    """Stored builds whose events were searched again."""
+    matches: int = 0
+    """Matches the re-run signatures have now over those builds."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """History of builds, events and matches; the embedded store and Elasticsearch both fit.
+
+    Writers (``ingest``, ``gc``, ``reclassify``) may run while readers query: a reader
+    sees each build either whole or not at all.
+    """
+
+    @property
+    def path(self) -> str:
+        """Where the store lives (a directory or a URL), for messages."""
+        ...
+
+    def has_build(self, uuid: str) -> bool:
+        """Whether a build with this uuid is stored (so ``recheck ingest`` can skip it)."""
+        ...
+
+    def ingest(
+        self,
+        build: Build,
+        events: Iterable[tuple[str, Event]],
+        matches: Iterable[Match],
+        when: datetime | None = None,
+    ) -> str:
+        """Store a build with all its events and matches, replacing any earlier copy.
+
+        All or nothing: readers and a later ``open`` see the whole build or none of it.
+        Returns the build's uuid (generated when ``build.build_uuid`` is None).
+        """
+        ...
+
+    def search(
+        self,
+        query: Query | Signature,
+        days: float = DEFAULT_EVENT_DAYS,
+        queue: str | None = None,
+        now: datetime | None = None,
+    ) -> Iterator[tuple[str, Event]]:
+        """The stored events of the last ``days`` that ``query`` matches, as (id, event).
+
+        Exactly the events ``recheck match`` would report: the query engine decides.
+        ``queue`` keeps only builds of that pipeline. Ids are ``<filename>:<line>`` as
+        ingested, so they repeat across builds; each event names its ``build_uuid``.
+        """
+        ...
+
+    def gc(
+        self,
+        now: datetime | None = None,
+        event_days: float | None = None,
+        build_days: float | None = None,
+    ) -> GcCounts:
+        """Drop events older than ``event_days`` and builds and matches older than
+        ``build_days`` (defaults: the store's retention); returns what was removed."""
+        ...
+
+    def reclassify(
+        self,
+        signatures: Sequence[Signature],
+        since: datetime | None = None,
+        *,
+        only_changed: bool = True,
+    ) -> ReclassifyCounts:
+        """Re-run the new or changed signatures over the stored events and replace their
+        matches (all given signatures when ``only_changed`` is False)."""
+        ...
+
+    def matches_for(
+        self, bug: str, days: float = DEFAULT_BUILD_DAYS, now: datetime | None = None
+    ) -> list[StoredMatch]:
+        """The matches of ``bug`` in builds of the last ``days``, oldest build first."""
+        ...
+
+    def builds(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        status: str | None = None,
+        queue: str | None = None,
+        uncategorized: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredBuild]:
+        """Stored builds with ``since <= time < until``, newest first; ``uncategorized``
+        keeps those without any match (with ``status="FAILURE"``: the page of
+        unexplained failures)."""
+        ...
+
+    def newest_event_time(self) -> datetime | None:
+        """The time of the newest build whose events are stored; None when empty."""
+        ...
+
+    def close(self) -> None:
+        """Release files and locks; the store cannot be used afterwards."""
+        ...
+
+    def __enter__(self) -> Store: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def utc(moment: datetime | None) -> datetime:
+    """``moment`` as an aware UTC datetime (naive means UTC); now when None."""
+    if moment is None:
+        return datetime.now(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def days_before(now: datetime, days: float) -> datetime:
+    """``now`` minus ``days`` (which may be fractional)."""
+    return now - timedelta(days=days)
+
+
+def signature_hash(signature: Signature) -> str:
+    """A digest of what decides a signature's matches: its query and matching flags.
+
+    ``reclassify`` re-runs a signature when this changes; flags that only affect
+    reporting (suppress-graph, resolved_at...) do not count.
+    """
+    what = [signature.query, signature.allow_nonvoting, list(signature.test_ids)]
+    return hashlib.sha256(json.dumps(what).encode("utf-8")).hexdigest()
