@@ -357,10 +357,26 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "source",
         metavar="SOURCE",
-        help="a build's log directory or one log file",
+        help=(
+            "the build's logs: a log directory, one log file, a log URL (http/https: the "
+            "build's log root, listed from its zuul-manifest.json or the server's directory "
+            "listing), a Zuul build URL (https://ZUUL/t/TENANT/build/UUID), or a Zuul build's "
+            "JSON file saved from Zuul's API. Only hosts in bot.yaml's fetch.allowed_hosts "
+            "are fetched from"
+        ),
     )
     parser.add_argument(
-        "--keep-debug", action="store_true", help="keep DEBUG events (dropped by default)"
+        "--config",
+        metavar="PATH",
+        help=(
+            "settings file: allowed hosts, timeouts, file rules (default: $RECHECK_CONFIG, "
+            "else ./bot.yaml if present, else built-in defaults)"
+        ),
+    )
+    parser.add_argument(
+        "--keep-debug",
+        action="store_true",
+        help="keep DEBUG events (dropped by default; keep_debug: true in bot.yaml does too)",
     )
     group = parser.add_argument_group(
         "build fields", "put on every event; they override zuul-info/inventory.yaml"
@@ -374,13 +390,28 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
 def _open_source(
     args: argparse.Namespace, command: str
 ) -> tuple[LogSource, tuple[FileRule, ...], Build] | None:
-    """The source SOURCE names, the file rules for it, and the build's fields."""
+    """The source SOURCE names, the file rules for it, and the build's fields.
+
+    Loads the config (``--config``) too: its ``keep_debug`` sets ``args.keep_debug``.
+    """
+    from recheck.config import ConfigError, load_config
+
     try:
-        source = open_source(args.source)
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _usage_error(command, str(exc))
+        return None
+    for warning in config.warnings:
+        print(f"recheck {command}: warning: {warning}", file=sys.stderr)
+    args.keep_debug = args.keep_debug or config.keep_debug
+    try:
+        source = open_source(args.source, config)
     except SourceError as exc:
         _usage_error(command, str(exc))
         return None
-    rules = source.rules() if isinstance(source, FileSource) else DEFAULT_FILE_RULES
+    rules = config.files if config.files is not None else DEFAULT_FILE_RULES
+    if isinstance(source, FileSource):
+        rules = source.rules(rules)
     values: dict[str, str | None] = {name: getattr(args, name, None) for name in BUILD_FIELDS}
     if values["voting"] is not None:
         values["voting"] = _voting_text(values["voting"])

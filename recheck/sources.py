@@ -1,17 +1,39 @@
-"""From what the user typed to a log source: a path, a log URL, or a Zuul build URL."""
+"""From what the user typed to a log source: a path, a log URL, or a Zuul build.
+
+- ``http://`` or ``https://``: a Zuul build page (``https://ZUUL/t/TENANT/build/UUID``,
+  or ``https://ZUUL/build/UUID``) is looked up in Zuul's API; any other URL is a build's
+  log root (``recheck.fetch``). Other schemes (``file://``, ``ftp://``...) are refused.
+- a local ``*.json`` file holding a build's record from Zuul's API: that build's logs.
+- any other local path: a build's log directory or a single log file (``recheck.localdir``).
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from recheck.config import Config
+from recheck.fetch import Fetcher, url_source, zuul_build_file_source
 from recheck.localdir import local_source
-from recheck.source import LogSource, SourceError
+from recheck.source import LogSource
 
 __all__ = ["open_source"]
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
-def open_source(text: str) -> LogSource:
-    """The log source ``text`` names; raises SourceError saying why it is unusable."""
-    if "://" in text:
-        raise SourceError(f"{text}: fetching logs over HTTP is not supported yet")
-    return local_source(Path(text))
+
+def open_source(text: str, config: Config | None = None) -> LogSource:
+    """The log source ``text`` names; raises SourceError saying why it is unusable.
+
+    ``config`` decides which hosts may be fetched from and how (default: the built-in
+    settings, see ``recheck.config``).
+    """
+    config = config or Config()
+    if _URL.match(text):
+        return url_source(text, Fetcher(config.fetch, config_file=config.path))
+    path = Path(text)
+    if path.suffix.lower() == ".json" and path.is_file():
+        source = zuul_build_file_source(path, Fetcher(config.fetch, config_file=config.path))
+        if source is not None:
+            return source
+    return local_source(path)
