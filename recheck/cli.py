@@ -9,6 +9,7 @@ one ``_add_<name>`` parser function and one ``_cmd_<name>`` function. Exit codes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -278,6 +279,11 @@ def _add_classify(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     classify.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format"
     )
+    classify.add_argument(
+        "--stats",
+        action="store_true",
+        help="also tell what the scan did (files read or skipped, bytes, events split)",
+    )
     classify.set_defaults(run=_cmd_classify)
 
 
@@ -301,10 +307,17 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     for problem in result.problems:
         _warn_problem("classify")(problem)
     if args.format == "json":
-        json.dump(_classification_json(result), sys.stdout, indent=2, ensure_ascii=False)
+        report = _classification_json(result)
+        if args.stats:
+            report["stats"] = dataclasses.asdict(result.stats)
+        json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         _print_classification(result)
+        if args.stats:
+            stats = ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in
+                              dataclasses.asdict(result.stats).items())  # fmt: skip
+            print(f"recheck classify: {stats}", file=sys.stderr)
     return 0
 
 
