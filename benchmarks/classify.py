@@ -173,6 +173,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--runs", type=int, default=2, help="runs of each command; best kept")
+    parser.add_argument(
+        "--fallback", action="store_true", help="also time the pure-Python path (slow)"
+    )
     args = parser.parse_args()
 
     real = [
@@ -218,6 +221,23 @@ def main() -> None:
         f"matching events: {len(result['matches'])}"
     )
     print(f"  scan: {result.get('stats')}")
+    if args.fallback:
+        # The same classification without hyperscan: every file split in full.
+        code = (
+            "import sys; from pathlib import Path; from recheck.build import Build; "
+            "from recheck.localdir import DirSource; from recheck.pipeline import classify_build; "
+            "from recheck.signatures import load_signatures; "
+            "sigs, _ = load_signatures(Path(sys.argv[1])); "
+            "r = classify_build(DirSource(Path(sys.argv[2])), sigs, Build(build_status='FAILURE'), "
+            "use_hyperscan=False); print(len(r.matches))"
+        )
+        python = str(ROOT / ".venv" / "bin" / "python")
+        seconds_fb, rss_fb, out = timed([python, "-c", code, str(queries_dir), str(build)])
+        print(
+            f"recheck without hyperscan (pure Python): {seconds_fb:6.2f} s  "
+            f"{total / (1 << 20) / seconds_fb:7.0f} MiB/s  peak RSS {rss_fb} MiB  "
+            f"matching events: {out.decode().strip()}"
+        )
 
     grep_env = {**os.environ, "LC_ALL": "C"}
     grep_times = {}
