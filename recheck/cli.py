@@ -3,38 +3,56 @@
 Each subcommand is one small ``_cmd_<name>(args) -> int`` function that turns options
 into arguments for library code and prints the result; adding a command means adding
 one ``_add_<name>`` parser function and one ``_cmd_<name>`` function. Exit codes: 0 ok,
-1 the input was checked and found wanting (``check``), 2 unusable input or usage.
+1 the input was checked and found wanting (``check``) or some builds failed (``ingest``),
+2 unusable input or usage.
+
+The history commands (``ingest``, ``query``, ``gc``, ``reclassify``) use the store
+(``recheck.store``), imported only when one of them runs: it loads tantivy.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+import uuid as uuidlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from recheck import __version__
 from recheck.build import BUILD_FIELDS, Build, BuildInfoError
 from recheck.buildlogs import build_events, read_build_info
+from recheck.config import Config, ConfigError, load_config
 from recheck.eventfile import EventFileError, iter_events
+from recheck.fetch import Fetcher, HttpLogSource, build_from_zuul, zuul_build_time, zuul_builds
 from recheck.localdir import FileSource
-from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
+from recheck.logfiles import FileRule
 from recheck.matcher import match_events
-from recheck.models import EVENT_FIELDS
-from recheck.pipeline import Classification, classify_build
-from recheck.query import lint_query
-from recheck.signatures import load_signatures
+from recheck.models import EVENT_FIELDS, Event, Signature
+from recheck.pipeline import Classification, Match, applicable, classify_build, classify_events
+from recheck.query import Query, QuerySyntaxError, compile_query, lint_query
+from recheck.signatures import SignatureError, load_signature, load_signatures
 from recheck.source import FileProblem, LogSource, SourceError
 from recheck.sources import open_source
+from recheck.testresults import build_test_results
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from recheck.querystats import QueryStats
+    from recheck.store import GcCounts, ReclassifyCounts, Store
 
 __all__ = ["main"]
 
 _Command = Callable[[argparse.Namespace], int]
+_T = TypeVar("_T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +89,10 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_match(commands)
     _add_events(commands)
     _add_classify(commands)
+    _add_ingest(commands)
+    _add_query(commands)
+    _add_gc(commands)
+    _add_reclassify(commands)
     return parser
 
 
@@ -169,13 +191,7 @@ def _add_match(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     match.add_argument("events", metavar="EVENTS", help="JSON-lines events file, or - for stdin")
-    match.add_argument(
-        "--queries",
-        metavar="DIR",
-        type=Path,
-        default=Path("queries"),
-        help="directory of signature files (default: ./queries)",
-    )
+    _add_queries_option(match)
     match.set_defaults(run=_cmd_match)
 
 
@@ -205,8 +221,7 @@ def _cmd_match(args: argparse.Namespace) -> int:
         "matches": matches,
         "errors": {error.path.stem: str(error) for error in errors},
     }
-    json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    _print_json(result)
     return 0
 
 
@@ -236,9 +251,12 @@ def _cmd_events(args: argparse.Namespace) -> int:
         return 2
     source, rules, build = opened
     events = build_events(
-        source, build, rules=rules, keep_debug=args.keep_debug,
+        source,
+        build,
+        rules=rules,
+        keep_debug=args.keep_debug,
         on_problem=_warn_problem("events"),
-    )  # fmt: skip
+    )
     try:
         for event_id, event in events:
             sys.stdout.write(json.dumps({"id": event_id, **event}, ensure_ascii=False))
@@ -269,13 +287,7 @@ def _add_classify(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         ),
     )
     _add_source_options(classify)
-    classify.add_argument(
-        "--queries",
-        metavar="DIR",
-        type=Path,
-        default=Path("queries"),
-        help="directory of signature files (default: ./queries)",
-    )
+    _add_queries_option(classify)
     classify.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format"
     )
@@ -292,12 +304,9 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     if opened is None:
         return 2
     source, rules, options = opened
-    try:
-        signatures, errors = load_signatures(args.queries)
-    except OSError as exc:
-        return _usage_error("classify", f"{exc}; pass --queries DIR")
-    for error in errors:
-        print(f"recheck classify: warning: skipped {error}", file=sys.stderr)
+    signatures = _load_signatures_or_warn(args.queries, "classify")
+    if signatures is None:
+        return 2
     try:
         result = classify_build(
             source, signatures, options, rules=rules, keep_debug=args.keep_debug
@@ -310,8 +319,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         report = _classification_json(result)
         if args.stats:
             report["stats"] = dataclasses.asdict(result.stats)
-        json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        _print_json(report)
     else:
         _print_classification(result)
         if args.stats:
@@ -363,29 +371,688 @@ def _print_classification(result: Classification) -> None:
                 print_line(f"    {url}", "dim")
 
 
-# --- build sources (events, classify) --------------------------------------------------
+# --- recheck ingest --------------------------------------------------------------------
+
+
+def _add_ingest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ingest = commands.add_parser(
+        "ingest",
+        help="store builds' events and matches in the history store",
+        description=(
+            "For each SOURCE (and each build a Zuul API query lists), fetch the logs, split "
+            "them into events (every event, successful builds too: they measure false "
+            "positives), classify them against the signatures and store the build with its "
+            "events and matches, one build at a time. A failing build is reported and the "
+            "others go on. Builds already stored (by build uuid) are skipped unless "
+            "--force. Retention runs after ingesting. Exit status 0 when every build was "
+            "stored or skipped, 1 when some failed, 2 when nothing could be tried."
+        ),
+    )
+    ingest.add_argument("sources", metavar="SOURCE", nargs="*", help=_SOURCE_HELP)
+    _add_queries_option(ingest)
+    ingest.add_argument(
+        "--force", action="store_true", help="ingest builds again that are already stored"
+    )
+    _add_store_option(ingest)
+    zuul = ingest.add_argument_group(
+        "Zuul API query",
+        "ingest the builds Zuul's API lists (/api/tenant/T/builds) for the tenant --tenant T "
+        "names (a build field option, so the builds get it too)",
+    )
+    zuul.add_argument(
+        "--zuul", metavar="URL", help="the Zuul web URL, e.g. https://zuul.opendev.org"
+    )
+    zuul.add_argument("--pipeline", metavar="NAME", help="only builds of this pipeline (e.g. gate)")
+    zuul.add_argument(
+        "--result", metavar="RESULT", help="only builds with this result (e.g. FAILURE)"
+    )
+    zuul.add_argument(
+        "--since",
+        metavar="WHEN",
+        type=_moment,
+        default="1d",
+        help="only builds started since then: 30m, 12h, 1d, 2w or a date (default: 1d)",
+    )
+    zuul.add_argument(
+        "--limit", metavar="N", type=_positive_int, help="ingest at most N builds (newest first)"
+    )
+    _add_build_options(ingest)
+    ingest.set_defaults(run=_cmd_ingest)
+
+
+@dataclasses.dataclass(frozen=True)
+class _IngestJob:
+    """One build to ingest: what to call it in messages, and how to open its logs."""
+
+    label: str
+    open: Callable[[], tuple[LogSource, tuple[FileRule, ...], Build]]
+    """The build's log source, file rules and fields; raises SourceError, BuildInfoError."""
+    uuid: str | None = None
+    """The build's uuid when known before opening (Zuul API records): lets a stored
+    build be skipped without fetching anything."""
+    when: datetime | None = None
+    """When the build ran, if known (else it is stored as of now)."""
+    skip: str | None = None
+    """Why the build is not ingested at all (a Zuul build still running, or without logs)."""
+    shared_fetcher: bool = False
+    """The source fetches with the command's Fetcher: not closed after the build."""
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    if not args.sources and not args.zuul:
+        return _usage_error("ingest", "give at least one SOURCE, or --zuul URL --tenant T")
+    if args.zuul and not args.tenant:
+        return _usage_error("ingest", "--zuul needs --tenant (the Zuul tenant, e.g. openstack)")
+    if args.build_uuid and len(args.sources) + bool(args.zuul) > 1:
+        return _usage_error("ingest", "--build-uuid names one build; give a single SOURCE")
+    config = _load_config(args, "ingest")
+    if config is None:
+        return 2
+    args.keep_debug = args.keep_debug or config.keep_debug
+    signatures = _load_signatures_or_warn(args.queries, "ingest")
+    if signatures is None:
+        return 2
+    options = _build_options(args)
+    jobs = [
+        _IngestJob(text, functools.partial(_read_source, text, config, options))
+        for text in args.sources
+    ]
+    fetcher = Fetcher(config.fetch, config_file=config.path)
+    try:
+        if args.zuul:
+            try:
+                jobs += _zuul_jobs(args, config, fetcher, options)
+            except SourceError as exc:
+                return _usage_error("ingest", f"cannot list Zuul's builds: {exc}")
+        store = _open_store(args, config, "ingest", auto_gc=True)
+        if store is None:
+            return 2
+        with store:
+            return _ingest_all(store, jobs, signatures, args)
+    finally:
+        fetcher.close()
+
+
+def _zuul_jobs(
+    args: argparse.Namespace, config: Config, fetcher: Fetcher, options: Build
+) -> list[_IngestJob]:
+    """One job per build Zuul's API lists; raises SourceError when it lists nothing usable."""
+    base = args.zuul.rstrip("/")
+    records = zuul_builds(
+        fetcher,
+        base,
+        args.tenant,
+        pipeline=args.pipeline,
+        result=args.result,
+        since=args.since,
+        limit=args.limit,
+    )
+    jobs: list[_IngestJob] = []
+    for record in records:
+        build = build_from_zuul(record, args.tenant)
+        label = f"{base}/t/{args.tenant}/build/{build.build_uuid}"
+        skip = None
+        if build.build_status is None:
+            skip = "still running (no result yet)"
+        elif not build.log_url:
+            skip = f"no logs ({build.build_status}: the build uploaded none)"
+
+        def open_build(build: Build = build) -> tuple[LogSource, tuple[FileRule, ...], Build]:
+            assert build.log_url is not None  # jobs without logs are skipped
+            source = HttpLogSource(build.log_url, fetcher, build)
+            return source, config.file_rules, read_build_info(source, options)
+
+        when = zuul_build_time(record, "end_time") or zuul_build_time(record, "start_time")
+        jobs.append(
+            _IngestJob(
+                label,
+                open_build,
+                uuid=build.build_uuid,
+                when=when,
+                skip=skip,
+                shared_fetcher=True,
+            )
+        )
+    return jobs
+
+
+def _ingest_all(
+    store: Store,
+    jobs: Sequence[_IngestJob],
+    signatures: Sequence[Signature],
+    args: argparse.Namespace,
+) -> int:
+    from recheck.store import StoreError
+
+    counts = {"ingested": 0, "skipped": 0, "failed": 0}
+    with _IngestProgress(len(jobs)) as progress:
+        for job in jobs:
+            progress.start(job.label)
+            try:
+                outcome, text = _ingest_one(store, job, signatures, args, progress)
+            except (SourceError, BuildInfoError, StoreError, OSError, ValueError) as exc:
+                outcome, text = "failed", str(exc)
+                where = "" if text.startswith(job.label) else f"{job.label}: "
+                progress.message(f"recheck ingest: error: {where}{text}", "red")
+            except KeyboardInterrupt:
+                progress.close()
+                print(
+                    f"recheck ingest: interrupted: {job.label} was not stored; "
+                    f"{_plural(counts['ingested'], 'build')} ingested before it are",
+                    file=sys.stderr,
+                )
+                return 130
+            counts[outcome] += 1
+            if outcome != "failed":
+                progress.line(f"{outcome} {job.label}: {text}", _OUTCOME_STYLES[outcome])
+            progress.advance()
+    summary = ", ".join(f"{count} {outcome}" for outcome, count in counts.items())
+    _line_printer(sys.stdout)(f"{_plural(len(jobs), 'build')}: {summary}", "bold")
+    return 1 if counts["failed"] else 0
+
+
+_OUTCOME_STYLES = {"ingested": "green", "skipped": "dim"}
+
+
+def _ingest_one(
+    store: Store,
+    job: _IngestJob,
+    signatures: Sequence[Signature],
+    args: argparse.Namespace,
+    progress: _IngestProgress,
+) -> tuple[str, str]:
+    """Ingest one build; returns ("ingested" or "skipped", what to tell about it)."""
+    if job.skip is not None:
+        return "skipped", job.skip
+    if job.uuid is not None and not args.force and store.has_build(job.uuid):
+        return "skipped", f"build {job.uuid} is already stored (--force ingests it again)"
+    source, rules, build = job.open()
+    try:
+        uuid = _stored_uuid(build, job.label)
+        if not args.force and store.has_build(uuid):
+            return "skipped", f"build {uuid} is already stored (--force ingests it again)"
+        build = dataclasses.replace(build, build_uuid=uuid)
+
+        def warn(problem: FileProblem) -> None:
+            progress.message(f"recheck ingest: warning: {job.label}: {problem}", "yellow")
+
+        events = build_events(
+            source, build, rules=rules, keep_debug=args.keep_debug, on_problem=warn
+        )
+        chosen = _signatures_for(source, build, signatures, warn)
+        tee = _MatchingTee(events, chosen, progress.events)
+        store.ingest(build, tee.events(), tee.matches(), when=job.when)
+    finally:
+        if isinstance(source, HttpLogSource) and not job.shared_fetcher:
+            source.close()
+    bugs = sorted({match.bug for match in tee.found})
+    found = f", bugs {' '.join(bugs)}" if bugs else ", no known bug"
+    return "ingested", f"{build.build_name or 'build'} {uuid}: {_plural(tee.count, 'event')}{found}"
+
+
+def _stored_uuid(build: Build, source_text: str) -> str:
+    """The uuid a build is stored under: its own, else one derived from where its logs are,
+    so that ingesting the same logs again finds the build (and replaces it with --force)."""
+    from recheck.store import generated_uuid
+
+    if build.build_uuid:
+        return build.build_uuid
+    if build.log_url:
+        return generated_uuid(build)
+    return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, Path(source_text).resolve().as_uri()))
+
+
+def _signatures_for(
+    source: LogSource,
+    build: Build,
+    signatures: Sequence[Signature],
+    warn: Callable[[FileProblem], None],
+) -> list[Signature]:
+    """The signatures that apply to the build, decided as ``classify_build`` decides."""
+    needs_tests = any(signature.test_ids for signature in signatures)
+    tests = build_test_results(source.paths(), source.open) if needs_tests else None
+    for problem in tests.problems if tests is not None else ():
+        path, _, message = problem.partition(": ")
+        warn(FileProblem(path, message))
+    return applicable(signatures, build, tests)[0]
+
+
+class _MatchingTee:
+    """A build's events passed on to the store while the signatures are matched against
+    them, so its logs are read once; the matches are ready when the events are done."""
+
+    def __init__(
+        self,
+        events: Iterable[tuple[str, Event]],
+        signatures: Sequence[Signature],
+        on_count: Callable[[int], None],
+    ) -> None:
+        self._events = events
+        self._signatures = signatures
+        self._on_count = on_count
+        self._done = False
+        self.count = 0
+        self.found: list[Match] = []
+
+    def events(self) -> Iterator[tuple[str, Event]]:
+        batch: list[tuple[str, Event]] = []
+        for item in self._events:
+            yield item
+            batch.append(item)
+            self.count += 1
+            if len(batch) >= _MATCH_BATCH:
+                self.found.extend(classify_events(self._signatures, batch))
+                self._on_count(self.count)
+                batch = []
+        self.found.extend(classify_events(self._signatures, batch))
+        self._on_count(self.count)
+        self._done = True
+
+    def matches(self) -> Iterator[Match]:
+        """The matches, in ``recheck classify``'s order; only once every event was read."""
+        if not self._done:
+            raise RuntimeError("the store asked for matches before reading every event")
+        order = {signature.bug: index for index, signature in enumerate(self._signatures)}
+        yield from sorted(self.found, key=lambda m: (order[m.bug], m.filename, m.line))
+
+
+_MATCH_BATCH = 5000
+"""Events held at a time while ingesting: matched together, then dropped."""
+
+
+class _IngestProgress:
+    """Per-build lines, and a progress bar on stderr when it is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._bar: tuple[Progress, TaskID] | None = None
+        self._print_line = _line_printer(sys.stdout)
+
+    def __enter__(self) -> _IngestProgress:
+        if sys.stderr.isatty():
+            from rich import progress
+            from rich.console import Console
+
+            bar = progress.Progress(
+                progress.TextColumn("{task.description}"),
+                progress.BarColumn(),
+                progress.MofNCompleteColumn(),
+                progress.TextColumn("{task.fields[events]} events"),
+                progress.TimeElapsedColumn(),
+                console=Console(file=sys.stderr),
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            bar.start()
+            self._bar = bar, bar.add_task("ingest", total=self._total, events="0")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar[0].stop()
+            self._bar = None
+
+    def start(self, label: str) -> None:
+        if self._bar is not None:
+            short = label if len(label) <= 40 else "..." + label[-37:]
+            self._bar[0].update(self._bar[1], description=short, events="0", refresh=True)
+
+    def events(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar[0].update(self._bar[1], events=f"{count:,}")
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar[0].advance(self._bar[1])
+
+    def line(self, text: str, style: str) -> None:
+        """Print a result line on stdout (above the bar when both are the terminal)."""
+        if self._bar is not None and sys.stdout.isatty():
+            self._above(self._bar[0], text, style)
+        else:
+            self._print_line(text, style)
+
+    def message(self, text: str, style: str) -> None:
+        """Print a warning or error line on stderr, above the bar if there is one."""
+        if self._bar is not None:
+            self._above(self._bar[0], text, style)
+        else:
+            print(text, file=sys.stderr)
+
+    @staticmethod
+    def _above(bar: Progress, text: str, style: str) -> None:
+        from rich.text import Text
+
+        bar.console.print(Text(text, style=style), soft_wrap=True)
+
+
+# --- recheck query ---------------------------------------------------------------------
+
+
+def _add_query(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    query = commands.add_parser(
+        "query",
+        help="where a query or signature hit in the stored history",
+        description=(
+            "Search the stored events of the last DAYS days with a signature file's query "
+            "or a query string, and summarize the hits as elastic-recheck-query did: total "
+            "hits, distinct builds by build_status, and for each field its top values with "
+            "their share. Hits are exactly the events `recheck match` would report: the "
+            "index only finds candidates, the query engine decides. --format json prints "
+            '{"hits": N, "builds": {"<build_status>": count}, "fields": {"<field>": '
+            "[[value, share], ...]}}. Exit status 2 for a bad query or an unusable store."
+        ),
+    )
+    query.add_argument(
+        "query",
+        metavar="QUERY_FILE_OR_QUERY_STRING",
+        help="a signature file (queries/<bug>.yaml) or a Lucene query_string",
+    )
+    query.add_argument(
+        "--days",
+        type=_positive_float,
+        default=10.0,
+        help="search builds of the last DAYS days (default: 10)",
+    )
+    query.add_argument("--queue", metavar="Q", help="only builds of this pipeline (build_queue)")
+    query.add_argument(
+        "--quantity", type=_positive_int, default=5, help="top values shown per field (default: 5)"
+    )
+    query.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also list fields that differ on every build (uuids, refs, URLs)",
+    )
+    query.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    _add_store_option(query)
+    _add_config_option(query)
+    query.set_defaults(run=_cmd_query)
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from recheck.querystats import summarize
+
+    compiled = _read_query(args.query)
+    if isinstance(compiled, str):
+        return _usage_error("query", compiled)
+
+    def search(store: Store, config: Config) -> QueryStats:
+        hits = store.search(compiled, days=args.days, queue=args.queue)
+        return summarize((event for _, event in hits), args.quantity, args.verbose)
+
+    stats = _on_store(args, "query", search)
+    if stats is None:
+        return 2
+    if args.format == "json":
+        _print_json(stats.to_json())
+        return 0
+    print_line = _line_printer(sys.stdout)
+    for index, text in enumerate(stats.lines()):
+        print_line(text, "bold" if index < 2 or not text.startswith(" ") else "")
+    return 0
+
+
+def _read_query(text: str) -> Query | str:
+    """The query ``text`` names (a signature file) or is; a message saying what is wrong."""
+    path = Path(text)
+    if path.suffix.lower() in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            return f"{text}: no such signature file"
+        loaded = load_signature(path)
+        return str(loaded) if isinstance(loaded, SignatureError) else loaded.compiled
+    try:
+        return compile_query(text)
+    except QuerySyntaxError as exc:
+        if exc.position is None:
+            return f"bad query: {exc}"
+        shown = text.replace("\n", " ").replace("\r", " ")
+        return f"bad query: {exc}\n  {shown}\n  {' ' * exc.position}^"
+
+
+# --- recheck gc ------------------------------------------------------------------------
+
+
+def _add_gc(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    gc = commands.add_parser(
+        "gc",
+        help="drop old events, builds and matches from the store",
+        description=(
+            "Apply retention now (ingest also does, at most hourly): drop the events of builds "
+            "older than --event-days, and builds with their matches older than --build-days. "
+            "Prints what was dropped."
+        ),
+    )
+    gc.add_argument(
+        "--event-days",
+        type=_positive_float,
+        metavar="DAYS",
+        help="keep events this many days (default: bot.yaml's store.event_days, else 10)",
+    )
+    gc.add_argument(
+        "--build-days",
+        type=_positive_float,
+        metavar="DAYS",
+        help="keep builds and matches this many days (default: store.build_days, else 90)",
+    )
+    _add_store_option(gc)
+    _add_config_option(gc)
+    gc.set_defaults(run=_cmd_gc)
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    def collect(store: Store, config: Config) -> tuple[float, float, GcCounts]:
+        event_days = args.event_days or config.store.event_days
+        build_days = args.build_days or config.store.build_days
+        return event_days, build_days, store.gc(event_days=event_days, build_days=build_days)
+
+    done = _on_store(args, "gc", collect)
+    if done is None:
+        return 2
+    event_days, build_days, dropped = done
+    print(f"events older than {event_days:g} days: {dropped.events:,} dropped")
+    print(
+        f"builds older than {build_days:g} days: {dropped.builds:,} dropped, "
+        f"with {_plural(dropped.matches, 'match', 'matches')}"
+    )
+    return 0
+
+
+# --- recheck reclassify ----------------------------------------------------------------
+
+
+def _add_reclassify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    reclassify = commands.add_parser(
+        "reclassify",
+        help="re-run new or changed signatures over the stored history",
+        description=(
+            "Re-run the signatures added or changed since the last reclassify (all of them "
+            "with --all) over the stored events and replace their matches, so a new bug's "
+            "past hits show at once. Builds whose events retention dropped keep their "
+            "matches. Prints how many signatures, builds and matches."
+        ),
+    )
+    _add_queries_option(reclassify)
+    reclassify.add_argument(
+        "--since",
+        metavar="WHEN",
+        type=_moment,
+        help="only builds since then: 12h, 7d, 2w or a date (default: all stored events)",
+    )
+    reclassify.add_argument(
+        "--all", action="store_true", help="re-run every signature, changed or not"
+    )
+    _add_store_option(reclassify)
+    _add_config_option(reclassify)
+    reclassify.set_defaults(run=_cmd_reclassify)
+
+
+_SHOWN_BUGS = 10
+"""Bug ids ``reclassify`` names; a longer list (the first run: all of them) is counted."""
+
+
+def _cmd_reclassify(args: argparse.Namespace) -> int:
+    signatures = _load_signatures_or_warn(args.queries, "reclassify")
+    if signatures is None:
+        return 2
+
+    def rerun(store: Store, config: Config) -> ReclassifyCounts:
+        return store.reclassify(signatures, args.since, only_changed=not args.all)
+
+    counts = _on_store(args, "reclassify", rerun)
+    if counts is None:
+        return 2
+    if not counts.signatures:
+        print("no new or changed signatures; nothing re-run (--all re-runs every one)")
+        return 0
+    print(
+        f"re-ran {_plural(len(counts.signatures), 'signature')} over "
+        f"{_plural(counts.builds, 'stored build')}: "
+        f"{counts.matches:,} matching events"
+    )
+    shown = " ".join(counts.signatures[:_SHOWN_BUGS])
+    more = len(counts.signatures) - _SHOWN_BUGS
+    print(f"signatures: {shown}" + (f" and {more} more" if more > 0 else ""))
+    return 0
+
+
+# --- the store (ingest, query, gc, reclassify) -----------------------------------------
+
+
+def _add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        type=Path,
+        help=(
+            "the store directory (default: bot.yaml's store.path, else $RECHECK_HOME, "
+            "else ./.recheck)"
+        ),
+    )
+
+
+def _on_store(
+    args: argparse.Namespace, command: str, work: Callable[[Store, Config], _T]
+) -> _T | None:
+    """``work`` done on the store the options and bot.yaml name, then closed; None after
+    an error was reported (unusable config or store, or the store failing)."""
+    from recheck.store import StoreError
+
+    config = _load_config(args, command)
+    if config is None:
+        return None
+    store = _open_store(args, config, command)
+    if store is None:
+        return None
+    with store:
+        try:
+            return work(store, config)
+        except StoreError as exc:
+            _usage_error(command, str(exc))
+            return None
+
+
+def _open_store(
+    args: argparse.Namespace, config: Config, command: str, *, auto_gc: bool = False
+) -> Store | None:
+    """The store ``--store``, bot.yaml or the environment names; None after an error."""
+    from recheck.store import Retention, StoreError, open_store
+
+    retention = Retention(config.store.event_days, config.store.build_days)
+    try:
+        return open_store(args.store or config.store.path, retention=retention, auto_gc=auto_gc)
+    except StoreError as exc:
+        _usage_error(command, f"cannot use the store: {exc}")
+        return None
+
+
+# --- option values ---------------------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _moment(text: str) -> datetime:
+    """``1d`` (that long ago), ``12h``, ``30m``, ``2w``, or an ISO date or time (UTC)."""
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found:
+        seconds = float(found[1]) * _UNIT_SECONDS[found[2]]
+        return datetime.now(UTC) - timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration (30m, 12h, 1d, 2w) nor a date (2024-05-01)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+    return value
+
+
+# --- signatures (match, classify, ingest, reclassify) ----------------------------------
+
+
+def _add_queries_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--queries",
+        metavar="DIR",
+        type=Path,
+        default=Path("queries"),
+        help="directory of signature files (default: ./queries)",
+    )
+
+
+def _load_signatures_or_warn(directory: Path, command: str) -> list[Signature] | None:
+    """The usable signatures of ``directory``, warning about the others; None if unusable."""
+    try:
+        signatures, errors = load_signatures(directory)
+    except OSError as exc:
+        _usage_error(command, f"{exc}; pass --queries DIR")
+        return None
+    for error in errors:
+        print(f"recheck {command}: warning: skipped {error}", file=sys.stderr)
+    return signatures
+
+
+# --- build sources (events, classify, ingest) ------------------------------------------
+
+_SOURCE_HELP = (
+    "a log directory, one log file, a log URL (http/https: the build's log root, listed "
+    "from its zuul-manifest.json or the server's directory listing), a Zuul build URL "
+    "(https://ZUUL/t/TENANT/build/UUID), or a Zuul build's JSON file saved from Zuul's "
+    "API. Only hosts in bot.yaml's fetch.allowed_hosts are fetched from"
+)
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "source",
-        metavar="SOURCE",
-        help=(
-            "the build's logs: a log directory, one log file, a log URL (http/https: the "
-            "build's log root, listed from its zuul-manifest.json or the server's directory "
-            "listing), a Zuul build URL (https://ZUUL/t/TENANT/build/UUID), or a Zuul build's "
-            "JSON file saved from Zuul's API. Only hosts in bot.yaml's fetch.allowed_hosts "
-            "are fetched from"
-        ),
-    )
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help=(
-            "settings file: allowed hosts, timeouts, file rules (default: $RECHECK_CONFIG, "
-            "else ./bot.yaml if present, else built-in defaults)"
-        ),
-    )
+    parser.add_argument("source", metavar="SOURCE", help=f"the build's logs: {_SOURCE_HELP}")
+    _add_build_options(parser)
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    """--config, --keep-debug and the build field options."""
+    _add_config_option(parser)
     parser.add_argument(
         "--keep-debug",
         action="store_true",
@@ -400,15 +1067,19 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="TEXT")
 
 
-def _open_source(
-    args: argparse.Namespace, command: str
-) -> tuple[LogSource, tuple[FileRule, ...], Build] | None:
-    """The source SOURCE names, the file rules for it, and the build's fields.
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=(
+            "settings file: allowed hosts, timeouts, file rules, store (default: "
+            "$RECHECK_CONFIG, else ./bot.yaml if present, else built-in defaults)"
+        ),
+    )
 
-    Loads the config (``--config``) too: its ``keep_debug`` sets ``args.keep_debug``.
-    """
-    from recheck.config import ConfigError, load_config
 
+def _load_config(args: argparse.Namespace, command: str) -> Config | None:
+    """The settings ``--config`` (or the default place) holds; None after a usage error."""
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -416,23 +1087,49 @@ def _open_source(
         return None
     for warning in config.warnings:
         print(f"recheck {command}: warning: {warning}", file=sys.stderr)
+    return config
+
+
+def _open_source(
+    args: argparse.Namespace, command: str
+) -> tuple[LogSource, tuple[FileRule, ...], Build] | None:
+    """The source SOURCE names, the file rules for it, and the build's fields.
+
+    Loads the config (``--config``) too: its ``keep_debug`` sets ``args.keep_debug``.
+    """
+    config = _load_config(args, command)
+    if config is None:
+        return None
     args.keep_debug = args.keep_debug or config.keep_debug
     try:
-        source = open_source(args.source, config)
-    except SourceError as exc:
-        _usage_error(command, str(exc))
-        return None
-    rules = config.files if config.files is not None else DEFAULT_FILE_RULES
-    if isinstance(source, FileSource):
-        rules = source.rules(rules)
-    values: dict[str, str | None] = {name: getattr(args, name, None) for name in BUILD_FIELDS}
-    if values["voting"] is not None:
-        values["voting"] = _voting_text(values["voting"])
-    try:
-        return source, rules, read_build_info(source, Build().updated(values))
+        return _read_source(args.source, config, _build_options(args))
     except (SourceError, BuildInfoError) as exc:
         _usage_error(command, str(exc))
         return None
+
+
+def _read_source(
+    text: str, config: Config, options: Build
+) -> tuple[LogSource, tuple[FileRule, ...], Build]:
+    """The source ``text`` names, its file rules and its build's fields (``options`` win).
+
+    Raises SourceError or BuildInfoError when the build cannot be read.
+    """
+    source = open_source(text, config)
+    return source, _file_rules(source, config), read_build_info(source, options)
+
+
+def _file_rules(source: LogSource, config: Config) -> tuple[FileRule, ...]:
+    rules = config.file_rules
+    return source.rules(rules) if isinstance(source, FileSource) else rules
+
+
+def _build_options(args: argparse.Namespace) -> Build:
+    """The build fields given as options (``--build-name``...)."""
+    values: dict[str, str | None] = {name: getattr(args, name, None) for name in BUILD_FIELDS}
+    if values["voting"] is not None:
+        values["voting"] = _voting_text(values["voting"])
+    return Build().updated(values)
 
 
 def _voting_text(value: str) -> str:
@@ -450,13 +1147,18 @@ def _warn_problem(command: str) -> Callable[[FileProblem], None]:
 # --- output helpers --------------------------------------------------------------------
 
 
+def _print_json(value: object) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
 def _usage_error(command: str, message: str) -> int:
     print(f"recheck {command}: error: {message}", file=sys.stderr)
     return 2
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def _plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {nouns or noun + 's'}"
 
 
 def _line_printer(stream: IO[str]) -> Callable[[str, str], None]:

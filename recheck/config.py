@@ -12,11 +12,15 @@ else ``./bot.yaml`` when it exists (``find_config``). Settings this module owns:
 - ``files``: the file rules (``[{pattern, tags}, ...]``) replacing
   ``recheck.logfiles.DEFAULT_FILE_RULES``.
 - ``keep_debug``: keep DEBUG events (as ``--keep-debug`` does).
+- ``store``: ``path`` (the store directory; relative to the config file's directory),
+  ``event_days`` and ``build_days`` (retention: how long events, and builds with their
+  matches, are kept).
 
-Any other top-level section (``gerrit``, ``irc``, ``channels``, ``messages``,
-``store``...) is kept as parsed, unchecked, in ``Config.sections`` for the parts of the
-bot that own it. The file is read with YAML's safe loader only; every mistake is a
-``ConfigError`` saying ``bot.yaml:line:column: what is wrong; what to do``.
+Any other top-level section (``gerrit``, ``irc``, ``channels``, ``messages``...) is kept
+as parsed, unchecked, in ``Config.sections`` for the parts of the bot that own it
+(``store`` is kept there too, as written). The file is read with YAML's safe loader
+only; every mistake is a ``ConfigError`` saying ``bot.yaml:line:column: what is wrong;
+what to do``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "FetchConfig",
+    "StoreConfig",
     "find_config",
     "load_config",
     "parse_config",
@@ -90,6 +95,20 @@ class FetchConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """Where the history store lives and how long it keeps things (``store:`` in bot.yaml)."""
+
+    path: Path | None = None
+    """The store directory; None: ``$RECHECK_HOME``, else ``./.recheck``."""
+    # The store's DEFAULT_EVENT_DAYS and DEFAULT_BUILD_DAYS, spelled out here so that
+    # reading settings does not load the store (and tantivy).
+    event_days: float = 10.0
+    """Events (log lines) older than this many days are dropped."""
+    build_days: float = 90.0
+    """Builds and their matches older than this many days are dropped."""
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything bot.yaml says; each field has its default when the file omits it."""
 
@@ -103,6 +122,7 @@ class Config:
     """The file these settings came from; None for the built-in defaults."""
     warnings: tuple[str, ...] = ()
     """Things worth telling the user that did not stop loading (likely typos)."""
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     @property
     def file_rules(self) -> tuple[FileRule, ...]:
@@ -110,11 +130,12 @@ class Config:
         return self.files if self.files is not None else DEFAULT_FILE_RULES
 
 
-_TOP_KEYS = ("fetch", "files", "keep_debug")
+_TOP_KEYS = ("fetch", "files", "keep_debug", "store")
 # Sections other issues will give meaning to; named so that a near miss of one of them
 # is not mistaken for a typo of ours and so that typos of them get a hint too.
-_OTHER_SECTIONS = ("gerrit", "irc", "channels", "messages", "store", "web", "zuul")
+_OTHER_SECTIONS = ("gerrit", "irc", "channels", "messages", "web", "zuul")
 _FETCH_KEYS = tuple(item.name for item in fields(FetchConfig))
+_STORE_KEYS = tuple(item.name for item in fields(StoreConfig))
 
 
 def find_config(
@@ -196,8 +217,9 @@ class _Reader:
         keep_debug = (
             self._bool(top.pop("keep_debug"), "keep_debug") if "keep_debug" in top else False
         )
+        store = self._store(top["store"]) if "store" in top else StoreConfig()
         sections = {name: value for name, (_, value) in top.items()}
-        return Config(fetch, files, keep_debug, sections, self.path, tuple(self.warnings))
+        return Config(fetch, files, keep_debug, sections, self.path, tuple(self.warnings), store)
 
     # --- sections ---------------------------------------------------------------------
 
@@ -221,6 +243,31 @@ class _Reader:
                 )
             values["retries"] = value
         return FetchConfig(**values)
+
+    def _store(self, entry: _Entry) -> StoreConfig:
+        node, _ = entry
+        # Not strict: the other keys choose and configure a cluster store (recheck.store).
+        keys = self._mapping(node, "store", _STORE_KEYS, strict=False)
+        values: dict[str, Any] = {}
+        if "path" in keys:
+            path_node, path = keys["path"]
+            if not isinstance(path, str) or not path.strip():
+                self._fail(
+                    path_node,
+                    f"store.path must be a directory such as /var/lib/recheck, found {_kind(path)}",
+                )
+            values["path"] = self.path.parent / Path(path.strip()).expanduser()
+        for name in ("event_days", "build_days"):
+            if name in keys:
+                days_node, days = keys[name]
+                number = isinstance(days, int | float) and not isinstance(days, bool)
+                if not number or not math.isfinite(days) or days <= 0:
+                    self._fail(
+                        days_node,
+                        f"store.{name} must be a number of days above 0, found {_kind(days)}",
+                    )
+                values[name] = float(days)
+        return StoreConfig(**values)
 
     def _hosts(self, entry: _Entry) -> tuple[str, ...]:
         node, value = entry

@@ -12,6 +12,9 @@ Three ways in (``recheck.sources`` picks one from what the user typed):
   and the build fields (job, result, pipeline, change...).
 - a **Zuul build's JSON** as that API returns it, saved in a local file.
 
+``zuul_builds`` lists builds from Zuul's API (``/api/tenant/TENANT/builds``) for
+``recheck ingest --zuul``.
+
 Every URL fetched, redirects included, must be http(s) on a host that
 ``fetch.allowed_hosts`` lists (bot.yaml). Requests have connect and read timeouts and
 are retried with exponential backoff after connection errors, 5xx and 429 answers
@@ -37,10 +40,11 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO, cast
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -64,6 +68,8 @@ __all__ = [
     "zuul_api_url",
     "zuul_build_file_source",
     "zuul_build_source",
+    "zuul_build_time",
+    "zuul_builds",
 ]
 
 USER_AGENT = f"recheck/{__version__} (CI failure-signature classifier)"
@@ -627,6 +633,86 @@ def _field(value: Any) -> str | None:
     if value is None or isinstance(value, bool | dict | list) or str(value) in ("", "None"):
         return None
     return str(value)
+
+
+ZUUL_PAGE_SIZE = 100
+"""Builds asked for per request when listing Zuul's builds."""
+MAX_ZUUL_PAGES = 100
+"""Requests one listing may take: without ``since`` or ``limit`` it would read all history."""
+
+
+def zuul_builds(
+    fetcher: Fetcher,
+    zuul_url: str,
+    tenant: str,
+    *,
+    pipeline: str | None = None,
+    result: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+    page_size: int = ZUUL_PAGE_SIZE,
+) -> list[dict[str, Any]]:
+    """The build records of ``GET ZUUL/api/tenant/TENANT/builds``, newest first.
+
+    ``pipeline`` and ``result`` filter on Zuul's side. Zuul's API has no time filter and
+    lists builds newest first, so pages (``skip``) are read until a build that started
+    before ``since`` (left out, with every later one) or until ``limit`` builds.
+    Raises SourceError when the list cannot be had (host not allowed, HTTP error, not
+    a JSON list) or would take more than ``MAX_ZUUL_PAGES`` requests.
+    """
+    base = zuul_url.rstrip("/").removesuffix(f"/t/{tenant}")
+    found: list[dict[str, Any]] = []
+    for _ in range(MAX_ZUUL_PAGES):
+        wanted = page_size if limit is None else min(page_size, limit - len(found))
+        if wanted <= 0:
+            return found
+        params = {"pipeline": pipeline, "result": result, "limit": wanted, "skip": len(found)}
+        query = urlencode({name: value for name, value in params.items() if value is not None})
+        url = f"{base}/api/tenant/{quote(tenant, safe='')}/builds?{query}"
+        records = _zuul_records(fetcher, url)
+        for record in records:
+            started = zuul_build_time(record, "start_time")
+            if since is not None and started is not None and started < since:
+                return found
+            found.append(record)
+        if len(records) < wanted:
+            return found
+    raise SourceError(
+        f"{redact(base)}: more than {MAX_ZUUL_PAGES * page_size} builds to list; "
+        "narrow the list with a shorter --since or a --limit"
+    )
+
+
+def _zuul_records(fetcher: Fetcher, url: str) -> list[dict[str, Any]]:
+    try:
+        body, _ = fetcher.read(url)
+    except FetchError as exc:
+        raise SourceError(str(exc)) from None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise SourceError(
+            f"{redact(url)}: Zuul's API did not answer with a list of builds; check the "
+            "Zuul URL (https://ZUUL, without /t/TENANT) and the tenant"
+        )
+    return data
+
+
+def zuul_build_time(record: Mapping[str, Any], key: str = "end_time") -> datetime | None:
+    """A time of a Zuul build record (``start_time``, ``end_time``) as aware UTC; None if unset.
+
+    Zuul writes UTC without a zone (``2021-02-08T14:40:49``); newer ones may add one.
+    """
+    value = record.get(key)
+    if not isinstance(value, str) or value in ("", "None"):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def url_source(url: str, fetcher: Fetcher) -> HttpLogSource:
