@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import uuid as uuidlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,13 +35,12 @@ from recheck.fetch import Fetcher, HttpLogSource, build_from_zuul, zuul_build_ti
 from recheck.localdir import FileSource
 from recheck.logfiles import FileRule
 from recheck.matcher import match_events
-from recheck.models import EVENT_FIELDS, Event, Signature
-from recheck.pipeline import Classification, Match, applicable, classify_build, classify_events
+from recheck.models import EVENT_FIELDS, Signature
+from recheck.pipeline import Classification, classify_build, ingest_build
 from recheck.query import Query, QuerySyntaxError, compile_query, lint_query
 from recheck.signatures import SignatureError, load_signature, load_signatures
 from recheck.source import FileProblem, LogSource, SourceError
 from recheck.sources import open_source
-from recheck.testresults import build_test_results
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -576,18 +575,17 @@ def _ingest_one(
         def warn(problem: FileProblem) -> None:
             progress.message(f"recheck ingest: warning: {job.label}: {problem}", "yellow")
 
-        events = build_events(
-            source, build, rules=rules, keep_debug=args.keep_debug, on_problem=warn
-        )
-        chosen = _signatures_for(source, build, signatures, warn)
-        tee = _MatchingTee(events, chosen, progress.events)
-        store.ingest(build, tee.events(), tee.matches(), when=job.when)
+        ingested = ingest_build(
+            store, source, build, signatures, rules=rules, keep_debug=args.keep_debug,
+            on_problem=warn, on_count=progress.events, when=job.when,
+        )  # fmt: skip
     finally:
         if isinstance(source, HttpLogSource) and not job.shared_fetcher:
             source.close()
-    bugs = sorted({match.bug for match in tee.found})
+    bugs = sorted({match.bug for match in ingested.matches})
     found = f", bugs {' '.join(bugs)}" if bugs else ", no known bug"
-    return "ingested", f"{build.build_name or 'build'} {uuid}: {_plural(tee.count, 'event')}{found}"
+    events = _plural(ingested.events, "event")
+    return "ingested", f"{build.build_name or 'build'} {uuid}: {events}{found}"
 
 
 def _stored_uuid(build: Build, source_text: str) -> str:
@@ -600,64 +598,6 @@ def _stored_uuid(build: Build, source_text: str) -> str:
     if build.log_url:
         return generated_uuid(build)
     return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, Path(source_text).resolve().as_uri()))
-
-
-def _signatures_for(
-    source: LogSource,
-    build: Build,
-    signatures: Sequence[Signature],
-    warn: Callable[[FileProblem], None],
-) -> list[Signature]:
-    """The signatures that apply to the build, decided as ``classify_build`` decides."""
-    needs_tests = any(signature.test_ids for signature in signatures)
-    tests = build_test_results(source.paths(), source.open) if needs_tests else None
-    for problem in tests.problems if tests is not None else ():
-        path, _, message = problem.partition(": ")
-        warn(FileProblem(path, message))
-    return applicable(signatures, build, tests)[0]
-
-
-class _MatchingTee:
-    """A build's events passed on to the store while the signatures are matched against
-    them, so its logs are read once; the matches are ready when the events are done."""
-
-    def __init__(
-        self,
-        events: Iterable[tuple[str, Event]],
-        signatures: Sequence[Signature],
-        on_count: Callable[[int], None],
-    ) -> None:
-        self._events = events
-        self._signatures = signatures
-        self._on_count = on_count
-        self._done = False
-        self.count = 0
-        self.found: list[Match] = []
-
-    def events(self) -> Iterator[tuple[str, Event]]:
-        batch: list[tuple[str, Event]] = []
-        for item in self._events:
-            yield item
-            batch.append(item)
-            self.count += 1
-            if len(batch) >= _MATCH_BATCH:
-                self.found.extend(classify_events(self._signatures, batch))
-                self._on_count(self.count)
-                batch = []
-        self.found.extend(classify_events(self._signatures, batch))
-        self._on_count(self.count)
-        self._done = True
-
-    def matches(self) -> Iterator[Match]:
-        """The matches, in ``recheck classify``'s order; only once every event was read."""
-        if not self._done:
-            raise RuntimeError("the store asked for matches before reading every event")
-        order = {signature.bug: index for index, signature in enumerate(self._signatures)}
-        yield from sorted(self.found, key=lambda m: (order[m.bug], m.filename, m.line))
-
-
-_MATCH_BATCH = 5000
-"""Events held at a time while ingesting: matched together, then dropped."""
 
 
 class _IngestProgress:

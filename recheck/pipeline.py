@@ -10,9 +10,11 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from recheck.build import Build
-from recheck.buildlogs import build_files, open_build_file, read_build_info
+from recheck.buildlogs import build_events, build_files, open_build_file, read_build_info
 from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.matcher import match_events
 from recheck.models import Event, Signature
@@ -20,7 +22,18 @@ from recheck.scan import BuildScanner, ScanStats
 from recheck.source import FileProblem, LogSource, read_error_message
 from recheck.testresults import SubunitResults, build_test_results, skip_reason
 
-__all__ = ["Classification", "Match", "classify_build", "classify_events"]
+if TYPE_CHECKING:  # the store (tantivy, sqlite) is only loaded by the commands that use it
+    from recheck.store.base import Store
+
+__all__ = [
+    "Classification",
+    "Ingested",
+    "Match",
+    "classify_build",
+    "classify_events",
+    "ingest_build",
+    "signatures_for",
+]
 
 EXCERPT_CHARS = 300
 """How much of a matching event's message a report shows."""
@@ -83,6 +96,99 @@ def applicable(
     return chosen, skipped
 
 
+def signatures_for(
+    source: LogSource,
+    build: Build,
+    signatures: Sequence[Signature],
+    on_problem: Callable[[FileProblem], None],
+) -> tuple[list[Signature], dict[str, str]]:
+    """``applicable`` for a build's logs: reads its test results when a signature needs them."""
+    tests = None
+    if any(signature.test_ids for signature in signatures):
+        tests = build_test_results(source.paths(), source.open)
+        for problem in tests.problems if tests is not None else ():
+            path, _, message = problem.partition(": ")
+            on_problem(FileProblem(path, message))
+    return applicable(signatures, build, tests)
+
+
+@dataclass
+class Ingested:
+    """What ``ingest_build`` stored: how many events, and the matches."""
+
+    uuid: str
+    events: int
+    matches: list[Match]
+
+
+def ingest_build(
+    store: Store,
+    source: LogSource,
+    build: Build,
+    signatures: Sequence[Signature],
+    *,
+    rules: Iterable[FileRule] = DEFAULT_FILE_RULES,
+    keep_debug: bool = False,
+    on_problem: Callable[[FileProblem], None] | None = None,
+    on_count: Callable[[int], None] | None = None,
+    when: datetime | None = None,
+) -> Ingested:
+    """Store every event of the build and its matches, reading its logs once.
+
+    The matches are what ``classify_build`` reports (same signatures, same order): they
+    are computed from the same event stream the store indexes, batch by batch.
+    """
+    problem = on_problem or (lambda _: None)
+    events = build_events(source, build, rules=rules, keep_debug=keep_debug, on_problem=problem)
+    chosen, _ = signatures_for(source, build, signatures, problem)
+    tee = _MatchingTee(events, chosen, on_count or (lambda _: None))
+    uuid = store.ingest(build, tee.events(), tee.matches(), when=when)
+    return Ingested(uuid, tee.count, tee.found)
+
+
+class _MatchingTee:
+    """A build's events passed on to the store while the signatures are matched against
+    them, so its logs are read once; the matches are ready when the events are done."""
+
+    def __init__(
+        self,
+        events: Iterable[tuple[str, Event]],
+        signatures: Sequence[Signature],
+        on_count: Callable[[int], None],
+    ) -> None:
+        self._events = events
+        self._signatures = signatures
+        self._on_count = on_count
+        self._done = False
+        self.count = 0
+        self.found: list[Match] = []
+
+    def events(self) -> Iterator[tuple[str, Event]]:
+        batch: list[tuple[str, Event]] = []
+        for item in self._events:
+            yield item
+            batch.append(item)
+            self.count += 1
+            if len(batch) >= _MATCH_BATCH:
+                self.found.extend(classify_events(self._signatures, batch))
+                self._on_count(self.count)
+                batch = []
+        self.found.extend(classify_events(self._signatures, batch))
+        self._on_count(self.count)
+        self._done = True
+
+    def matches(self) -> Iterator[Match]:
+        """The matches, in ``recheck classify``'s order; only once every event was read."""
+        if not self._done:
+            raise RuntimeError("the store asked for matches before reading every event")
+        order = {signature.bug: index for index, signature in enumerate(self._signatures)}
+        yield from sorted(self.found, key=lambda m: (order[m.bug], m.filename, m.line))
+
+
+_MATCH_BATCH = 5000
+"""Events held at a time while ingesting: matched together, then dropped."""
+
+
 def classify_events(
     signatures: Sequence[Signature], events: Iterable[tuple[str, Event]]
 ) -> Iterator[Match]:
@@ -128,13 +234,7 @@ def classify_build(
     """
     build = read_build_info(source, options)
     result = Classification(build)
-    tests = None
-    if any(signature.test_ids for signature in signatures):
-        tests = build_test_results(source.paths(), source.open)
-        for problem in tests.problems if tests is not None else ():
-            path, _, message = problem.partition(": ")
-            result.problems.append(FileProblem(path, message))
-    chosen, result.skipped = applicable(signatures, build, tests)
+    chosen, result.skipped = signatures_for(source, build, signatures, result.problems.append)
     files = build_files(source, rules)
     scanner = BuildScanner(chosen, build, files, keep_debug=keep_debug, use_hyperscan=use_hyperscan)
     result.stats = scanner.stats

@@ -386,7 +386,8 @@ class EmbeddedStore:
         by a reclassify (``only_changed=False`` re-runs them all). Only builds whose
         events are still stored (and of ``since`` or later) are re-run; older builds
         keep the matches they had. Builds are classified as an ingest would: the
-        pipeline's rules for non-voting builds and test ids apply.
+        pipeline's rules for non-voting builds apply; signatures with test ids are not
+        re-run (the store does not keep test results), so they keep their matches.
         """
         # Imported here: the pipeline will import the store to ingest, and the store
         # needs the pipeline's classification rules only for this.
@@ -395,8 +396,13 @@ class EmbeddedStore:
         reader = self._reader()
         recorded = catalog.recorded_hashes(reader)
         versions = {s.bug: signature_hash(s) for s in signatures}
+        # Signatures with test_ids need the build's subunit results, which the store does
+        # not keep: re-running them would wrongly drop their matches, so they keep the
+        # ones their ingest found.
         rerun = [
-            s for s in signatures if not only_changed or (s.bug, versions[s.bug]) not in recorded
+            s
+            for s in signatures
+            if not s.test_ids and (not only_changed or (s.bug, versions[s.bug]) not in recorded)
         ]
         if not rerun:
             return ReclassifyCounts()
