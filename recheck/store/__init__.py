@@ -1,14 +1,17 @@
 """History of builds, events and matches: the ``Store`` interface and where it lives.
 
 ``open_store()`` opens the embedded store (SQLite catalog + tantivy event index, no
-server) in ``$RECHECK_HOME`` or ``./.recheck/``. Nothing outside this package speaks
-SQL or tantivy; callers use the ``Store`` methods and the records in ``base``.
+server) in ``$RECHECK_HOME`` or ``./.recheck/``, or, when bot.yaml's ``store.backend``
+says ``elasticsearch`` or ``opensearch``, the cluster store (``recheck.store.elastic``,
+an optional extra). Nothing outside this package speaks SQL, tantivy or Elasticsearch;
+callers use the ``Store`` methods and the records in ``base``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recheck.store.base import (
     DEFAULT_BUILD_DAYS,
@@ -22,7 +25,11 @@ from recheck.store.base import (
     StoreError,
     signature_hash,
 )
+from recheck.store.elastic import open_cluster_store, wants_cluster
 from recheck.store.embedded import EmbeddedStore, generated_uuid
+
+if TYPE_CHECKING:
+    from recheck.config import Config
 
 __all__ = [
     "DEFAULT_BUILD_DAYS",
@@ -57,12 +64,20 @@ def open_store(
     *,
     retention: Retention | None = None,
     auto_gc: bool = False,
+    config: Config | None = None,
 ) -> Store:
     """Open the embedded store at ``path`` (default: ``default_store_path()``).
 
     Creates it when missing. ``auto_gc`` runs retention after ingests (at most hourly).
-    Raises StoreError naming the path and what to do when it cannot be used.
+    When no ``path`` is given and ``config``'s ``store`` section names a cluster backend,
+    opens that cluster instead (``recheck.store.elastic``). Raises StoreError naming
+    the path or URL and what to do when the store cannot be used.
     """
+    section = None if config is None else config.sections.get("store")
+    if path is None and config is not None and wants_cluster(section):
+        return open_cluster_store(
+            section, where=str(config.path or "bot.yaml"), retention=retention, auto_gc=auto_gc
+        )
     return EmbeddedStore(
         default_store_path() if path is None else path, retention=retention, auto_gc=auto_gc
     )

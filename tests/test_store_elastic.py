@@ -1,0 +1,758 @@
+"""The cluster store (recheck.store.elastic) against a local fake Elasticsearch/OpenSearch.
+
+No cluster runs here, so ``tests/elastic_fake.py`` serves an in-memory cluster over real
+HTTP with the response shapes recorded in ``tests/fixtures/elastic/`` (see its README),
+and the real client libraries (elasticsearch-py 8, opensearch-py) talk to it. The fake
+evaluates query_string with recheck's engine, so the store-contract suite runs against
+it with the same expectations as the embedded store; other tests pin the exact request
+bodies recheck sends, and replay recorded error answers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elastic_fake import FakeCluster, Request, fixture, serve
+from store_contract import NOW, StoreContract, ingest_sample, make_signature
+
+from recheck.build import Build
+from recheck.config import Config
+from recheck.models import Signature
+from recheck.query import compile_query
+from recheck.store import Store, StoreError, open_store
+from recheck.store.elastic import (
+    ClusterError,
+    ElasticSettings,
+    ElasticStore,
+    QueryRejected,
+    RetryPolicy,
+    parse_settings,
+)
+
+pytest.importorskip("elasticsearch")
+pytest.importorskip("opensearchpy")
+
+NO_WAIT = RetryPolicy(retries=3, backoff=0.0)
+
+
+def settings(url: str, backend: str = "elasticsearch", **changes: Any) -> ElasticSettings:
+    values: dict[str, Any] = {"backend": backend, "urls": (url,), "retry": NO_WAIT, "timeout": 10.0}
+    values.update(changes)
+    return ElasticSettings(**values)
+
+
+@pytest.fixture
+def cluster() -> FakeCluster:
+    return FakeCluster()
+
+
+@pytest.fixture
+def url(cluster: FakeCluster) -> Iterator[str]:
+    with serve(cluster) as address:
+        yield address
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[ElasticStore]:
+    with ElasticStore(settings(url)) as opened:
+        yield opened
+
+
+# ------------------------------------------------------------------ the shared contract
+
+
+class TestElasticsearchStoreContract(StoreContract):
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        with serve(FakeCluster()) as address, ElasticStore(settings(address)) as opened:
+            yield opened
+
+
+class TestOpenSearchStoreContract(StoreContract):
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        fake = FakeCluster(flavour="opensearch")
+        with serve(fake) as address, ElasticStore(settings(address, "opensearch")) as opened:
+            yield opened
+
+
+# ------------------------------------------------------------------ exact requests
+
+QUERY = 'message:"delete failed" AND tags:screen'
+
+
+def _rejected_signature() -> Signature:
+    """A signature whose query the cluster refuses (recheck would refuse it too: the
+    compiled query stands in, as if the file had been loaded by an older recheck)."""
+    return Signature(
+        bug="666",
+        query='message:"unbalanced',
+        path=Path("queries/666.yaml"),
+        compiled=compile_query("message:x"),
+    )
+
+
+def _ingest_two(store: ElasticStore) -> None:
+    build = Build(build_uuid="u-1", build_status="FAILURE", build_queue="gate")
+    events = [
+        (
+            f"logs/screen-q-svc.txt:{line}",
+            {"message": f"delete failed {line}", "tags": ["screen"], "build_queue": "gate"},
+        )
+        for line in (20, 21, 22)
+    ]
+    store.ingest(build, events, [], when=NOW - timedelta(hours=2))
+
+
+def test_search_sends_the_query_unchanged_and_pages_in_a_point_in_time(
+    cluster: FakeCluster, url: str
+) -> None:
+    with ElasticStore(settings(url, page_size=2)) as store:
+        _ingest_two(store)
+        cluster.requests.clear()
+        found = list(store.search(compile_query(QUERY), days=10, queue="gate", now=NOW))
+    assert [event_id for event_id, _ in found] == [
+        "logs/screen-q-svc.txt:20",
+        "logs/screen-q-svc.txt:21",
+        "logs/screen-q-svc.txt:22",
+    ]
+    assert found[0][1] == {
+        "message": "delete failed 20",
+        "tags": ["screen"],
+        "build_queue": "gate",
+        "build_uuid": "u-1",
+    }
+    cat, pit, first, second, close = cluster.requests
+    assert (cat.method, cat.path, cat.params) == (
+        "GET",
+        "/_cat/indices/logstash-*",
+        {"format": "json", "h": "index", "expand_wildcards": "open"},
+    )
+    assert (pit.method, pit.path, pit.params) == (
+        "POST",
+        "/logstash-2024.05.20/_pit",
+        {"keep_alive": "2m", "ignore_unavailable": "true"},
+    )
+    expected = {
+        "query": {
+            "bool": {
+                "must": [{"query_string": {"query": QUERY, "default_field": "message"}}],
+                "filter": [
+                    {"range": {"@timestamp": {"gte": "2024-05-10T12:00:00.000Z"}}},
+                    {"term": {"build_queue.keyword": "gate"}},
+                ],
+            }
+        },
+        "sort": [{"@timestamp": "asc"}, {"_shard_doc": "asc"}],
+        "size": 2,
+        "track_total_hits": False,
+        "_source": True,
+        "pit": {"id": "pit-1", "keep_alive": "2m"},
+    }
+    assert (first.method, first.path, first.json()) == ("POST", "/_search", expected)
+    assert second.json() == {**expected, "search_after": second.json()["search_after"]}
+    assert len(second.json()["search_after"]) == 2, "@timestamp and the _shard_doc tiebreaker"
+    assert (close.method, close.path, close.json()) == ("DELETE", "/_pit", {"id": "pit-1"})
+
+
+def test_opensearch_pages_with_its_own_point_in_time_api() -> None:
+    fake = FakeCluster(flavour="opensearch")
+    with serve(fake) as address, ElasticStore(settings(address, "opensearch")) as store:
+        _ingest_two(store)
+        fake.requests.clear()
+        assert len(list(store.search(compile_query(QUERY), now=NOW))) == 3
+    _, pit, page, close = fake.requests
+    assert pit.path == "/logstash-2024.05.20/_search/point_in_time"
+    assert page.json()["sort"] == [{"@timestamp": "asc"}, {"_id": "asc"}]
+    assert page.json()["pit"] == {"id": "pit-1", "keep_alive": "2m"}
+    assert (close.method, close.path, close.json()) == (
+        "DELETE",
+        "/_search/point_in_time",
+        {"pit_id": ["pit-1"]},
+    )
+    assert "x-elastic-product" not in {k.lower() for k in page.headers}
+
+
+def test_a_cluster_without_point_in_time_is_paged_without() -> None:
+    fake = FakeCluster(flavour="opensearch")
+    with serve(fake) as address, ElasticStore(settings(address, "opensearch")) as store:
+        _ingest_two(store)
+        fake.requests.clear()
+        fake.fail_next(
+            "POST", "point_in_time", 404, {"error": "no handler found for uri", "status": 404}
+        )
+        assert len(list(store.search(compile_query(QUERY), now=NOW))) == 3
+    page = fake.requests[-1]
+    assert page.path == "/logstash-2024.05.20/_search"
+    assert page.params == {"ignore_unavailable": "true", "allow_no_indices": "true"}
+    assert "pit" not in page.json() and page.json()["sort"][-1] == {"_id": "asc"}
+
+
+def test_classifying_a_build_is_one_msearch(cluster: FakeCluster, store: ElasticStore) -> None:
+    _ingest_two(store)
+    sigs = [
+        make_signature("1", QUERY),
+        make_signature("2", "message:nothinghere"),
+        make_signature("3", "message:failed", test_ids=("some.test",)),
+    ]
+    build = Build(build_uuid="u-1", build_status="FAILURE")
+    cluster.requests.clear()
+    result = store.classify(build, sigs, since=NOW - timedelta(days=1))
+    [request] = cluster.requests
+    assert (request.method, request.path) == ("POST", "/_msearch")
+    assert request.headers["content-type"].endswith("x-ndjson; compatible-with=8")
+    header = {"index": "logstash-*", "ignore_unavailable": True, "allow_no_indices": True}
+    filters = [
+        {"range": {"@timestamp": {"gte": "2024-05-19T12:00:00.000Z"}}},
+        {"term": {"build_uuid.keyword": "u-1"}},
+    ]
+    assert request.ndjson() == [
+        line
+        for query in (QUERY, "message:nothinghere")
+        for line in (
+            header,
+            {
+                "query": {
+                    "bool": {
+                        "must": [{"query_string": {"query": query, "default_field": "message"}}],
+                        "filter": filters,
+                    }
+                },
+                "sort": [{"@timestamp": "asc"}],
+                "size": 100,
+                "track_total_hits": True,
+            },
+        )
+    ]
+    assert result.bugs == ["1"] and result.totals == {"1": 3, "2": 0}
+    assert [(m.filename, m.line) for m in result.matches] == [
+        ("logs/screen-q-svc.txt", 20),
+        ("logs/screen-q-svc.txt", 21),
+        ("logs/screen-q-svc.txt", 22),
+    ]
+    assert set(result.skipped) == {"3"} and result.errors == {}
+
+
+def test_ingest_bulk_indexes_events_matches_and_the_build(
+    cluster: FakeCluster, store: ElasticStore
+) -> None:
+    from recheck.pipeline import Match
+
+    build = Build(build_uuid="u-9", build_name="tempest-full")
+    events = [("job-output.txt:7", {"message": "boom", "@timestamp": "original"})]
+    when = datetime(2024, 5, 20, 10, 30, tzinfo=UTC)
+    store.ingest(build, events, [Match("77", "job-output.txt", 7, "boom")], when=when)
+    creates = [r for r in cluster.requests if r.method == "PUT" and "_bulk" not in r.path]
+    assert [r.path for r in creates] == [
+        "/recheck-builds",
+        "/recheck-matches",
+        "/recheck-signatures",
+    ]
+    assert creates[0].json()["mappings"]["properties"]["build_uuid"] == {"type": "keyword"}
+    [bulk] = cluster.calls("/_bulk")
+    lines = bulk.ndjson()
+    assert lines[0] == {"index": {"_id": "u-9:1", "_index": "logstash-2024.05.20"}}
+    generation = lines[1]["recheck_generation"]
+    assert lines[1] == {
+        "message": "boom",
+        "recheck_original_timestamp": "original",
+        "build_uuid": "u-9",
+        "@timestamp": "2024-05-20T10:30:00.000Z",
+        "recheck_id": "job-output.txt:7",
+        "recheck_rank": 1,
+        "recheck_generation": generation,
+    }
+    assert lines[2]["index"]["_index"] == "recheck-matches"
+    assert lines[3] == {
+        "bug": "77",
+        "build_uuid": "u-9",
+        "build_time": "2024-05-20T10:30:00.000Z",
+        "filename": "job-output.txt",
+        "line": 7,
+        "message": "boom",
+        "generation": generation,
+    }
+    assert lines[4] == {"index": {"_id": "u-9", "_index": "recheck-builds"}}
+    assert {k: v for k, v in lines[5].items() if k != "ingested_at"} == {
+        "build_uuid": "u-9",
+        "build_name": "tempest-full",
+        "time": "2024-05-20T10:30:00.000Z",
+        "events": 1,
+        "events_kept": True,
+        "bugs": ["77"],
+        "generation": generation,
+    }
+    [refresh] = cluster.calls("/_refresh")
+    assert refresh.path == "/logstash-2024.05.20,recheck-matches,recheck-builds/_refresh"
+    events_delete, matches_delete = cluster.calls("/_delete_by_query")
+    assert events_delete.path == "/logstash-*/_delete_by_query"
+    assert events_delete.params["refresh"] == "true"
+    assert events_delete.json() == {
+        "query": {
+            "bool": {
+                "filter": [{"term": {"build_uuid.keyword": "u-9"}}],
+                "must_not": [{"term": {"recheck_generation.keyword": generation}}],
+            }
+        }
+    }
+    assert matches_delete.path == "/recheck-matches/_delete_by_query"
+    [(_, event)] = list(store.search(compile_query("boom"), now=when))
+    assert event == {"message": "boom", "@timestamp": "original", "build_uuid": "u-9"}
+
+
+def test_summary_uses_aggregations(cluster: FakeCluster, store: ElasticStore) -> None:
+    from recheck.querystats import summarize
+
+    ingest_sample(store)
+    query = compile_query('message:"delete failed"')
+    cluster.requests.clear()
+    stats = store.summary(query, now=NOW)
+    search = cluster.requests[-1]
+    body = search.json()
+    assert (body["size"], body["track_total_hits"]) == (0, True)
+    assert body["aggs"]["statuses"] == {
+        "terms": {"field": "build_status.keyword", "size": 100, "missing": "UNKNOWN"},
+        "aggs": {
+            "builds": {"cardinality": {"field": "build_uuid.keyword", "precision_threshold": 40000}}
+        },
+    }
+    assert body["aggs"]["top:build_name"] == {"terms": {"field": "build_name.keyword", "size": 5}}
+    assert "top:message" not in body["aggs"] and "top:build_uuid" not in body["aggs"]
+    expected = summarize(event for _, event in store.search(query, now=NOW))
+    assert (stats.hits, stats.builds) == (expected.hits, expected.builds)
+    for name in ("build_name", "build_status", "filename", "loglevel"):
+        assert stats.fields.get(name) == expected.fields.get(name), name
+
+
+def test_freshness_and_health(cluster: FakeCluster, store: ElasticStore) -> None:
+    assert store.newest_event_time() is None
+    _ingest_two(store)
+    cluster.requests.clear()
+    assert store.newest_event_time() == NOW - timedelta(hours=2)
+    [request] = cluster.requests
+    assert (request.path, request.json()) == (
+        "/logstash-*/_search",
+        {
+            "size": 0,
+            "track_total_hits": False,
+            "aggs": {"newest": {"max": {"field": "@timestamp"}}},
+        },
+    )
+    health = store.health()
+    assert (health.status, health.cluster_name) == ("green", "fake")
+
+
+def test_events_indexed_by_logstash_are_read_as_text(
+    cluster: FakeCluster, store: ElasticStore
+) -> None:
+    cluster.indices["logstash-2024.05.20"] = {}
+    source = {
+        "message": "Timed out waiting for a reply",
+        "@timestamp": "2024-05-20T09:00:00Z",
+        "filename": "controller/logs/screen-n-cpu.txt",
+        "voting": 1,
+        "tags": ["screen"],
+        "geoip": {"city": "Montreal"},
+        "build_uuid": "abc",
+        "host": None,
+    }
+    cluster._bulk([{"index": {"_index": "logstash-2024.05.20", "_id": "AXk1"}}, source], None)
+    [(event_id, event)] = list(store.search(compile_query("message:timed"), now=NOW))
+    assert event_id == "controller/logs/screen-n-cpu.txt:AXk1"
+    assert event == {
+        "message": "Timed out waiting for a reply",
+        "@timestamp": "2024-05-20T09:00:00Z",
+        "filename": "controller/logs/screen-n-cpu.txt",
+        "voting": "1",
+        "tags": ["screen"],
+        "geoip.city": "Montreal",
+        "build_uuid": "abc",
+    }
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_a_429_is_retried_with_backoff(cluster: FakeCluster, store: ElasticStore) -> None:
+    _ingest_two(store)
+    waits: list[float] = []
+    store._sleep = waits.append
+    cluster.requests.clear()
+    cluster.fail_next("POST", "/_search", 429, fixture("error-429.json"))
+    assert len(list(store.search(compile_query(QUERY), now=NOW))) == 3
+    searches = cluster.calls("/_search")
+    assert len(searches) == 2 and searches[0].body == searches[1].body
+    assert len(waits) == 1
+
+
+def test_retries_give_up_with_the_cluster_s_reason(cluster: FakeCluster, url: str) -> None:
+    policy = RetryPolicy(retries=2, backoff=0.0)
+    with ElasticStore(settings(url, retry=policy)) as store:
+        store._sleep = lambda _: None
+        cluster.fail_next(
+            "GET",
+            "/_cluster/health",
+            503,
+            {
+                "error": {
+                    "root_cause": [
+                        {"type": "master_not_discovered_exception", "reason": "no master"}
+                    ]
+                },
+                "status": 503,
+            },
+            times=3,
+        )
+        with pytest.raises(ClusterError) as caught:
+            store.health()
+    assert caught.value.status == 503 and caught.value.kind == "master_not_discovered_exception"
+    assert "no master" in str(caught.value) and url in str(caught.value)
+    assert len(cluster.calls("/_cluster/health")) == 3
+
+
+def test_backoff_grows_with_jitter() -> None:
+    policy = RetryPolicy(retries=5, backoff=1.0, max_backoff=5.0)
+    delays = [policy.delay(attempt) for attempt in range(5)]
+    for attempt, delay in enumerate(delays):
+        ceiling = min(5.0, 2.0**attempt)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_a_rejected_query_is_reported_for_that_signature_only(
+    cluster: FakeCluster, store: ElasticStore
+) -> None:
+    _ingest_two(store)
+    broken = _rejected_signature()
+    good = make_signature("1", QUERY)
+    result = store.classify(Build(build_uuid="u-1"), [broken, good])
+    assert result.bugs == ["1"]
+    assert list(result.errors) == ["666"]
+    assert result.errors["666"].startswith("query_shard_exception: Failed to parse query")
+    with pytest.raises(QueryRejected) as caught:
+        list(store.search(broken, now=NOW))
+    assert caught.value.errors == {"666": 'Failed to parse query [message:"unbalanced]'}
+    assert "signature 666" in str(caught.value)
+
+
+def test_recorded_msearch_answer_with_a_shard_failure(
+    cluster: FakeCluster, store: ElasticStore
+) -> None:
+    cluster.fail_next("POST", "/_msearch", 200, fixture("msearch-mixed.json"))
+    sigs = [make_signature("1", 'message:"delete failed"'), make_signature("2", "message:x")]
+    result = store.classify(Build(build_uuid="u-1"), sigs)
+    assert [(m.bug, m.filename, m.line, m.message) for m in result.matches] == [
+        ("1", "logs/screen-q-svc.txt", 20, "[-] delete failed")
+    ]
+    assert result.errors == {
+        "2": 'query_shard_exception: Failed to parse query [message:"unbalanced]'
+    }
+
+
+def test_msearch_items_rejected_with_429_are_sent_again_alone(
+    cluster: FakeCluster, store: ElasticStore
+) -> None:
+    _ingest_two(store)
+    store._sleep = lambda _: None
+    cluster.reject_item("message:nothinghere", 429, fixture("error-429.json"))
+    cluster.requests.clear()
+    sigs = [make_signature("1", QUERY), make_signature("2", "message:nothinghere")]
+    result = store.classify(Build(build_uuid="u-1"), sigs)
+    first, again = cluster.calls("/_msearch")
+    assert len(first.ndjson()) == 4 and len(again.ndjson()) == 2
+    assert again.ndjson()[1]["query"]["bool"]["must"][0]["query_string"]["query"] == (
+        "message:nothinghere"
+    )
+    assert result.totals == {"1": 3, "2": 0} and result.errors == {}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("backend", ["elasticsearch", "opensearch"])
+def test_connection_refused_is_a_clear_store_error(backend: str) -> None:
+    address = f"http://127.0.0.1:{_closed_port()}"
+    store = ElasticStore(settings(address, backend, retry=RetryPolicy(1, 0.0)))
+    with store, pytest.raises(StoreError) as caught:
+        store.has_build("u-1")
+    message = str(caught.value)
+    assert message.startswith(address)
+    assert "cannot reach the cluster (connection refused)" in message
+    assert "check store.url in bot.yaml" in message
+
+
+def test_the_elasticsearch_client_refuses_a_server_that_is_not_elasticsearch() -> None:
+    fake = FakeCluster(flavour="opensearch")
+    with (
+        serve(fake) as address,
+        ElasticStore(settings(address)) as store,
+        pytest.raises(ClusterError, match="set 'backend: opensearch'"),
+    ):
+        store.health()
+
+
+# ------------------------------------------------------------------ recorded shapes
+
+
+def _keys(value: Any, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        return {k for key, inner in value.items() for k in _keys(inner, f"{prefix}{key}.")} | {
+            prefix + key for key in value
+        }
+    if isinstance(value, list) and value:
+        return _keys(value[0], prefix + "[].")
+    return set()
+
+
+def _outside_source(keys: set[str]) -> set[str]:
+    return {key for key in keys if "_source." not in key}
+
+
+def test_the_fake_answers_in_the_recorded_shapes(cluster: FakeCluster, store: ElasticStore) -> None:
+    """Every answer the fake gives has the keys of the real answer recorded in fixtures."""
+    _ingest_two(store)
+
+    def ask(method: str, path: str, body: str = "", **params: str) -> Any:
+        return cluster.handle(Request(method, path, params, {}, body.encode()))[1]
+
+    pit = ask("POST", "/logstash-*/_pit", keep_alive="1m")
+    assert _keys(pit) == _keys(fixture("pit-open-elasticsearch.json"))
+    page = ask(
+        "POST",
+        "/_search",
+        json.dumps(
+            {
+                "pit": {"id": pit["id"], "keep_alive": "1m"},
+                "size": 1,
+                "track_total_hits": False,
+                "sort": [{"@timestamp": "asc"}, {"_shard_doc": "asc"}],
+            }
+        ),
+    )
+    assert _outside_source(_keys(page)) == _outside_source(_keys(fixture("search-pit-page.json")))
+    closed = ask("DELETE", "/_pit", json.dumps({"id": pit["id"]}))
+    assert _keys(closed) == _keys(fixture("pit-close-elasticsearch.json"))
+    msearch = ask(
+        "POST",
+        "/_msearch",
+        (
+            '{"index":"logstash-*"}\n{"query":{"query_string":{"query":"delete"}},"size":1,'
+            '"sort":[{"@timestamp":"asc"}]}\n'
+            '{"index":"logstash-*"}\n{"query":{"query_string":{"query":"message:\\"unbalanced"}}}\n'
+        ),
+    )
+    [recorded_ok, recorded_error] = fixture("msearch-mixed.json")["responses"]
+    assert _outside_source(_keys(msearch["responses"][0])) == _outside_source(_keys(recorded_ok))
+    assert {
+        "error.root_cause.[].type",
+        "error.root_cause.[].reason",
+        "error.type",
+        "error.reason",
+        "status",
+    } <= _keys(msearch["responses"][1]) & _keys(recorded_error)
+    assert msearch["responses"][1]["error"]["root_cause"][0]["type"] == "query_shard_exception"
+    aggregated = ask(
+        "POST",
+        "/logstash-*/_search",
+        json.dumps(
+            {
+                "size": 0,
+                "aggs": {
+                    "statuses": {
+                        "terms": {"field": "build_status.keyword", "missing": "UNKNOWN"},
+                        "aggs": {"builds": {"cardinality": {"field": "build_uuid.keyword"}}},
+                    },
+                    "missing:build_name": {"missing": {"field": "build_name.keyword"}},
+                    "newest": {"max": {"field": "@timestamp"}},
+                },
+            }
+        ),
+    )
+    recorded_aggs = fixture("aggregations.json")
+    del recorded_aggs["aggregations"]["top:build_name"]
+    assert _keys(aggregated) == _keys(recorded_aggs)
+    deleted = ask("POST", "/recheck-signatures/_delete_by_query", '{"query":{"match_all":{}}}')
+    assert _keys(deleted) == _keys(fixture("delete-by-query.json"))
+    bulk = ask("POST", "/_bulk", '{"index":{"_index":"x","_id":"1"}}\n{"a":"b"}\n')
+    assert _keys(bulk) == _keys(fixture("bulk.json"))
+    assert _keys(ask("GET", "/_cluster/health")) == _keys(fixture("cluster-health.json"))
+    assert _keys(ask("GET", "/")) == _keys(fixture("root-elasticsearch.json"))
+    opensearch = FakeCluster(flavour="opensearch")
+    opensearch.indices["logstash-2024.05.20"] = {}
+    os_pit = opensearch.handle(
+        Request("POST", "/logstash-*/_search/point_in_time", {"keep_alive": "1m"}, {}, b"")
+    )[1]
+    assert _keys(os_pit) == _keys(fixture("pit-open-opensearch.json"))
+    os_closed = opensearch.handle(
+        Request(
+            "DELETE",
+            "/_search/point_in_time",
+            {},
+            {},
+            json.dumps({"pit_id": [os_pit["pit_id"]]}).encode(),
+        )
+    )[1]
+    assert _keys(os_closed) == _keys(fixture("pit-close-opensearch.json"))
+    assert _keys(opensearch.handle(Request("GET", "/", {}, {}, b""))[1]) == _keys(
+        fixture("root-opensearch.json")
+    )
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_settings_from_bot_yaml(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    parsed = parse_settings(
+        {
+            "backend": "opensearch",
+            "url": ["https://os1.example.org:9200", "https://os2.example.org"],
+            "index_pattern": "logstash-*",
+            "username": "recheck",
+            "password_file": str(secret),
+            "verify_certs": False,
+            "timeout": 5,
+            "retries": 1,
+            "backoff": 0.5,
+            "keyword_suffix": ".raw",
+            "event_days": 10,
+            "build_days": 90,
+            "path": "/ignored",
+        },
+        "bot.yaml",
+        environ={},
+    )
+    assert parsed.urls == ("https://os1.example.org:9200", "https://os2.example.org")
+    assert (parsed.username, parsed.password, parsed.verify_certs) == ("recheck", "s3cret", False)
+    assert parsed.retry == RetryPolicy(retries=1, backoff=0.5)
+    assert parsed.keyword_suffix == ".raw" and parsed.timeout == 5.0
+    assert "s3cret" not in repr(parsed)
+    from_env = parse_settings(
+        {
+            "backend": "elasticsearch",
+            "url": "http://es:9200",
+            "username": "u",
+            "password_env": "ES_PW",
+        },
+        environ={"ES_PW": "pw"},
+    )
+    assert from_env.password == "pw" and from_env.daily_index(NOW.date()) == "logstash-2024.05.20"
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"backend": "solr", "url": "http://x"}, "backend must be embedded, elasticsearch or"),
+        ({"backend": "opensearch"}, "url must be the cluster's address"),
+        ({"backend": "opensearch", "url": "es.example.org"}, "url must be the cluster's address"),
+        (
+            {"backend": "opensearch", "url": "http://x", "password": "p"},
+            "do not write the password in bot.yaml; name an environment variable",
+        ),
+        (
+            {"backend": "opensearch", "url": "http://x", "index_patern": "a-*"},
+            "unknown key 'index_patern'; did you mean 'index_pattern'?",
+        ),
+        (
+            {"backend": "opensearch", "url": "http://x", "index_pattern": "logstash"},
+            "index_pattern must be one index name with one '*'",
+        ),
+        ({"backend": "opensearch", "url": "http://x", "retries": -1}, "retries must be a number"),
+        (
+            {"backend": "opensearch", "url": "http://x", "verify_certs": "no"},
+            "verify_certs must be true or false",
+        ),
+        (
+            {"backend": "opensearch", "url": "http://x", "username": "u", "password_env": "NOPE"},
+            "password_env names the variable 'NOPE', which is not set or empty",
+        ),
+        (
+            {"backend": "opensearch", "url": "http://x", "password_env": "PW"},
+            "a password needs a username",
+        ),
+    ],
+)
+def test_settings_errors_say_what_to_write(section: dict[str, Any], message: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        parse_settings(section, "conf/bot.yaml", environ={"PW": "x"})
+    assert str(caught.value).startswith("conf/bot.yaml: store: ")
+    assert message in str(caught.value)
+
+
+def test_credentials_in_the_url_are_not_shown() -> None:
+    parsed = parse_settings({"backend": "elasticsearch", "url": "https://u:pw@es.example.org:9200"})
+    assert parsed.display_url == "https://es.example.org:9200"
+
+
+# ------------------------------------------------------------------ choosing the backend
+
+
+def test_open_store_chooses_the_cluster_from_bot_yaml(url: str, tmp_path: Path) -> None:
+    config = Config(
+        sections={"store": {"backend": "elasticsearch", "url": url}}, path=tmp_path / "bot.yaml"
+    )
+    with open_store(config=config) as store:
+        assert isinstance(store, ElasticStore) and store.path == url
+        assert not store.has_build("nope")
+    with open_store(tmp_path / "local", config=config) as local:
+        assert not isinstance(local, ElasticStore), "an explicit path is the embedded store"
+    embedded = Config(sections={"store": {"backend": "embedded", "event_days": 3}})
+    with open_store(tmp_path / "other", config=embedded) as other:
+        assert not isinstance(other, ElasticStore)
+
+
+@pytest.mark.parametrize(
+    ("backend", "module", "extra"),
+    [("elasticsearch", "elasticsearch", "elastic"), ("opensearch", "opensearchpy", "opensearch")],
+)
+def test_a_missing_extra_says_what_to_install(
+    backend: str, module: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(__import__("sys").modules, module, None)
+    config = Config(sections={"store": {"backend": backend, "url": "http://es.example.org"}})
+    with pytest.raises(StoreError) as caught:
+        open_store(config=config)
+    assert f"pip install 'recheck[{extra}]'" in str(caught.value)
+
+
+def test_reclassify_reports_a_rejected_signature_and_does_the_others(store: ElasticStore) -> None:
+    ingest_sample(store)
+    broken = _rejected_signature()
+    good = make_signature("901", "message:traceback AND tags:screen")
+    with pytest.raises(QueryRejected) as caught:
+        store.reclassify([broken, good])
+    assert list(caught.value.errors) == ["666"]
+    assert store.matches_for("901", days=90, now=NOW), "the good signature was re-run"
+    with pytest.raises(QueryRejected):
+        store.reclassify([broken, good])  # the rejected one is tried again, the other is done
+
+
+def test_only_the_daily_indices_of_the_window_are_searched(
+    cluster: FakeCluster, store: ElasticStore
+) -> None:
+    cluster.fail_next("GET", "/_cat/indices", 200, fixture("cat-indices.json"))
+    assert list(store.search(compile_query("boom"), days=10, now=NOW)) == []
+    pit = cluster.calls("/_pit")[0]
+    assert pit.path == "/logstash-2024.05.18,logstash-2024.05.20/_pit"
+
+
+def test_a_recorded_query_shard_exception_names_the_signature(
+    cluster: FakeCluster, store: ElasticStore
+) -> None:
+    _ingest_two(store)
+    cluster.fail_next("POST", "/_search", 400, fixture("error-query-shard.json"))
+    with pytest.raises(QueryRejected) as caught:
+        list(store.search(make_signature("1234", QUERY), now=NOW))
+    assert str(caught.value) == (
+        f"{store.path}: the cluster rejected the query of signature 1234: "
+        'Failed to parse query [message:"unbalanced]'
+    )
