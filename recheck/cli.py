@@ -903,7 +903,9 @@ def _open_store(
 
     retention = Retention(config.store.event_days, config.store.build_days)
     try:
-        return open_store(args.store or config.store.path, retention=retention, auto_gc=auto_gc)
+        return open_store(
+            args.store or config.store.path, retention=retention, auto_gc=auto_gc, config=config
+        )
     except StoreError as exc:
         _usage_error(command, f"cannot use the store: {exc}")
         return None
