@@ -9,8 +9,6 @@ failure, and the other files are read as usual.
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -18,6 +16,8 @@ from recheck.build import INVENTORY_PATH, Build, BuildInfoError, parse_inventory
 from recheck.logfiles import DEFAULT_FILE_RULES, FileRule, file_tags, logical_name
 from recheck.models import Event
 from recheck.source import (
+    COMPRESSION_ERRORS,
+    READ_ERRORS,
     BinaryFileError,
     FileProblem,
     LogSource,
@@ -44,7 +44,7 @@ def read_build_info(source: LogSource, options: Build | None = None) -> Build:
             try:
                 with open_text_stream(source.open(name)) as stream:
                     text = stream.read(1 << 22).decode("utf-8", errors="replace")
-            except (OSError, EOFError, ValueError, zlib.error) as exc:
+            except READ_ERRORS as exc:
                 raise BuildInfoError(
                     f"{source.location}/{name}: cannot read it ({exc}); "
                     "pass the build fields as options instead"
@@ -78,7 +78,7 @@ def open_build_file(
         return open_text_stream(source.open(path))
     except BinaryFileError as exc:
         _report(on_problem, FileProblem(path, str(exc)))
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+    except COMPRESSION_ERRORS as exc:
         _report(on_problem, FileProblem(path, read_error_message(exc, "at its start")))
     except (OSError, ValueError) as exc:
         message = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -127,7 +127,7 @@ def _guarded(lines: Iterator[str], problems: list[str]) -> Iterator[str]:
         for line in lines:
             count += 1
             yield line
-    except (EOFError, OSError, ValueError, zlib.error) as exc:
+    except READ_ERRORS as exc:
         problems.append(read_error_message(exc, f"after line {count}"))
 
 

@@ -7,7 +7,6 @@ or file (``recheck.localdir``), a logs server or a Zuul build (``recheck.fetch``
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,7 @@ from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.matcher import match_events
 from recheck.models import Event, Signature
 from recheck.scan import BuildScanner, ScanStats
-from recheck.source import FileProblem, LogSource, read_error_message
+from recheck.source import READ_ERRORS, FileProblem, LogSource, read_error_message
 from recheck.testresults import SubunitResults, build_test_results, skip_reason
 
 if TYPE_CHECKING:  # the store (tantivy, sqlite) is only loaded by the commands that use it
@@ -242,9 +241,7 @@ def classify_build(
     for plan in scanner.plans:
         if on_file is not None:
             on_file(plan.path)
-        if not plan.queries:
-            scanner.stats.files += 1
-            scanner.stats.files_skipped += 1
+        if scanner.skips(plan):
             continue
         stream = open_build_file(source, plan.path, result.problems.append)
         if stream is None:
@@ -253,7 +250,7 @@ def classify_build(
             try:
                 for index, filename, line, event in scanner.scan_file(plan, stream):
                     found.append(Match(chosen[index].bug, filename, line, _excerpt(event)))
-            except (EOFError, OSError, ValueError, zlib.error) as exc:
+            except READ_ERRORS as exc:
                 result.problems.append(
                     FileProblem(plan.path, read_error_message(exc, "while scanning it"))
                 )

@@ -179,12 +179,19 @@ class BuildScanner:
 
     # ---------------------------------------------------------------- scanning
 
+    def skips(self, plan: FilePlan) -> bool:
+        """Whether no signature can match in the file, so it need not even be opened."""
+        if plan.queries:
+            return False
+        self.stats.files += 1
+        self.stats.files_skipped += 1
+        return True
+
     def scan_file(self, plan: FilePlan, stream: BinaryIO) -> Iterator[MatchFound]:
         """Every (signature, event) match in the file ``stream`` (decompressed text)."""
-        self.stats.files += 1
-        if not plan.queries:
-            self.stats.files_skipped += 1
+        if self.skips(plan):
             return
+        self.stats.files += 1
         if plan.split_all or not self._use_hyperscan:
             self.stats.files_split_in_full += 1
             yield from self._split_all(plan, stream)

@@ -27,6 +27,8 @@ from recheck.build import Build
 
 __all__ = [
     "BINARY_SNIFF_BYTES",
+    "COMPRESSION_ERRORS",
+    "READ_ERRORS",
     "FileProblem",
     "LogSource",
     "ProblemHandler",
@@ -39,6 +41,13 @@ BINARY_SNIFF_BYTES = 8192
 """A file whose first 8 KiB (decompressed) hold a NUL byte is binary, as grep decides."""
 
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+COMPRESSION_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
+"""What a truncated or corrupt gzip stream raises while it is read."""
+
+READ_ERRORS: tuple[type[Exception], ...] = (EOFError, OSError, ValueError, zlib.error)
+"""What reading one file of a build can raise: a problem for that file, not the build."""
 
 
 class SourceError(Exception):
@@ -146,7 +155,7 @@ class BinaryFileError(ValueError):
 
 def read_error_message(exc: BaseException, where: str) -> str:
     """What to tell about a file that stopped being readable ``where`` ("after line 7")."""
-    if isinstance(exc, EOFError | gzip.BadGzipFile | zlib.error):
+    if isinstance(exc, COMPRESSION_ERRORS):
         return (
             f"compressed data is truncated or corrupt {where} ({exc}); "
             "kept the events before it, the rest of the file is missing"

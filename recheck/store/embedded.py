@@ -52,6 +52,7 @@ from recheck.models import Event, Signature
 from recheck.query import Doc, Query
 from recheck.store import catalog
 from recheck.store.base import (
+    DEFAULT_BUILD_DAYS,
     DEFAULT_EVENT_DAYS,
     GcCounts,
     ReclassifyCounts,
@@ -337,7 +338,7 @@ class EmbeddedStore:
                 yield event_id, event
 
     def matches_for(
-        self, bug: str, days: float = 90, now: datetime | None = None
+        self, bug: str, days: float = DEFAULT_BUILD_DAYS, now: datetime | None = None
     ) -> list[StoredMatch]:
         """The matches of ``bug`` in builds of the last ``days``, oldest build first."""
         return catalog.matches_for(self._reader(), bug, days_before(utc(now), days))
