@@ -92,6 +92,13 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_query(commands)
     _add_gc(commands)
     _add_reclassify(commands)
+    # The bot and the pages keep their options beside their code; imported here, not at
+    # the top, because they import this module's helpers.
+    from recheck.bot.command import add_parser as add_bot
+    from recheck.web.command import add_parsers as add_pages
+
+    add_bot(commands)
+    add_pages(commands)
     return parser
 
 

@@ -1,0 +1,88 @@
+"""What the bot found for one failure event: the nouns its reporters (Gerrit, IRC) read.
+
+Glossary:
+
+- **FailureEvent**: one CI report of a failed change (a Gerrit ``comment-added`` from
+  the CI account, or a failed build seen in Zuul's API) with its failed jobs.
+- **JobOutcome**: what classification said about one failed job: the bugs it hit, or
+  unrecognized, or its logs never appeared.
+- **FailureReport**: the event and the outcomes of all its failed jobs; the Gerrit
+  comment and the IRC messages are both written from it.
+- **Notifier**: a reporter that is handed every finished report (IRC, ...). It must
+  not block the bot: queue the message and return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["FailureReport", "JobOutcome", "Notifier"]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """One failed job of an event and what recheck made of it."""
+
+    name: str
+    """The job name, e.g. ``tempest-full-py3``."""
+    url: str
+    """The build's log URL or Zuul build page, as the CI reported it."""
+    result: str
+    """The CI's verdict: FAILURE, TIMED_OUT, POST_FAILURE, RETRY_LIMIT, NODE_FAILURE..."""
+    voting: bool = True
+    bugs: tuple[str, ...] = ()
+    """Bug ids of the matching signatures, without ``suppress-notification`` ones."""
+    logs_missing: bool = False
+    """The job's logs never appeared within the wait: it could not be classified."""
+    error: str | None = None
+    """Why classification failed for another reason (unreadable logs...), for people."""
+
+    @property
+    def recognized(self) -> bool:
+        """Whether a known bug explains this job."""
+        return bool(self.bugs)
+
+
+@dataclass(frozen=True)
+class FailureReport:
+    """A failure event with the outcome of each of its failed jobs."""
+
+    event_id: str
+    """Stable id of the event (the key that makes comments exactly-once)."""
+    change: str
+    """Change number, e.g. ``"98765"``."""
+    patchset: str
+    project: str
+    branch: str
+    queue: str
+    """Zuul pipeline: ``gate``, ``check``..."""
+    url: str
+    """The change's web page."""
+    jobs: tuple[JobOutcome, ...]
+    author: str = ""
+    """The change owner's name, when the event names one."""
+
+    @property
+    def voting_jobs(self) -> tuple[JobOutcome, ...]:
+        """The failed jobs that count for the verdict."""
+        return tuple(job for job in self.jobs if job.voting)
+
+    @property
+    def fully_recognized(self) -> bool:
+        """Every failed voting job is explained by a known bug (then: "recheck")."""
+        voting = self.voting_jobs
+        return bool(voting) and all(job.recognized for job in voting)
+
+    @property
+    def bugs(self) -> tuple[str, ...]:
+        """Every bug any job hit, in first-seen order, without repeats."""
+        return tuple(dict.fromkeys(bug for job in self.jobs for bug in job.bugs))
+
+
+class Notifier(Protocol):
+    """Told of every finished report; queues its message and returns at once."""
+
+    def notify(self, report: FailureReport) -> None:
+        """Queue what this report means for this notifier's audience."""
+        ...
