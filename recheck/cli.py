@@ -302,6 +302,14 @@ def _add_classify(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         action="store_true",
         help="also tell what the scan did (files read or skipped, bytes, events split)",
     )
+    classify.add_argument(
+        "--jobs",
+        "-j",
+        metavar="N",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="scan up to N files of a local build at once (default: %(default)s, the CPUs)",
+    )
     classify.set_defaults(run=_cmd_classify)
 
 
@@ -315,7 +323,12 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         return 2
     try:
         result = classify_build(
-            source, signatures, options, rules=rules, keep_debug=args.keep_debug
+            source,
+            signatures,
+            options,
+            rules=rules,
+            keep_debug=args.keep_debug,
+            workers=args.jobs,
         )
     except (SourceError, BuildInfoError) as exc:
         return _usage_error("classify", str(exc))

@@ -7,6 +7,7 @@ or file (``recheck.localdir``), a logs server or a Zuul build (``recheck.fetch``
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from recheck.build import Build
 from recheck.buildlogs import build_events, build_files, open_build_file, read_build_info
+from recheck.localdir import DirSource
 from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.matcher import match_events
 from recheck.models import Event, Signature
-from recheck.scan import BuildScanner, ScanStats
+from recheck.scan import BuildScanner, FilePlan, ScanStats
 from recheck.source import READ_ERRORS, FileProblem, LogSource, read_error_message
 from recheck.testresults import SubunitResults, build_test_results, skip_reason
 
@@ -224,12 +226,16 @@ def classify_build(
     keep_debug: bool = False,
     use_hyperscan: bool = True,
     on_file: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> Classification:
     """Classify the build whose logs ``source`` holds against ``signatures``.
 
     Each file is read once (``recheck.scan``); ``on_file`` is told each file's path
-    before it is read, for progress reports. Raises SourceError when the source cannot
-    be listed and BuildInfoError for a broken inventory.
+    before it is read, for progress reports. With ``workers`` above 1, the files of a
+    local build are scanned by that many forked processes at once (only from a process
+    without other threads: forking copies locks that another thread may hold). Raises
+    SourceError when the source cannot be listed and BuildInfoError for a broken
+    inventory.
     """
     build = read_build_info(source, options)
     result = Classification(build)
@@ -237,26 +243,89 @@ def classify_build(
     files = build_files(source, rules)
     scanner = BuildScanner(chosen, build, files, keep_debug=keep_debug, use_hyperscan=use_hyperscan)
     result.stats = scanner.stats
+    plans = [plan for plan in scanner.plans if not scanner.skips(plan)]
     found: list[Match] = []
-    for plan in scanner.plans:
-        if on_file is not None:
-            on_file(plan.path)
-        if scanner.skips(plan):
-            continue
-        stream = open_build_file(source, plan.path, result.problems.append)
-        if stream is None:
-            continue
+    if workers > 1 and len(plans) > 1 and isinstance(source, DirSource):
+        outcomes: Iterable[_FileOutcome] = _scan_in_parallel(
+            scanner, source, chosen, plans, workers, on_file
+        )
+    else:
+        outcomes = (_scan_one(scanner, source, chosen, plan, on_file) for plan in plans)
+    for matches, problems, stats in outcomes:
+        found.extend(matches)
+        result.problems.extend(problems)
+        if stats is not scanner.stats:
+            scanner.stats.add(stats)
+    order = {signature.bug: index for index, signature in enumerate(chosen)}
+    result.matches = sorted(found, key=lambda match: (order[match.bug], match.filename, match.line))
+    return result
+
+
+_FileOutcome = tuple[list["Match"], list[FileProblem], ScanStats]
+"""What scanning one file gave: its matches, its problems, and the scanner's counts."""
+
+
+def _scan_one(
+    scanner: BuildScanner,
+    source: LogSource,
+    chosen: Sequence[Signature],
+    plan: FilePlan,
+    on_file: Callable[[str], None] | None,
+) -> _FileOutcome:
+    if on_file is not None:
+        on_file(plan.path)
+    found: list[Match] = []
+    problems: list[FileProblem] = []
+    stream = open_build_file(source, plan.path, problems.append)
+    if stream is not None:
         with stream:
             try:
                 for index, filename, line, event in scanner.scan_file(plan, stream):
                     found.append(Match(chosen[index].bug, filename, line, _excerpt(event)))
             except READ_ERRORS as exc:
-                result.problems.append(
+                problems.append(
                     FileProblem(plan.path, read_error_message(exc, "while scanning it"))
                 )
-    order = {signature.bug: index for index, signature in enumerate(chosen)}
-    result.matches = sorted(found, key=lambda match: (order[match.bug], match.filename, match.line))
-    return result
+    return found, problems, scanner.stats
+
+
+# What a forked worker scans with: set in the parent just before the workers are forked,
+# so they inherit the compiled signatures instead of receiving them pickled.
+_WORK: tuple[BuildScanner, LogSource, Sequence[Signature]] | None = None
+
+
+def _scan_in_parallel(
+    scanner: BuildScanner,
+    source: DirSource,
+    chosen: Sequence[Signature],
+    plans: list[FilePlan],
+    workers: int,
+    on_file: Callable[[str], None] | None,
+) -> list[_FileOutcome]:
+    global _WORK
+    # Workers are sent positions in scanner.plans, not plans: a plan holds compiled
+    # queries, which the fork gave them already.
+    position = {id(plan): index for index, plan in enumerate(scanner.plans)}
+    # Biggest files first, so that no worker is left with a big file at the end.
+    by_size = sorted(plans, key=lambda plan: -source.size(plan.path))
+    _WORK = (scanner, source, chosen)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(plans))) as pool:
+            for plan in by_size:
+                if on_file is not None:
+                    on_file(plan.path)
+            outcomes = pool.map(_scan_in_worker, [position[id(p)] for p in by_size], chunksize=1)
+    finally:
+        _WORK = None
+    done = {id(plan): outcome for plan, outcome in zip(by_size, outcomes, strict=True)}
+    return [done[id(plan)] for plan in plans]  # in the files' order, as a serial scan
+
+
+def _scan_in_worker(position: int) -> _FileOutcome:
+    assert _WORK is not None, "forked without the work set"
+    scanner, source, chosen = _WORK
+    scanner.stats = ScanStats()  # this file's counts only: the parent adds them up
+    return _scan_one(scanner, source, chosen, scanner.plans[position], None)
 
 
 def _excerpt(event: Event) -> str:

@@ -114,7 +114,7 @@ def file_format(tags: Sequence[str]) -> str | None:
     return next((name for name in _FORMATS if name in tags), None)
 
 
-StartTest = Callable[[bytes, int, int], bool]
+StartTest = Callable[[bytes | bytearray, int, int], bool]
 """``test(data, start, end)``: does the line ``data[start:end]`` surely begin an event?"""
 
 
@@ -131,7 +131,7 @@ def event_start_test(tags: Sequence[str]) -> StartTest:
         console = re.compile(_CONSOLE_START.pattern.encode())
         jenkins = re.compile(_JENKINS_START.pattern.encode())
 
-        def console_test(data: bytes, start: int, end: int) -> bool:
+        def console_test(data: bytes | bytearray, start: int, end: int) -> bool:
             return bool(console.match(data, start, end) or jenkins.match(data, start, end))
 
         return console_test
@@ -139,20 +139,20 @@ def event_start_test(tags: Sequence[str]) -> StartTest:
         begins = re.compile(_OSLO_START.pattern.encode())
         folds = re.compile(_OSLO_FOLD.pattern.encode())
 
-        def oslo_test(data: bytes, start: int, end: int) -> bool:
+        def oslo_test(data: bytes | bytearray, start: int, end: int) -> bool:
             return bool(begins.match(data, start, end)) and not folds.match(data, start, end)
 
         return oslo_test
     if "screen" in tags:
 
-        def screen_test(data: bytes, start: int, end: int) -> bool:
+        def screen_test(data: bytes | bytearray, start: int, end: int) -> bool:
             return not data.startswith(b"+ ", start)
 
         return screen_test
     return _every_line
 
 
-def _every_line(data: bytes, start: int, end: int) -> bool:
+def _every_line(data: bytes | bytearray, start: int, end: int) -> bool:
     return True
 
 

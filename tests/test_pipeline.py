@@ -180,3 +180,31 @@ def test_a_signature_with_test_ids_needs_one_of_them_failed(
         assert result.skipped == {}
     else:
         assert skipped in result.skipped["1775947"]
+
+
+@pytest.mark.parametrize("build_dir", [JENKINS, ZUUL], ids=["jenkins", "zuulv3"])
+def test_forked_workers_classify_as_one_process_does(
+    shipped_signatures: list[Signature], build_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = tmp_path / "build"
+    shutil.copytree(build_dir, root)
+    # A problem found inside a worker must reach the result too.
+    logs = "logs" if build_dir == JENKINS else "controller/logs"
+    broken = root / logs / "devstacklog.txt.gz"  # console-tagged: signatures look at it
+    broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    build = Build(build_status="FAILURE")
+    serial = classify_build(DirSource(root), shipped_signatures, build)
+    seen: list[str] = []
+    forked = classify_build(
+        DirSource(root), shipped_signatures, build, workers=2, on_file=seen.append
+    )
+    assert serial.matches, "the fixture build should match some signature"
+    assert forked.matches == serial.matches
+    assert forked.problems == serial.problems
+    assert [problem.path for problem in forked.problems] == [f"{logs}/devstacklog.txt.gz"]
+    assert forked.stats == serial.stats
+    assert len(seen) == len(set(seen))  # each file announced once
+    # Every file read, and the broken one that could not be.
+    assert len(seen) == serial.stats.files - serial.stats.files_skipped + 1
