@@ -15,6 +15,7 @@ else ``./bot.yaml`` when it exists (``find_config``). Settings this module owns:
 - ``store``: ``path`` (the store directory; relative to the config file's directory),
   ``event_days`` and ``build_days`` (retention: how long events, and builds with their
   matches, are kept).
+- ``pages``: what ``recheck report`` and ``recheck serve`` show (``PagesConfig``).
 
 Any other top-level section (``gerrit``, ``irc``, ``channels``, ``messages``...) is kept
 as parsed, unchecked, in ``Config.sections`` for the parts of the bot that own it
@@ -44,6 +45,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "FetchConfig",
+    "PagesConfig",
     "StoreConfig",
     "find_config",
     "load_config",
@@ -108,6 +110,28 @@ class StoreConfig:
     """Builds and their matches older than this many days are dropped."""
 
 
+DEFAULT_INTEGRATED_GATE: tuple[str, ...] = (
+    r"openstack/(nova|neutron|cinder|glance|keystone|swift|placement)",
+    r"openstack/(tempest|devstack|grenade|requirements)",
+)
+"""Projects gated together in OpenStack's integrated gate (regexes over the project name)."""
+
+
+@dataclass(frozen=True)
+class PagesConfig:
+    """What the pages show (``pages:`` in bot.yaml); the regexes are checked on load."""
+
+    title: str = "recheck"
+    queue: str = "gate"
+    """The pipeline of the uncategorized-failures page and of the gate trends page."""
+    days: int = 10
+    """The window of the trend graphs and the longest uncategorized filter."""
+    integrated_gate: tuple[str, ...] = DEFAULT_INTEGRATED_GATE
+    """Regexes matching a whole project name: those projects form the first group."""
+    excluded_jobs: str | None = None
+    """A regex searched in job names: matching jobs are left off the uncategorized page."""
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything bot.yaml says; each field has its default when the file omits it."""
@@ -123,6 +147,7 @@ class Config:
     warnings: tuple[str, ...] = ()
     """Things worth telling the user that did not stop loading (likely typos)."""
     store: StoreConfig = field(default_factory=StoreConfig)
+    pages: PagesConfig = field(default_factory=PagesConfig)
 
     @property
     def file_rules(self) -> tuple[FileRule, ...]:
@@ -130,12 +155,15 @@ class Config:
         return self.files if self.files is not None else DEFAULT_FILE_RULES
 
 
-_TOP_KEYS = ("fetch", "files", "keep_debug", "store")
+_TOP_KEYS = ("fetch", "files", "keep_debug", "store", "pages")
 # Sections other issues will give meaning to; named so that a near miss of one of them
 # is not mistaken for a typo of ours and so that typos of them get a hint too.
 _OTHER_SECTIONS = ("gerrit", "irc", "channels", "messages", "web", "zuul")
 _FETCH_KEYS = tuple(item.name for item in fields(FetchConfig))
 _STORE_KEYS = tuple(item.name for item in fields(StoreConfig))
+_PAGES_KEYS = tuple(item.name for item in fields(PagesConfig))
+_PAGE_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_OTHER_PAGES = ("index", "uncategorized", "api", "static", "bugs")
 
 
 def find_config(
@@ -218,8 +246,11 @@ class _Reader:
             self._bool(top.pop("keep_debug"), "keep_debug") if "keep_debug" in top else False
         )
         store = self._store(top["store"]) if "store" in top else StoreConfig()
+        pages = self._pages(top.pop("pages")) if "pages" in top else PagesConfig()
         sections = {name: value for name, (_, value) in top.items()}
-        return Config(fetch, files, keep_debug, sections, self.path, tuple(self.warnings), store)
+        return Config(
+            fetch, files, keep_debug, sections, self.path, tuple(self.warnings), store, pages
+        )
 
     # --- sections ---------------------------------------------------------------------
 
@@ -268,6 +299,58 @@ class _Reader:
                     )
                 values[name] = float(days)
         return StoreConfig(**values)
+
+    def _pages(self, entry: _Entry) -> PagesConfig:
+        node, _ = entry
+        keys = self._mapping(node, "pages", _PAGES_KEYS, strict=True)
+        values: dict[str, Any] = {}
+        for name in ("title", "queue"):
+            if name in keys:
+                text_node, text = keys[name]
+                if not isinstance(text, str) or not text.strip():
+                    self._fail(text_node, f"pages.{name} must be some text, found {_kind(text)}")
+                values[name] = text.strip()
+        # The queue names a page (gate.html): a plain word that no other page has.
+        queue = values.get("queue", "gate")
+        if not _PAGE_WORD.fullmatch(queue) or queue.startswith(_OTHER_PAGES):
+            self._fail(
+                keys["queue"][0],
+                f"pages.queue must be a pipeline name such as gate (letters, digits, '-', "
+                f"'_', '.'; not {', '.join(_OTHER_PAGES)}), found {_kind(queue)}",
+            )
+        if "days" in keys:
+            days_node, days = keys["days"]
+            if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
+                self._fail(
+                    days_node,
+                    f"pages.days must be a whole number from 1 to 90, found {_kind(days)}",
+                )
+            values["days"] = days
+        if "integrated_gate" in keys:
+            list_node, patterns = keys["integrated_gate"]
+            if not isinstance(patterns, list):
+                self._fail(
+                    list_node,
+                    "pages.integrated_gate must be a list of project names or regexes "
+                    f"('- openstack/nova' lines), found {_kind(patterns)}",
+                )
+            values["integrated_gate"] = tuple(
+                self._regex((item_node, item), "pages.integrated_gate entry")
+                for item_node, item in zip(list_node.value, patterns, strict=True)
+            )
+        if "excluded_jobs" in keys and keys["excluded_jobs"][1] is not None:
+            values["excluded_jobs"] = self._regex(keys["excluded_jobs"], "pages.excluded_jobs")
+        return PagesConfig(**values)
+
+    def _regex(self, entry: _Entry, name: str) -> str:
+        node, value = entry
+        if not isinstance(value, str) or not value.strip():
+            self._fail(node, f"{name} must be a regular expression, found {_kind(value)}")
+        try:
+            re.compile(value.strip())
+        except re.error as exc:
+            self._fail(node, f"{name} is not a valid regular expression: {exc}; fix it")
+        return value.strip()
 
     def _hosts(self, entry: _Entry) -> tuple[str, ...]:
         node, value = entry

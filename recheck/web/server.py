@@ -1,0 +1,192 @@
+"""``recheck serve``: the same pages as ``recheck report``, built live from the store.
+
+Routes (page names as in ``recheck.web.site``):
+
+- ``/`` and ``/<name>.html``: a page; ``/uncategorized.html?window=24h`` picks a window
+  (as ``/uncategorized-24h.html`` does);
+- ``/api/<name>.json``: the page's data (``/api/uncategorized.json?window=2d`` too);
+  ``/api/`` lists the pages;
+- ``/static/<file>``: the stylesheet.
+
+Connections are served by threads, but every read of the store happens on one worker
+thread: the embedded store keeps a SQLite connection per reading thread, and one
+reader is plenty for pages. The store is read again at most every ``cache_seconds``.
+A store error is a 503 page naming the store; the server goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from recheck.store.base import StoreError
+from recheck.web.render import STATIC_DIR, Links, Renderer, page_json
+from recheck.web.site import UNCATEGORIZED, Page, Snapshot
+
+__all__ = ["SECURITY_HEADERS", "PageServer"]
+
+SECURITY_HEADERS = {
+    # No script runs on these pages; the policy makes sure none injected ever could.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
+class PageServer:
+    """An HTTP server of the pages of the snapshots ``snapshot`` makes."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        cache_seconds: float = 60.0,
+        renderer: Renderer | None = None,
+    ) -> None:
+        self._make_snapshot = snapshot
+        self._renderer = renderer or Renderer()
+        self._cache_seconds = cache_seconds
+        self._snapshot: tuple[float, Snapshot] | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recheck-pages")
+        self.httpd = ThreadingHTTPServer((host, port), self._handler())
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        """The server's address, e.g. ``http://127.0.0.1:8080/``."""
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def serve_forever(self) -> None:
+        """Answer requests until ``shutdown`` is called (from another thread)."""
+        self.httpd.serve_forever()
+
+    def shutdown(self) -> None:
+        """Stop serving and release the port and the worker thread."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._worker.shutdown(wait=True)
+
+    # ----------------------------------------------------------------- answering
+
+    def answer(self, target: str) -> tuple[int, str, bytes]:
+        """(status, content type, body) for a request of ``target`` (path and query)."""
+        parts = urlsplit(target)
+        path = unquote(parts.path)
+        query = parse_qs(parts.query)
+        if path.startswith("/static/"):
+            return self._static(path.removeprefix("/static/"))
+        if path in ("/api", "/api/"):
+            return self._json_body(HTTPStatus.OK, self._index())
+        api = path.startswith("/api/")
+        name = path.removeprefix("/api/" if api else "/")
+        suffix = ".json" if api else ".html"
+        if not api and name == "":
+            name = "index.html"
+        if not name.endswith(suffix):
+            return self._missing(path, api)
+        name = name.removesuffix(suffix)
+        window = query.get("window", [None])[-1]
+        if name == UNCATEGORIZED and window is not None:
+            name = f"{UNCATEGORIZED}-{window}"
+        try:
+            page = self._worker.submit(self._page, name).result()
+        except StoreError as exc:
+            message = f"the store cannot be read: {exc}"
+            if api:
+                return self._json_body(HTTPStatus.SERVICE_UNAVAILABLE, {"error": message})
+            html = self._renderer.not_found("Store unavailable", message, Links(name, live=True))
+            return HTTPStatus.SERVICE_UNAVAILABLE, "text/html; charset=utf-8", html.encode()
+        if page is None:
+            return self._missing(path, api)
+        if api:
+            return HTTPStatus.OK, "application/json", page_json(page).encode("utf-8")
+        html = self._renderer.html(page, Links(name, live=True))
+        return HTTPStatus.OK, "text/html; charset=utf-8", html.encode("utf-8")
+
+    def _page(self, name: str) -> Page | None:
+        """On the worker thread: the page from a snapshot at most ``cache_seconds`` old."""
+        now = time.monotonic()
+        if self._snapshot is None or now - self._snapshot[0] > self._cache_seconds:
+            self._snapshot = (now, self._make_snapshot())
+        return self._snapshot[1].page(name)
+
+    def _index(self) -> dict[str, list[str]]:
+        snapshot = self._worker.submit(self._current).result()
+        return {"pages": [f"/api/{name}.json" for name in snapshot.names()]}
+
+    def _current(self) -> Snapshot:
+        self._page("index")
+        assert self._snapshot is not None
+        return self._snapshot[1]
+
+    def _static(self, name: str) -> tuple[int, str, bytes]:
+        path = STATIC_DIR / name
+        kind = _STATIC_TYPES.get(path.suffix)
+        # Only plain names of files in the static directory: no '..', no subdirectories.
+        if "/" in name or name.startswith(".") or kind is None or not path.is_file():
+            return self._missing(f"/static/{name}", api=False)
+        return HTTPStatus.OK, kind, path.read_bytes()
+
+    def _missing(self, path: str, api: bool) -> tuple[int, str, bytes]:
+        what = f"There is no page at {path}."
+        if api:
+            return self._json_body(HTTPStatus.NOT_FOUND, {"error": what})
+        # Relative links from a missing page would be wrong: point at the top instead.
+        html = self._renderer.not_found("Not found", what, Links("index", live=True))
+        return HTTPStatus.NOT_FOUND, "text/html; charset=utf-8", html.encode("utf-8")
+
+    @staticmethod
+    def _json_body(status: int, value: object) -> tuple[int, str, bytes]:
+        return status, "application/json", json.dumps(value, indent=1).encode("utf-8")
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "recheck"
+
+            def do_GET(self) -> None:
+                self._reply(send_body=True)
+
+            def do_HEAD(self) -> None:
+                self._reply(send_body=False)
+
+            def _reply(self, *, send_body: bool) -> None:
+                try:
+                    status, kind, body = server.answer(self.path)
+                except Exception:  # a bug must cost one request, not the server
+                    traceback.print_exc(file=sys.stderr)
+                    status, kind = HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8"
+                    body = b"recheck serve: internal error; see the server's log\n"
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-cache")
+                for header, value in SECURITY_HEADERS.items():
+                    self.send_header(header, value)
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                # One line per request on stderr, without the client's own text: a path
+                # may hold control characters meant for a terminal.
+                text = format % args
+                print("".join(c if c.isprintable() else "?" for c in text), file=sys.stderr)
+
+        return Handler

@@ -1,0 +1,120 @@
+"""The pages of the site, by name, built from one read of the store.
+
+Page names are paths without an extension, the same for the static report and the live
+server: ``index`` (trends of all pipelines), ``gate`` (trends of the gate pipeline),
+``uncategorized-24h`` ... ``uncategorized-10d`` (``uncategorized`` is the widest
+window), ``bugs/<bug>``. A page is written as ``<name>.html`` with its data as
+``<name>.json`` beside it (static) or served as ``/<name>.html`` and ``/api/<name>.json``
+(live).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from recheck.bugs import BugTracker
+from recheck.config import PagesConfig
+from recheck.models import Signature
+from recheck.store.base import Store, StoredBuild, utc
+from recheck.web.pages import (
+    WINDOWS,
+    BugPage,
+    Header,
+    TrendsPage,
+    UncategorizedPage,
+    bug_page,
+    header,
+    trends_page,
+    uncategorized_page,
+)
+
+__all__ = ["Page", "Snapshot", "bug_name"]
+
+Page = TrendsPage | UncategorizedPage | BugPage
+
+UNCATEGORIZED = "uncategorized"
+BUGS = "bugs/"
+
+
+def bug_name(bug: str) -> str:
+    """The page name of a bug's page."""
+    return f"{BUGS}{bug}"
+
+
+@dataclass
+class Snapshot:
+    """The store as the pages see it at ``now``: builds are read once, pages on demand."""
+
+    store: Store
+    signatures: Sequence[Signature]
+    tracker: BugTracker
+    settings: PagesConfig
+    now: datetime = field(default_factory=lambda: utc(None))
+
+    def __post_init__(self) -> None:
+        self.now = utc(self.now)
+        self._by_bug = {s.bug: s for s in self.signatures}
+
+    @cached_property
+    def header(self) -> Header:
+        """The header every page of this snapshot shares."""
+        return header(self.settings, self.now, self.store.newest_event_time())
+
+    @cached_property
+    def builds(self) -> list[StoredBuild]:
+        """Every build of the widest window any page shows."""
+        days = max(self.settings.days, *(days for _, days in WINDOWS))
+        # One hour more: the trend graphs start on the hour.
+        return self.store.builds(since=self.now - timedelta(days=days, hours=1))
+
+    def names(self) -> Iterator[str]:
+        """Every page name, for the static report."""
+        yield "index"
+        yield self.settings.queue
+        yield UNCATEGORIZED
+        for label, _ in WINDOWS:
+            yield f"{UNCATEGORIZED}-{label}"
+        for signature in self.signatures:
+            yield bug_name(signature.bug)
+
+    def page(self, name: str) -> Page | None:
+        """The page called ``name``, or None when there is no such page."""
+        if name == "index":
+            return self._trends(None)
+        if name == self.settings.queue:
+            return self._trends(self.settings.queue)
+        if name == UNCATEGORIZED:
+            return self.uncategorized(WINDOWS[-1][0])
+        if name.startswith(f"{UNCATEGORIZED}-"):
+            return self.uncategorized(name.removeprefix(f"{UNCATEGORIZED}-"))
+        if name.startswith(BUGS):
+            return self.bug(name.removeprefix(BUGS))
+        return None
+
+    def uncategorized(self, window: str) -> UncategorizedPage | None:
+        """The uncategorized failures of ``window`` (``24h``, ``2d``...); None if unknown."""
+        if window not in dict(WINDOWS):
+            return None
+        return uncategorized_page(self.builds, self.signatures, self.settings, self.header, window)
+
+    def bug(self, bug: str) -> BugPage | None:
+        """The page of the signature of ``bug``; None when no signature has that id."""
+        signature = self._by_bug.get(bug)
+        if signature is None:
+            return None
+        days = self.settings.days
+        matches = self.store.matches_for(bug, days=days + 1, now=self.now)
+        return bug_page(signature, matches, self.tracker, self.header, days=days)
+
+    def _trends(self, queue: str | None) -> TrendsPage:
+        return trends_page(
+            self.builds,
+            self.signatures,
+            self.tracker,
+            self.header,
+            days=self.settings.days,
+            queue=queue,
+        )
