@@ -1,0 +1,42 @@
+"""Reconnection and retry policy: exponential backoff with jitter, in one object.
+
+Every wait of the bot (reconnecting to Gerrit, looking again for logs, posting again
+after Gerrit failed) asks a ``Backoff`` how long, instead of sleeping in loops of its
+own: the first wait is ``initial`` seconds, each later one ``factor`` times longer up
+to ``maximum``, each scaled by a random factor in [1 - jitter, 1] so that many bots (or
+many events) do not all come back at the same moment.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+__all__ = ["Backoff"]
+
+
+@dataclass
+class Backoff:
+    """How long to wait before attempt ``n``; ``reset`` after a success."""
+
+    initial: float = 1.0
+    maximum: float = 300.0
+    factor: float = 2.0
+    jitter: float = 0.5
+    attempts: int = 0
+    _random: random.Random = field(default_factory=random.Random, repr=False)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt`` (0 for the first retry)."""
+        base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
+        return base * (1.0 - self.jitter * self._random.random())
+
+    def next(self) -> float:
+        """The wait before the next attempt; counts the attempt."""
+        wait = self.delay(self.attempts)
+        self.attempts += 1
+        return wait
+
+    def reset(self) -> None:
+        """Start again from ``initial`` (the connection works again)."""
+        self.attempts = 0

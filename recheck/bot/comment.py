@@ -1,0 +1,66 @@
+"""A FailureReport -> the text of its Gerrit comment, from bot.yaml's ``messages``.
+
+Assembled as elastic-recheck assembled it: when some failed job matched a known bug,
+``found_bug`` (with ``{bugs}`` replaced by one line per failed job: its bug URLs, or
+"unrecognized error", or why it could not be classified), then ``recheck_instructions``
+if every failed voting job is explained, else ``unrecognized``, then ``footer``. When
+no job matched a known bug: ``no_bugs_found`` and the job lines (no comment at all if
+``no_bugs_found`` is empty). Bugs of ``suppress-notification`` signatures never reach
+a report, so they never appear here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from recheck.bot.settings import Messages
+from recheck.bugs import BugTracker
+from recheck.outcome import FailureReport, JobOutcome
+
+__all__ = ["comment_text", "job_line"]
+
+# Event and error text is untrusted: no control characters (newlines would let a job
+# name forge lines of the comment).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def comment_text(
+    report: FailureReport, messages: Messages, tracker: BugTracker, log_timeout: float
+) -> str | None:
+    """The comment for ``report``; None when there is nothing to post."""
+    lines = "\n".join(job_line(job, tracker, log_timeout) for job in report.jobs)
+    if report.bugs:
+        parts = [
+            messages.found_bug.replace("{bugs}", lines),
+            messages.recheck_instructions if report.fully_recognized else messages.unrecognized,
+            messages.footer,
+        ]
+    elif messages.no_bugs_found.strip():
+        parts = [messages.no_bugs_found, lines]
+    else:
+        return None
+    return "\n\n".join(part.strip("\n") for part in parts if part.strip())
+
+
+def job_line(job: JobOutcome, tracker: BugTracker, log_timeout: float) -> str:
+    """``- <job>: <what recheck made of it>``."""
+    if job.bugs:
+        verdict = " ".join(tracker.url(bug) for bug in job.bugs)
+    elif job.logs_missing:
+        verdict = f"its logs did not appear within {_duration(log_timeout)}, so it was not checked"
+    elif job.error:
+        verdict = f"not checked: {_clean(job.error)[:300]}"
+    else:
+        verdict = "unrecognized error"
+    voting = "" if job.voting else " (non-voting)"
+    return f"- {_clean(job.name)}{voting}: {verdict}"
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub(" ", text).strip()
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"

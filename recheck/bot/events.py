@@ -1,0 +1,243 @@
+"""Raw CI reports -> FailureEvents: which change failed, which jobs, where their logs are.
+
+Two inputs, one output:
+
+- a Gerrit ``comment-added`` stream event (``gerrit stream-events`` JSON) whose author is
+  a CI account and whose comment lists jobs, one per line, as every Zuul generation and
+  Jenkins wrote them::
+
+      - gate-nova-python27 http://logs.openstack.org/.../5ef9f24 : FAILURE in 13m 57s
+      - tempest-full-py3 https://zuul.opendev.org/t/openstack/build/<uuid> : FAILURE in 1h 02m 11s
+      - grenade-multinode https://... : FAILURE in 31m 20s (non-voting)
+      - tripleo-ci-centos-8 https://... : RETRY_LIMIT in 2m 11s
+      - nova-live-migration : NODE_FAILURE Node request 300-0012 failed
+
+- a failed build record of Zuul's REST API (``/api/tenant/T/builds``).
+
+Nothing here does I/O; a malformed input raises ``MalformedEvent`` naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = [
+    "FAILED_RESULTS",
+    "NO_LOG_RESULTS",
+    "FailedJob",
+    "FailureEvent",
+    "JobLine",
+    "MalformedEvent",
+    "failure_from_gerrit",
+    "failure_from_zuul",
+    "parse_job_lines",
+]
+
+FAILED_RESULTS = frozenset(
+    {"FAILURE", "TIMED_OUT", "POST_FAILURE", "RETRY_LIMIT", "NODE_FAILURE", "ERROR", "LOST"}
+)
+"""Job results that mean the job failed (SUCCESS, SKIPPED, ABORTED... do not)."""
+
+NO_LOG_RESULTS = frozenset({"NODE_FAILURE"})
+"""Results of jobs that never ran, so never have logs to wait for."""
+
+# "- <job> [<url>] : <RESULT>[ <anything>]"; the job name has no spaces, the URL is any
+# non-space run; "(non-voting)" may follow the duration.
+_JOB_LINE = re.compile(
+    r"^- (?P<name>\S+)(?: (?P<url>[a-z][a-z0-9+.-]*://\S+))? : (?P<result>[A-Z][A-Z_]*)\b"
+    r"(?P<rest>.*)$"
+)
+_PIPELINE = re.compile(r"Build failed \((?P<pipeline>[\w.-]+) pipeline\)")
+# Zuul v2 / Jenkins log URLs: .../<change[-2:]>/<change>/<patchset>/<pipeline>/<job>/<id>
+_V2_LOG_PATH = re.compile(r"/\d{2}/\d+/\d+/(?P<pipeline>[\w.-]+)/[^/]+/[^/]+/?$")
+
+
+class MalformedEvent(ValueError):
+    """An event that cannot be read; the message says what is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class JobLine:
+    """One line of a CI comment's job list."""
+
+    name: str
+    url: str
+    result: str
+    voting: bool
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A failed job of a failure event."""
+
+    name: str
+    url: str
+    """Its log root, or its Zuul build page (the logs are found from there); "" if none."""
+    result: str
+    voting: bool = True
+
+
+@dataclass(frozen=True)
+class FailureEvent:
+    """One CI report of a failed change, with its failed jobs."""
+
+    key: str
+    """What makes the event unique (change, patchset and a digest of the report): the
+    idempotency key of its Gerrit comment."""
+    change: str
+    patchset: str
+    project: str
+    branch: str
+    queue: str
+    url: str
+    jobs: tuple[FailedJob, ...]
+    revision: str = ""
+    author: str = ""
+
+    def to_json(self) -> str:
+        """The event as JSON, to keep in the bot's queue."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FailureEvent:
+        """The event ``to_json`` wrote."""
+        data = json.loads(text)
+        data["jobs"] = tuple(FailedJob(**job) for job in data["jobs"])
+        return cls(**data)
+
+
+def parse_job_lines(comment: str) -> list[JobLine]:
+    """Every job line of a CI comment, in order (failed or not)."""
+    found: list[JobLine] = []
+    for line in comment.splitlines():
+        match = _JOB_LINE.match(line.strip())
+        if match is None:
+            continue
+        rest = match["rest"]
+        found.append(
+            JobLine(
+                name=match["name"],
+                url=match["url"] or "",
+                result=match["result"],
+                voting="(non-voting)" not in rest,
+            )
+        )
+    return found
+
+
+def failure_from_gerrit(event: Any, ci_users: tuple[str, ...]) -> FailureEvent | None:
+    """The failure a stream event reports, or None when it reports none.
+
+    None for other event types, comments by other accounts and comments without a
+    failed job. Raises MalformedEvent when a ``comment-added`` event of a CI account
+    lacks what a failure needs (change number, patchset...).
+    """
+    if not isinstance(event, dict):
+        raise MalformedEvent(f"not a JSON object but {type(event).__name__}")
+    if event.get("type") != "comment-added":
+        return None
+    author = event.get("author")
+    if not isinstance(author, dict) or not _is_ci(author, ci_users):
+        return None
+    comment = event.get("comment")
+    if not isinstance(comment, str):
+        raise MalformedEvent("comment-added event without a 'comment' text")
+    lines = parse_job_lines(comment)
+    failed = [line for line in lines if line.result in FAILED_RESULTS]
+    if not failed:
+        return None
+    change = _mapping(event, "change")
+    patchset = _mapping(event, "patchSet")
+    number = _text(change, "number", "change")
+    ps = _text(patchset, "number", "patchSet")
+    digest = hashlib.sha256(
+        json.dumps(
+            [event.get("eventCreatedOn"), patchset.get("revision"), comment], sort_keys=True
+        ).encode()
+    ).hexdigest()[:16]
+    pipeline = _pipeline(comment, [line.url for line in failed])
+    return FailureEvent(
+        key=f"{number},{ps},{digest}",
+        change=number,
+        patchset=ps,
+        project=_text(change, "project", "change"),
+        branch=str(change.get("branch") or ""),
+        queue=pipeline,
+        url=str(change.get("url") or ""),
+        jobs=tuple(FailedJob(line.name, line.url, line.result, line.voting) for line in failed),
+        revision=str(patchset.get("revision") or ""),
+        author=_name(change.get("owner")),
+    )
+
+
+def failure_from_zuul(record: Mapping[str, Any], zuul_url: str, tenant: str) -> FailureEvent | None:
+    """The failure a Zuul API build record reports; None when it did not fail or has no
+    change (periodic and tag builds have nobody to tell)."""
+    result = record.get("result")
+    uuid = record.get("uuid")
+    if not isinstance(uuid, str) or not uuid:
+        raise MalformedEvent("Zuul build record without a 'uuid'")
+    if result not in FAILED_RESULTS:
+        return None
+    ref = record.get("ref")
+    where: Mapping[str, Any] = ref if isinstance(ref, Mapping) else record
+    change, patchset = where.get("change"), where.get("patchset")
+    if change in (None, "", "None") or patchset in (None, "", "None"):
+        return None
+    job = str(record.get("job_name") or "")
+    if not job:
+        raise MalformedEvent(f"Zuul build {uuid} without a 'job_name'")
+    page = f"{zuul_url.rstrip('/')}/t/{tenant}/build/{uuid}"
+    voting = record.get("voting")
+    return FailureEvent(
+        key=f"{change},{patchset},{uuid}",
+        change=str(change),
+        patchset=str(patchset),
+        project=str(where.get("project") or ""),
+        branch=str(where.get("branch") or ""),
+        queue=str(record.get("pipeline") or ""),
+        url=str(where.get("ref_url") or record.get("ref_url") or ""),
+        jobs=(FailedJob(job, page, str(result), voting is not False),),
+        revision=str(where.get("newrev") or ""),
+    )
+
+
+def _is_ci(author: dict[str, Any], ci_users: tuple[str, ...]) -> bool:
+    names = {str(author.get(key) or "").lower() for key in ("username", "name")}
+    return bool(names & set(ci_users))
+
+
+def _pipeline(comment: str, urls: list[str]) -> str:
+    found = _PIPELINE.search(comment)
+    if found:
+        return found["pipeline"]
+    for url in urls:  # Zuul v2 put the pipeline in the log path
+        path = _V2_LOG_PATH.search(url)
+        if path:
+            return path["pipeline"]
+    return ""
+
+
+def _mapping(event: dict[str, Any], key: str) -> dict[str, Any]:
+    value = event.get(key)
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"comment-added event without a '{key}' object")
+    return value
+
+
+def _text(section: dict[str, Any], key: str, where: str) -> str:
+    value = section.get(key)
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+        raise MalformedEvent(f"comment-added event without {where}.{key}")
+    return str(value)
+
+
+def _name(person: Any) -> str:
+    if not isinstance(person, dict):
+        return ""
+    return str(person.get("name") or person.get("username") or "")

@@ -1,0 +1,263 @@
+"""The bot's durable queue: every raw event, and how far its handling got (SQLite, WAL).
+
+An event is written here, raw, before anything reads it; each later step records its
+result in the same row, one committed transaction per step, so a bot killed at any
+moment resumes where it was::
+
+    received --parse--> pending --logs, classify--> reported --post--> done
+        \\--> skipped (not a failure of ours, or malformed: why is in ``note``)
+         \\--> duplicate (same key as an earlier event)       posting --> done
+                                                  (anything) --> failed (gave up: ``note``)
+
+``posting`` is written, with the number of identical comments already on the change
+(``baseline``), just before a comment is sent: after a crash, a row found in
+``posting`` is posted again only if the change does not hold more such comments than
+the baseline, so a comment is never posted twice. The file belongs to one bot at a
+time (an ``flock`` on ``<state>.lock``, released by the kernel when the bot dies); it
+is separate from the history store so the two never wait on each other's locks.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from recheck.outcome import FailureReport, JobOutcome
+
+__all__ = ["BotQueue", "QueueError", "QueueRow", "report_from_json", "report_to_json"]
+
+ACTIVE = ("received", "pending", "reported", "posting")
+"""States of rows that still need work."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received REAL NOT NULL,
+    source TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'received',
+    key TEXT UNIQUE,
+    change TEXT,
+    event TEXT,
+    report TEXT,
+    comment TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    deadline REAL,
+    baseline INTEGER,
+    note TEXT,
+    updated REAL
+);
+CREATE INDEX IF NOT EXISTS inbox_work ON inbox (state, next_attempt);
+"""
+
+
+class QueueError(Exception):
+    """The queue file cannot be used; the message names it and what to do."""
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One queued event and the results of the steps done so far."""
+
+    id: int
+    received: float
+    next_attempt: float
+    source: str
+    raw: str
+    state: str
+    key: str | None
+    change: str | None
+    event: str | None
+    report: str | None
+    comment: str | None
+    attempts: int
+    deadline: float | None
+    baseline: int | None
+
+
+class BotQueue:
+    """The queue in one SQLite file (``":memory:"`` for a run that keeps nothing)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._lock_file: IO[str] | None = None
+        if self.path != ":memory:":
+            self._lock_file = _exclusive(Path(self.path))
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a step recorded is on disk before the next begins (a comment marked
+            # 'posting' must survive a power cut, not only a crash).
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self.close()
+            raise QueueError(
+                f"{self.path}: cannot use the bot's queue ({exc}); check the path "
+                "(bot.state in bot.yaml or --state) or move the broken file away"
+            ) from None
+
+    def close(self) -> None:
+        """Close the file and release the lock."""
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # --- writing steps -------------------------------------------------------------
+
+    def add(self, source: str, raw: str, now: float | None = None) -> int:
+        """Store a raw event as received; returns its row id."""
+        now = time.time() if now is None else now
+        with self._lock:
+            cursor = self._conn.execute(
+                "INSERT INTO inbox (received, source, raw, updated) VALUES (?, ?, ?, ?)",
+                (now, source, raw, now),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def skip(self, row: int, why: str) -> None:
+        """The event is not one to handle (or cannot be read): done with it."""
+        self._update(row, state="skipped", note=why)
+
+    def parsed(self, row: int, key: str, change: str, event: str, deadline: float) -> bool:
+        """Record the failure event read from the row; False when its key was seen
+        before (the row is then marked duplicate)."""
+        try:
+            self._update(
+                row, state="pending", key=key, change=change, event=event, deadline=deadline
+            )
+        except sqlite3.IntegrityError:
+            self._update(row, state="duplicate", note=f"same event as an earlier one ({key})")
+            return False
+        return True
+
+    def later(self, row: int, when: float, note: str | None = None) -> None:
+        """Look at the row again at ``when`` (logs not there yet, Gerrit down...)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE inbox SET attempts = attempts + 1, next_attempt = ?, note = ?, "
+                "updated = ? WHERE id = ?",
+                (when, note, time.time(), row),
+            )
+
+    def reported(self, row: int, report: str, comment: str | None) -> None:
+        """Record the finished report and the comment to post (None: nothing to post)."""
+        self._update(row, state="reported", report=report, comment=comment, attempts=0,
+                     next_attempt=0)  # fmt: skip
+
+    def posting(self, row: int, baseline: int) -> None:
+        """About to send the comment; ``baseline`` identical comments are on the change."""
+        self._update(row, state="posting", baseline=baseline)
+
+    def done(self, row: int, note: str) -> None:
+        """Finished: the comment was posted (or was not to be posted: ``note`` says)."""
+        self._update(row, state="done", note=note)
+
+    def fail(self, row: int, why: str) -> None:
+        """Gave up on the row; ``why`` is for people."""
+        self._update(row, state="failed", note=why)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def due(self, now: float, limit: int = 64) -> list[QueueRow]:
+        """Rows needing work now, the longest-waiting first."""
+        marks = ",".join("?" * len(ACTIVE))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT * FROM inbox WHERE state IN ({marks}) AND next_attempt <= ? "
+                "ORDER BY next_attempt, id LIMIT ?",
+                (*ACTIVE, now, limit),
+            ).fetchall()
+        return [_row(row) for row in rows]
+
+    def get(self, row: int) -> QueueRow:
+        """One row as it is now."""
+        with self._lock:
+            return _row(self._conn.execute("SELECT * FROM inbox WHERE id = ?", (row,)).fetchone())
+
+    def wake_time(self) -> float | None:
+        """When the earliest row needing work becomes due; None when nothing waits."""
+        marks = ",".join("?" * len(ACTIVE))
+        with self._lock:
+            found = self._conn.execute(
+                f"SELECT MIN(next_attempt) FROM inbox WHERE state IN ({marks})", ACTIVE
+            ).fetchone()[0]
+        return None if found is None else float(found)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state."""
+        with self._lock:
+            rows = self._conn.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state")
+            return {state: count for state, count in rows}
+
+    def rows(self) -> list[QueueRow]:
+        """Every row, oldest first (for tests and inspection)."""
+        with self._lock:
+            return [_row(row) for row in self._conn.execute("SELECT * FROM inbox ORDER BY id")]
+
+    def prune(self, before: float) -> int:
+        """Forget finished rows last touched before ``before``; returns how many."""
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM inbox WHERE state IN ('done', 'skipped', 'duplicate', 'failed') "
+                "AND updated < ?",
+                (before,),
+            )
+            return cursor.rowcount
+
+    def _update(self, row: int, **values: Any) -> None:
+        values["updated"] = time.time()
+        columns = ", ".join(f"{name} = ?" for name in values)
+        with self._lock:
+            self._conn.execute(f"UPDATE inbox SET {columns} WHERE id = ?", (*values.values(), row))
+
+
+def _row(row: sqlite3.Row) -> QueueRow:
+    return QueueRow(**{name: row[name] for name in QueueRow.__dataclass_fields__})
+
+
+def _exclusive(path: Path) -> IO[str]:
+    """Hold ``<path>.lock`` so that two bots never work on one queue."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a", encoding="utf-8")  # noqa: SIM115 (held until close)
+    except OSError as exc:
+        raise QueueError(
+            f"{lock_path}: cannot create the bot's lock file ({exc.strerror or exc}); "
+            "check the directory (bot.state in bot.yaml or --state)"
+        ) from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise QueueError(
+            f"{path}: another recheck bot is using this queue; stop it first, or give "
+            "this one its own --state"
+        ) from None
+    return handle
+
+
+def report_to_json(report: FailureReport) -> str:
+    """A report as JSON, to keep in the queue."""
+    return json.dumps(asdict(report), sort_keys=True)
+
+
+def report_from_json(text: str) -> FailureReport:
+    """The report ``report_to_json`` wrote."""
+    data = json.loads(text)
+    data["jobs"] = tuple(JobOutcome(**{**job, "bugs": tuple(job["bugs"])}) for job in data["jobs"])
+    return FailureReport(**data)

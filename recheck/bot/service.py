@@ -1,0 +1,381 @@
+"""The bot's work on its queue: raw event -> FailureEvent -> FailureReport -> comment.
+
+Stages joined by the durable queue (``recheck.bot.queue``): a reader stores raw events
+(``enqueue``); workers take rows that are due and move each one step at a time,
+recording every step before the next (parse, wait for logs and classify, post). A row
+whose logs are not there yet is put back with a later due time, so one slow build never
+holds up the others. Anything unexpected while handling one row is logged and retried
+with backoff, then given up: the bot itself never stops because of one event.
+
+For crash tests, ``RECHECK_BOT_CRASH_AT=<step>`` makes the process exit at once
+(``os._exit``) when it reaches that step: ``after-enqueue``, ``after-parse``,
+``after-classify``, ``after-report``, ``before-post``, ``after-post``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from recheck.bot.backoff import Backoff
+from recheck.bot.comment import comment_text
+from recheck.bot.events import (
+    FailureEvent,
+    MalformedEvent,
+    failure_from_gerrit,
+    failure_from_zuul,
+)
+from recheck.bot.log import log
+from recheck.bot.metrics import Metrics
+from recheck.bot.queue import BotQueue, QueueRow, report_to_json
+from recheck.bot.review import PostError, Reviewer
+from recheck.bot.settings import BotSettings
+from recheck.bot.triage import Triage
+from recheck.bugs import BugTracker
+from recheck.outcome import FailureReport, JobOutcome, Notifier
+
+__all__ = ["CRASH_ENV", "Service", "ServiceOptions"]
+
+CRASH_ENV = "RECHECK_BOT_CRASH_AT"
+MAX_STEP_FAILURES = 5
+"""Unexpected errors on one row before it is given up."""
+POST_GIVE_UP = 86400.0
+"""Seconds after which a comment Gerrit keeps refusing (5xx, down) is given up."""
+KEEP_FINISHED = 14 * 86400.0
+"""Finished rows are forgotten after this long (the key of a re-sent event is too)."""
+RAW_IN_LOG = 2000
+"""Characters of a malformed raw event shown in the log."""
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """How the bot reports: ``comment`` False is --no-comment, ``dry_run`` prints."""
+
+    comment: bool = True
+    dry_run: bool = False
+
+
+class Service:
+    """Moves queued events through their steps; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: BotSettings,
+        queue: BotQueue,
+        triage: Triage,
+        reviewer: Reviewer | None,
+        tracker: BugTracker,
+        *,
+        notifiers: Sequence[Notifier] = (),
+        metrics: Metrics | None = None,
+        options: ServiceOptions | None = None,
+        out: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.triage = triage
+        self.reviewer = reviewer
+        self.tracker = tracker
+        self.notifiers = list(notifiers)
+        self.metrics = metrics or Metrics()
+        self.metrics.queue_counts = queue.counts
+        self.options = options or ServiceOptions()
+        self.out = out or sys.stdout
+        self.clock = clock
+        self.log_backoff = Backoff(initial=settings.log_poll, maximum=300.0)
+        self.retry_backoff = Backoff(initial=settings.retry, maximum=600.0)
+        self._projects = re.compile(settings.projects)
+        self._crash_at = os.environ.get(CRASH_ENV, "")
+        self._wake = threading.Condition()
+        self._busy_rows: set[int] = set()
+        self._busy_changes: set[str] = set()
+        self._stopping = False
+        self._failures: dict[int, int] = {}
+        self._print_lock = threading.Lock()
+        self._pruned = 0.0
+
+    # --- the reader's side -----------------------------------------------------------
+
+    def enqueue(self, source: str, raw: str) -> int:
+        """Store a raw event (before anything reads it) and wake a worker."""
+        row = self.queue.add(source, raw, self.clock())
+        self.metrics.add("events_received")
+        self._crash("after-enqueue")
+        with self._wake:
+            self._wake.notify()
+        return row
+
+    # --- workers ---------------------------------------------------------------------
+
+    def work_forever(self) -> None:
+        """A worker: handle due rows until ``stop``."""
+        while not self._stopping:
+            if not self.work_once():
+                self._sleep_until_due()
+
+    def stop(self) -> None:
+        """Ask the workers to finish the step they are on and return."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+
+    def drain(self) -> None:
+        """Handle rows until none needs work (``--once``), waiting for due times."""
+        while not self._stopping:
+            if self.work_once():
+                continue
+            if self.queue.wake_time() is None and not self._busy_rows:
+                return
+            self._sleep_until_due()
+
+    def work_once(self) -> bool:
+        """Take one due row and move it as far as it can go now; False if none was due."""
+        row = self._claim()
+        if row is None:
+            return False
+        try:
+            self._advance(row)
+        finally:
+            change = self.queue.get(row.id).change  # set by parsing when it was None
+            with self._wake:
+                self._busy_rows.discard(row.id)
+                self._busy_changes.discard(row.change or "")
+                self._busy_changes.discard(change or "")
+                self._wake.notify_all()
+        self._prune()
+        return True
+
+    def _claim(self) -> QueueRow | None:
+        with self._wake:
+            for row in self.queue.due(self.clock()):
+                change = row.change
+                if row.id in self._busy_rows or (change and change in self._busy_changes):
+                    continue
+                self._busy_rows.add(row.id)
+                if change:
+                    self._busy_changes.add(change)
+                return row
+        return None
+
+    def _sleep_until_due(self) -> None:
+        with self._wake:
+            if self._stopping:
+                return
+            due = self.queue.wake_time()
+            wait = 5.0 if due is None else max(0.0, min(5.0, due - self.clock()))
+            self._wake.wait(timeout=max(wait, 0.01))
+
+    def _advance(self, row: QueueRow) -> None:
+        """Run the row's steps while it stays due (parse, then triage, then post...)."""
+        while not self._stopping:
+            before = row.state
+            try:
+                if row.state == "received":
+                    self._parse(row)
+                elif row.state == "pending":
+                    self._triage(row)
+                elif row.state in ("reported", "posting"):
+                    self._post(row)
+                else:
+                    return
+            except Exception as exc:  # a bug of ours must not stop the bot: log, retry, give up
+                self._unexpected(row, exc)
+                return
+            row = self.queue.get(row.id)
+            if row.state == before or row.next_attempt > self.clock():
+                return
+            if row.change is not None and row.change not in self._busy_changes:
+                with self._wake:  # parsed just now: other workers must leave its change alone
+                    self._busy_changes.add(row.change)
+
+    def _unexpected(self, row: QueueRow, exc: Exception) -> None:
+        self.metrics.add("errors")
+        count = self._failures.get(row.id, 0) + 1
+        self._failures[row.id] = count
+        problem = f"{type(exc).__name__}: {exc}"
+        log("step_failed", logging.ERROR, row=row.id, state=row.state, key=row.key,
+            problem=problem, attempt=count, exc_info_text=_traceback(exc))  # fmt: skip
+        if count >= MAX_STEP_FAILURES:
+            self.queue.fail(row.id, f"gave up after {count} errors; last: {problem}")
+        else:
+            self.queue.later(row.id, self.clock() + self.retry_backoff.delay(count - 1), problem)
+
+    # --- step 1: parse ---------------------------------------------------------------
+
+    def _parse(self, row: QueueRow) -> None:
+        try:
+            data = json.loads(row.raw)
+            if row.source == "zuul":
+                event = failure_from_zuul(data["build"], data["zuul_url"], data["tenant"])
+            else:
+                event = failure_from_gerrit(data, self.settings.gerrit.ci_users)
+        except (ValueError, MalformedEvent, KeyError, TypeError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            self.metrics.add("errors")
+            self.metrics.add("events_skipped")
+            log("event_malformed", logging.WARNING, row=row.id, source=row.source,
+                problem=problem, raw=row.raw[:RAW_IN_LOG])  # fmt: skip
+            self.queue.skip(row.id, f"malformed: {problem}")
+            return
+        if event is None:
+            self.metrics.add("events_skipped")
+            self.queue.skip(row.id, "not a failure reported by a CI account")
+            return
+        if not self._projects.search(event.project):
+            self.metrics.add("events_skipped")
+            self.queue.skip(row.id, f"project {event.project} does not match bot.projects")
+            return
+        deadline = row.received + self.settings.log_timeout
+        if not self.queue.parsed(row.id, event.key, event.change, event.to_json(), deadline):
+            self.metrics.add("events_skipped")
+            log("event_duplicate", row=row.id, key=event.key)
+            return
+        self.metrics.add("failures")
+        log("failure_received", row=row.id, key=event.key, change=event.change,
+            patchset=event.patchset, project=event.project, queue=event.queue,
+            jobs=[job.name for job in event.jobs])  # fmt: skip
+        self._crash("after-parse")
+
+    # --- step 2: logs and classification ---------------------------------------------
+
+    def _triage(self, row: QueueRow) -> None:
+        assert row.event is not None
+        event = FailureEvent.from_json(row.event)
+        now = self.clock()
+        looked = self.triage.look(event)
+        try:
+            waiting = self.triage.waiting(looked)
+            deadline = row.deadline if row.deadline is not None else now
+            if waiting and now < deadline:
+                wait = min(self.log_backoff.delay(row.attempts), deadline - now)
+                self.queue.later(row.id, now + wait, "; ".join(waiting)[:2000])
+                log("logs_not_ready", row=row.id, key=event.key, waiting=waiting,
+                    retry_in=round(wait, 2))  # fmt: skip
+                return
+            outcomes = self.triage.outcomes(event, looked, self._problem(event))
+        finally:
+            self.triage.close(looked)
+        report = FailureReport(
+            event_id=event.key,
+            change=event.change,
+            patchset=event.patchset,
+            project=event.project,
+            branch=event.branch,
+            queue=event.queue,
+            url=event.url,
+            jobs=tuple(outcomes),
+            author=event.author,
+        )
+        for job in outcomes:
+            if job.logs_missing:
+                self.metrics.add("logs_missing")
+            elif job.error is None:
+                self.metrics.add("builds_classified")
+            else:
+                self.metrics.add("errors")
+        text = comment_text(report, self.settings.messages, self.tracker, self.settings.log_timeout)
+        self._crash("after-classify")
+        self.queue.reported(row.id, report_to_json(report), text)
+        log("failure_classified", row=row.id, key=event.key, bugs=list(report.bugs),
+            jobs={job.name: _verdict(job) for job in outcomes},
+            fully_recognized=report.fully_recognized)  # fmt: skip
+        for notifier in self.notifiers:
+            try:
+                notifier.notify(report)
+            except Exception as exc:  # a notifier's bug must not lose the Gerrit comment
+                self.metrics.add("errors")
+                log("notifier_failed", logging.ERROR, notifier=type(notifier).__name__,
+                    key=event.key, problem=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        self._crash("after-report")
+
+    def _problem(self, event: FailureEvent) -> Callable[[str], None]:
+        def warn(problem: str) -> None:
+            log("log_file_problem", logging.WARNING, key=event.key, problem=problem)
+
+        return warn
+
+    # --- step 3: the comment ---------------------------------------------------------
+
+    def _post(self, row: QueueRow) -> None:
+        assert row.event is not None
+        event = FailureEvent.from_json(row.event)
+        text = row.comment
+        if text is None:
+            self.queue.done(row.id, "nothing to say (messages.no_bugs_found is empty)")
+            return
+        if not self.options.comment:
+            self.queue.done(row.id, "not posted: --no-comment")
+            return
+        if self.options.dry_run or self.reviewer is None:
+            with self._print_lock:
+                print(f"--- comment on change {event.change} patchset {event.patchset} "
+                      f"({event.key})", file=self.out)  # fmt: skip
+                print(text, file=self.out, flush=True)
+            why = "--dry-run" if self.options.dry_run else "gerrit.post is none"
+            self.queue.done(row.id, f"printed, not posted: {why}")
+            return
+        now = self.clock()
+        try:
+            existing = self.reviewer.count(event, text)
+            if row.state == "posting" and row.baseline is not None and existing > row.baseline:
+                self.queue.done(row.id, "found posted after a restart")
+                log("comment_found_posted", row=row.id, key=event.key, change=event.change,
+                    patchset=event.patchset)  # fmt: skip
+                return
+            self.queue.posting(row.id, existing)
+            self._crash("before-post")
+            self.reviewer.post(event, text)
+            self._crash("after-post")
+        except PostError as exc:
+            self.metrics.add("errors")
+            if exc.transient and now - row.received < POST_GIVE_UP:
+                wait = self.retry_backoff.delay(row.attempts)
+                self.queue.later(row.id, now + wait, str(exc))
+                log("comment_retry", logging.WARNING, row=row.id, key=event.key,
+                    problem=str(exc), retry_in=round(wait, 2))  # fmt: skip
+            else:
+                self.queue.fail(row.id, f"comment not posted: {exc}")
+                log("comment_failed", logging.ERROR, row=row.id, key=event.key, problem=str(exc))
+            return
+        self.queue.done(row.id, "posted")
+        self.metrics.add("comments_posted")
+        log("comment_posted", row=row.id, key=event.key, change=event.change,
+            patchset=event.patchset, latency=round(self.clock() - row.received, 3))  # fmt: skip
+
+    # --- housekeeping ----------------------------------------------------------------
+
+    def _prune(self) -> None:
+        now = self.clock()
+        if now - self._pruned < 3600:
+            return
+        self._pruned = now
+        removed = self.queue.prune(now - KEEP_FINISHED)
+        if removed:
+            log("queue_pruned", rows=removed)
+
+    def _crash(self, step: str) -> None:
+        if self._crash_at == step:
+            log("crash_injected", logging.WARNING, step=step)
+            os._exit(70)
+
+
+def _verdict(job: JobOutcome) -> str:
+    if job.bugs:
+        return " ".join(job.bugs)
+    if job.logs_missing:
+        return "logs missing"
+    return f"error: {job.error}" if job.error else "unrecognized"
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))[-4000:]

@@ -1,0 +1,198 @@
+"""A FailureEvent's jobs -> JobOutcomes: are the logs there yet, and what do they show.
+
+``Triage.logs_ready`` looks for each failed job's logs (its log root, or its Zuul build
+page and the log URL Zuul gives); ``Triage.outcomes`` classifies every job whose logs
+are there through ``recheck.pipeline`` (``ingest_build`` into the history store when
+there is one, so the pages see the build; ``classify_build`` otherwise) and marks the
+others as missing. Only hosts in ``fetch.allowed_hosts`` are fetched from; a URL on
+another host is an error for that job at once, not something to wait for.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from recheck.bot.events import NO_LOG_RESULTS, FailedJob, FailureEvent
+from recheck.build import Build, BuildInfoError
+from recheck.buildlogs import read_build_info
+from recheck.config import Config
+from recheck.fetch import Fetcher, FetchError, HttpLogSource
+from recheck.models import Signature
+from recheck.outcome import JobOutcome
+from recheck.pipeline import classify_build, ingest_build
+from recheck.signatures import load_signatures
+from recheck.source import LogSource, SourceError
+from recheck.sources import open_source
+from recheck.store.base import Store, StoreError
+
+__all__ = ["SignatureSet", "Triage"]
+
+
+class SignatureSet:
+    """The signatures of a directory, loaded again when a file there changes."""
+
+    def __init__(self, directory: Path, on_error: Callable[[str], None]) -> None:
+        self.directory = directory
+        self._on_error = on_error
+        self._lock = threading.Lock()
+        self._stamp: tuple[tuple[str, float], ...] | None = None
+        self._signatures: list[Signature] = []
+
+    def current(self) -> list[Signature]:
+        """The signatures as the files are now (reloaded if any was added or changed)."""
+        with self._lock:
+            try:
+                stamp = tuple(
+                    sorted((p.name, p.stat().st_mtime) for p in self.directory.glob("*.yaml"))
+                )
+            except OSError:
+                stamp = ()
+            if stamp != self._stamp:
+                try:
+                    signatures, errors = load_signatures(self.directory)
+                except OSError as exc:
+                    self._on_error(f"{exc}; keeping the {len(self._signatures)} loaded before")
+                    return self._signatures
+                for error in errors:
+                    self._on_error(f"skipped {error}")
+                self._signatures, self._stamp = signatures, stamp
+            return self._signatures
+
+
+@dataclass
+class _Ready:
+    job: FailedJob
+    source: LogSource | None = None
+    outcome: JobOutcome | None = None
+    """Set when the job's fate is known without classifying (no logs possible, refused)."""
+    waiting: str | None = None
+    """Why its logs are not there yet."""
+
+
+class Triage:
+    """Finds and classifies the logs of failed jobs."""
+
+    def __init__(
+        self, config: Config, signatures: SignatureSet, store: Store | None = None
+    ) -> None:
+        self.config = config
+        self.signatures = signatures
+        self.store = store
+        self._policy = Fetcher(config.fetch, config_file=config.path)
+
+    def look(self, event: FailureEvent) -> list[_Ready]:
+        """Each job of ``event`` with its opened logs, its known outcome, or why it waits."""
+        found: list[_Ready] = []
+        for job in event.jobs:
+            found.append(self._look(job))
+        return found
+
+    @staticmethod
+    def waiting(looked: list[_Ready]) -> list[str]:
+        """Why some jobs' logs are not there yet (empty when all are)."""
+        return [f"{item.job.name}: {item.waiting}" for item in looked if item.waiting]
+
+    def outcomes(
+        self, event: FailureEvent, looked: list[_Ready], on_problem: Callable[[str], None]
+    ) -> list[JobOutcome]:
+        """Classify the jobs whose logs are there; the others' logs are missing."""
+        outcomes: list[JobOutcome] = []
+        for item in looked:
+            if item.outcome is not None:
+                outcomes.append(item.outcome)
+            elif item.source is None:
+                outcomes.append(_outcome(item.job, logs_missing=True))
+            else:
+                outcomes.append(self._classify(event, item.job, item.source, on_problem))
+        return outcomes
+
+    @staticmethod
+    def close(looked: list[_Ready]) -> None:
+        """Close the HTTP connections of the opened logs."""
+        for item in looked:
+            if isinstance(item.source, HttpLogSource):
+                item.source.close()
+
+    def _look(self, job: FailedJob) -> _Ready:
+        if job.result in NO_LOG_RESULTS:
+            return _Ready(job, outcome=_outcome(job, error=f"the job never ran ({job.result})"))
+        if not job.url:
+            return _Ready(job, outcome=_outcome(job, error="the CI gave no link to its logs"))
+        try:
+            self._policy.check(job.url)
+        except FetchError as exc:
+            return _Ready(job, outcome=_outcome(job, error=str(exc)))
+        try:
+            source = open_source(job.url, self.config)
+            source.paths()  # lists the log root: raises SourceError until logs are there
+        except SourceError as exc:
+            return _Ready(job, waiting=str(exc))
+        return _Ready(job, source=source)
+
+    def _classify(
+        self,
+        event: FailureEvent,
+        job: FailedJob,
+        source: LogSource,
+        on_problem: Callable[[str], None],
+    ) -> JobOutcome:
+        options = Build().updated(
+            {
+                "build_name": job.name,
+                "build_status": job.result,
+                "build_queue": event.queue or None,
+                "build_change": event.change,
+                "build_patchset": event.patchset,
+                "build_branch": event.branch or None,
+                "project": event.project or None,
+                "voting": "1" if job.voting else "0",
+            }
+        )
+        signatures = self.signatures.current()
+        rules = self.config.file_rules
+        try:
+            build = read_build_info(source, options)
+            if self.store is not None:
+                ingested = ingest_build(
+                    self.store, source, build, signatures, rules=rules,
+                    keep_debug=self.config.keep_debug,
+                    on_problem=lambda problem: on_problem(f"{job.name}: {problem}"),
+                )  # fmt: skip
+                bugs = list(dict.fromkeys(match.bug for match in ingested.matches))
+            else:
+                result = classify_build(
+                    source, signatures, build, rules=rules, keep_debug=self.config.keep_debug
+                )
+                for problem in result.problems:
+                    on_problem(f"{job.name}: {problem}")
+                bugs = result.bugs
+        except (SourceError, BuildInfoError, StoreError, OSError) as exc:
+            return _outcome(job, error=str(exc))
+        return _outcome(job, bugs=_notified(bugs, signatures))
+
+
+def _notified(bugs: Sequence[str], signatures: Sequence[Signature]) -> tuple[str, ...]:
+    """``bugs`` without those whose signature says ``suppress-notification``."""
+    quiet = {signature.bug for signature in signatures if signature.suppress_notification}
+    return tuple(bug for bug in bugs if bug not in quiet)
+
+
+def _outcome(
+    job: FailedJob,
+    *,
+    bugs: tuple[str, ...] = (),
+    logs_missing: bool = False,
+    error: str | None = None,
+) -> JobOutcome:
+    return JobOutcome(
+        name=job.name,
+        url=job.url,
+        result=job.result,
+        voting=job.voting,
+        bugs=bugs,
+        logs_missing=logs_missing,
+        error=error,
+    )
