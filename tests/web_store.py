@@ -11,6 +11,11 @@ what a page should say from it, never from the code under test.
 from __future__ import annotations
 
 import random
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,6 +37,8 @@ ZUULV3 = BUILDS / "devstack-zuulv3"
 LOGS = "https://logs.example.org/"
 
 JOBS = ("tempest-full", "grenade", "nova-next", "openstack-tox-py311")
+STATUSES = ("FAILURE", "FAILURE", "SUCCESS")
+BRANCHES = ("master", "stable/2024.1")
 PROJECTS = ("openstack/nova", "openstack/neutron", "openstack/cinder", "x/whitebox", "x/octavia")
 
 
@@ -102,9 +109,9 @@ def fill_store(store: Store, now: datetime, generated: int = 40) -> Data:
         start = rng.randrange(0, 270)
         build = Build(
             build_uuid=f"gen-{number:03d}", build_short_uuid=f"gen-{number:03d}"[:7],
-            build_name=rng.choice(JOBS), build_status=rng.choice(("FAILURE", "FAILURE", "SUCCESS")),
+            build_name=rng.choice(JOBS), build_status=rng.choice(STATUSES),
             build_queue=rng.choice(("gate", "gate", "check")), project=rng.choice(PROJECTS),
-            voting="0" if number % 9 == 4 else "1", build_branch=rng.choice(("master", "stable/2024.1")),
+            voting="0" if number % 9 == 4 else "1", build_branch=rng.choice(BRANCHES),
             build_change=str(800000 + number), build_patchset="2", log_url=f"{LOGS}gen/{number}/",
         )  # fmt: skip
         when = now - timedelta(minutes=rng.randrange(10, 10 * 24 * 60))
@@ -113,3 +120,36 @@ def fill_store(store: Store, now: datetime, generated: int = 40) -> Data:
         store.ingest(build, part, matches, when=when)
         data.builds.append(Made(build, when, frozenset(m.bug for m in matches)))
     return data
+
+
+URL_ONLY = "bug_tracker:\n  type: url\n"
+"""A bot.yaml that keeps the commands from asking Launchpad (no network in tests)."""
+
+
+def write_config(directory: Path, extra: str = "") -> Path:
+    """A bot.yaml in ``directory`` with a links-only bug tracker plus ``extra``."""
+    path = directory / "bot.yaml"
+    path.write_text(URL_ONLY + extra, encoding="utf-8")
+    return path
+
+
+@contextmanager
+def serving(store: Path, config: Path, queries: Path = QUERIES) -> Iterator[str]:
+    """``recheck serve`` on a free port as a real process; yields its URL, then stops it."""
+    script = Path(sys.executable).with_name("recheck")
+    command = [str(script), "serve", "--port", "0", "--cache", "0", "--store", str(store),
+               "--config", str(config), "--queries", str(queries)]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.search(r"(http://\S+/)", line)
+        assert found, f"recheck serve said {line!r}"
+        yield found[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()

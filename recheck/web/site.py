@@ -83,9 +83,9 @@ class Snapshot:
     def page(self, name: str) -> Page | None:
         """The page called ``name``, or None when there is no such page."""
         if name == "index":
-            return self._trends(None)
+            return self.trends(None)
         if name == self.settings.queue:
-            return self._trends(self.settings.queue)
+            return self.trends(self.settings.queue)
         if name == UNCATEGORIZED:
             return self.uncategorized(WINDOWS[-1][0])
         if name.startswith(f"{UNCATEGORIZED}-"):
@@ -109,7 +109,8 @@ class Snapshot:
         matches = self.store.matches_for(bug, days=days + 1, now=self.now)
         return bug_page(signature, matches, self.tracker, self.header, days=days)
 
-    def _trends(self, queue: str | None) -> TrendsPage:
+    def trends(self, queue: str | None) -> TrendsPage:
+        """The trends of every pipeline (``queue`` None) or of one."""
         return trends_page(
             self.builds,
             self.signatures,
