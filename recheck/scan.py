@@ -31,7 +31,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -204,7 +206,8 @@ class BuildScanner:
         ids = self._literal_ids
         starts = event_start_test(plan.tags)
         dropped = _dropped_lines(plan.tags)
-        chunks = _chunks(stream, starts, self.stats)
+        file_lines = _FileLines.of(stream)
+        chunks = _chunks(stream, starts, self.stats, count_lines=file_lines is None)
         first = next(chunks, None)
         if first is None:
             return
@@ -239,17 +242,16 @@ class BuildScanner:
             # Its message joins fields that are not next to each other in the line.
             gates = [dataclasses.replace(gate, phrases=[]) for gate in gates]
         database = self._database(frozenset(lit for gate in gates for lit in gate.scanned))
-        for chunk, size, first_line in itertools.chain([first], chunks):
-            yield from self._scan_chunk(
-                plan, chunk, size, first_line, starts, gates, dropped, database
-            )
+        for chunk, size, offset, first_line in itertools.chain([first], chunks):
+            lines = _ChunkLines(chunk, offset, first_line, file_lines)
+            yield from self._scan_chunk(plan, chunk, size, lines, starts, gates, dropped, database)
 
     def _scan_chunk(
         self,
         plan: FilePlan,
         chunk: bytearray,
         size: int,
-        first_line: int,
+        lines: _ChunkLines,
         starts: StartTest,
         gates: list[_FileGate],
         dropped: re.Pattern[bytes] | None,
@@ -260,7 +262,7 @@ class BuildScanner:
         if lowering:
             # Rare: hyperscan may have missed a literal; evaluate every event here.
             self.stats.chunks_with_hits += 1
-            yield from self._evaluate(plan, bytes(chunk[:size]), first_line, sorted(plan.gates))
+            yield from self._evaluate(plan, bytes(chunk[:size]), lines.at(0), sorted(plan.gates))
             return
         if not offsets:
             return
@@ -273,8 +275,6 @@ class BuildScanner:
         self.stats.chunks_with_hits += 1
         offsets.sort()
         regions = _regions(chunk, size, [at for at, _ in offsets], starts)
-        line = first_line
-        counted = 0
         position = 0
         for start, end in regions:
             found: set[int] = set()
@@ -295,9 +295,7 @@ class BuildScanner:
             )
             if not chosen:
                 continue
-            line += chunk.count(b"\n", counted, start)
-            counted = start
-            yield from self._evaluate(plan, bytes(chunk[start:end]), line, chosen)
+            yield from self._evaluate(plan, bytes(chunk[start:end]), lines.at(start), chosen)
 
     def _evaluate(
         self, plan: FilePlan, data: bytes, first_line: int, candidates: list[int]
@@ -523,10 +521,11 @@ def _regions(
 
 
 def _chunks(
-    stream: BinaryIO, starts: StartTest, stats: ScanStats
-) -> Iterator[tuple[bytearray, int, int]]:
-    """``(buffer, size, number of the first line)``: the chunk is ``buffer[:size]``, and
-    each chunk starts where an event surely does.
+    stream: BinaryIO, starts: StartTest, stats: ScanStats, *, count_lines: bool = True
+) -> Iterator[tuple[bytearray, int, int, int]]:
+    """``(buffer, size, offset, number of the first line)``: the chunk is
+    ``buffer[:size]``, found at ``offset`` in the stream, and each chunk starts where an
+    event surely does. Without ``count_lines`` the line number is always 0.
 
     One buffer is filled again for every chunk (what follows the cut moved to its
     front), so the chunk is valid only until the next is asked for. Reading into one
@@ -535,7 +534,8 @@ def _chunks(
     """
     buffer = bytearray(CHUNK_BYTES)
     filled = 0  # bytes at the buffer's front that hold data: the carry, then what was read
-    line = 1
+    offset = 0  # where the buffer's first byte is in the stream
+    line = 1 if count_lines else 0
     skipping = False  # inside an event longer than MAX_SPAN_BYTES: its rest is dropped
     while True:
         if len(buffer) - filled < CHUNK_BYTES:
@@ -550,16 +550,20 @@ def _chunks(
                     return
                 # Keep the last line break: the line after it may begin an event.
                 keep = max(buffer.rfind(b"\n", 0, filled), 0)
-                line += buffer.count(b"\n", 0, keep)
+                if count_lines:
+                    line += buffer.count(b"\n", 0, keep)
+                offset += keep
                 filled = _shift(buffer, keep, filled)
                 continue
-            line += buffer.count(b"\n", 0, begin)
+            if count_lines:
+                line += buffer.count(b"\n", 0, begin)
+            offset += begin
             filled = _shift(buffer, begin, filled)
             skipping = False
         if not got:
             if filled:
                 stats.chunks += 1
-                yield buffer, filled, line
+                yield buffer, filled, offset, line
             return
         cut = _last_start(buffer, filled, starts)
         if cut is None:
@@ -568,9 +572,69 @@ def _chunks(
             cut = filled
             skipping = True
         stats.chunks += 1
-        yield buffer, cut, line
-        line += buffer.count(b"\n", 0, cut)
+        yield buffer, cut, offset, line
+        if count_lines:
+            line += buffer.count(b"\n", 0, cut)
+        offset += cut
         filled = _shift(buffer, cut, filled)
+
+
+class _FileLines:
+    """Line numbers of byte offsets in a regular file, counted only when asked for.
+
+    Counting every line break of every chunk costs a fifth of a scan, yet line numbers
+    are needed only where a signature matched: usually in few files, near their end.
+    So for a plain file on disk the scan keeps byte offsets, and this counts the line
+    breaks before an offset by reading the file again (``pread``, from the page cache,
+    leaving the scan's position alone), once, from where it last stopped.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._offset = 0
+        self._line = 1
+
+    @staticmethod
+    def of(stream: BinaryIO) -> _FileLines | None:
+        """A counter for ``stream`` if it is a plain regular file, else None."""
+        if not isinstance(stream, io.BufferedReader) or not isinstance(stream.raw, io.FileIO):
+            return None  # decompressed or fetched: count while reading instead
+        try:
+            fd = stream.fileno()
+            return _FileLines(fd) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except OSError:
+            return None
+
+    def at(self, offset: int) -> int:
+        """The number of the line holding byte ``offset`` (offsets asked never go back)."""
+        while self._offset < offset:
+            piece = os.pread(self._fd, min(offset - self._offset, CHUNK_BYTES), self._offset)
+            if not piece:
+                break  # the file shrank under us: the best number there is
+            self._line += piece.count(b"\n")
+            self._offset += len(piece)
+        return self._line
+
+
+class _ChunkLines:
+    """Line numbers of positions in one chunk, asked in increasing order."""
+
+    def __init__(
+        self, chunk: bytearray, offset: int, first_line: int, file_lines: _FileLines | None
+    ) -> None:
+        self._chunk = chunk
+        self._offset = offset
+        self._file_lines = file_lines
+        self._line = first_line
+        self._counted = 0
+
+    def at(self, position: int) -> int:
+        """The number of the line holding ``chunk[position]``."""
+        if self._file_lines is not None:
+            return self._file_lines.at(self._offset + position)
+        self._line += self._chunk.count(b"\n", self._counted, position)
+        self._counted = position
+        return self._line
 
 
 def _read_into(stream: BinaryIO, buffer: bytearray, filled: int) -> int:

@@ -9,6 +9,7 @@ boundary case is crossed, against the plain path: ``build_events`` + ``match_eve
 
 from __future__ import annotations
 
+import gzip
 import random
 from pathlib import Path
 
@@ -177,6 +178,28 @@ def test_only_events_around_hits_are_split(tmp_path: Path) -> None:
     assert result.stats.events_evaluated == 1
 
 
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+@pytest.mark.parametrize("seed", range(4))
+def test_compressed_files_are_scanned_as_plain_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, chunk: int
+) -> None:
+    # Plain files on disk get their line numbers counted after the fact (pread); a
+    # decompressed stream is counted while it is read. Both must give the same lines.
+    monkeypatch.setattr(scan, "CHUNK_BYTES", chunk)
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    _make_build(plain, seed)
+    for path in plain.rglob("*.txt"):
+        target = packed / path.relative_to(plain).with_suffix(".txt.gz")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(gzip.compress(path.read_bytes()))
+    build = Build(build_name="tempest-full", build_status="FAILURE")
+    everything = _signatures()
+    expected = _reference(plain, build, seed % 2 == 0, everything)
+    assert len(expected) > 5
+    assert _scanned(plain, build, seed % 2 == 0, True, everything)[0] == expected
+    assert _scanned(packed, build, seed % 2 == 0, True, everything)[0] == expected
+
+
 def test_an_event_longer_than_the_span_limit_is_cut_not_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,6 +214,11 @@ def test_an_event_longer_than_the_span_limit_is_cut_not_kept(
     result = classify_build(DirSource(tmp_path), _signatures()[:1], Build())
     # The giant event matched in its first 5000 bytes, and the event after it is found
     # with its true line number even though the giant event's rest was skipped.
+    assert [m.line for m in result.matches] == [1, 2002]
+    # The same when the lines are counted while reading (a compressed file).
+    (tmp_path / "job-output.txt").unlink()
+    (tmp_path / "job-output.txt.gz").write_bytes(gzip.compress(text.encode()))
+    result = classify_build(DirSource(tmp_path), _signatures()[:1], Build())
     assert [m.line for m in result.matches] == [1, 2002]
 
 
