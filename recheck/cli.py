@@ -31,7 +31,6 @@ from recheck.build import BUILD_FIELDS, Build, BuildInfoError
 from recheck.buildlogs import build_events, read_build_info
 from recheck.config import Config, ConfigError, load_config
 from recheck.eventfile import EventFileError, iter_events
-from recheck.fetch import Fetcher, HttpLogSource, build_from_zuul, zuul_build_time, zuul_builds
 from recheck.localdir import FileSource
 from recheck.logfiles import FileRule
 from recheck.matcher import match_events
@@ -45,6 +44,7 @@ from recheck.sources import open_source
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from recheck.fetch import Fetcher
     from recheck.querystats import QueryStats
     from recheck.store import GcCounts, ReclassifyCounts, Store
 
@@ -476,6 +476,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         _IngestJob(text, functools.partial(_read_source, text, config, options))
         for text in args.sources
     ]
+    from recheck.fetch import Fetcher  # httpx: only the commands that fetch load it
+
     fetcher = Fetcher(config.fetch, config_file=config.path)
     try:
         if args.zuul:
@@ -496,6 +498,8 @@ def _zuul_jobs(
     args: argparse.Namespace, config: Config, fetcher: Fetcher, options: Build
 ) -> list[_IngestJob]:
     """One job per build Zuul's API lists; raises SourceError when it lists nothing usable."""
+    from recheck.fetch import HttpLogSource, build_from_zuul, zuul_build_time, zuul_builds
+
     base = args.zuul.rstrip("/")
     records = zuul_builds(
         fetcher,
@@ -600,6 +604,8 @@ def _ingest_one(
             on_problem=warn, on_count=progress.events, when=job.when,
         )  # fmt: skip
     finally:
+        from recheck.fetch import HttpLogSource
+
         if isinstance(source, HttpLogSource) and not job.shared_fetcher:
             source.close()
     bugs = sorted({match.bug for match in ingested.matches})

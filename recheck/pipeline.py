@@ -21,10 +21,10 @@ from recheck.matcher import match_events
 from recheck.models import Event, Signature
 from recheck.scan import BuildScanner, FilePlan, ScanStats
 from recheck.source import READ_ERRORS, FileProblem, LogSource, read_error_message
-from recheck.testresults import SubunitResults, build_test_results, skip_reason
 
 if TYPE_CHECKING:  # the store (tantivy, sqlite) is only loaded by the commands that use it
     from recheck.store.base import Store
+    from recheck.testresults import SubunitResults
 
 __all__ = [
     "Classification",
@@ -90,11 +90,17 @@ def applicable(
     for signature in signatures:
         if not build.is_voting and not signature.allow_nonvoting:
             skipped[signature.bug] = "non-voting build; the signature lacks allow-nonvoting"
-        elif (reason := skip_reason(signature.test_ids, tests)) is not None:
+        elif signature.test_ids and (reason := _test_skip(signature, tests)) is not None:
             skipped[signature.bug] = reason
         else:
             chosen.append(signature)
     return chosen, skipped
+
+
+def _test_skip(signature: Signature, tests: SubunitResults | None) -> str | None:
+    from recheck.testresults import skip_reason
+
+    return skip_reason(signature.test_ids, tests)
 
 
 def signatures_for(
@@ -106,6 +112,9 @@ def signatures_for(
     """``applicable`` for a build's logs: reads its test results when a signature needs them."""
     tests = None
     if any(signature.test_ids for signature in signatures):
+        # python-subunit is imported only here: most classifications need no test results.
+        from recheck.testresults import build_test_results
+
         tests = build_test_results(source.paths(), source.open)
         for problem in tests.problems if tests is not None else ():
             path, _, message = problem.partition(": ")
