@@ -12,8 +12,10 @@ Signatures: the 91 real elastic-recheck queries plus 909 generated from their sh
 (same structure, other real words), 1,000 in all, written to DIR/../queries.
 
 Printed:
-- `recheck classify` run as a command (a fresh process, as a user runs it): wall time,
-  peak RSS (ru_maxrss of the child), bugs found, and the scanner's statistics;
+- `recheck classify` run as a command (a fresh process, as a user runs it), with one
+  process (`-j 1`) and with its default (`-j` = the CPUs: files scanned by forked
+  workers): wall time, peak RSS (ru_maxrss: the largest process of the run), bugs
+  found, and the scanner's statistics;
 - `grep -F -c -r -f PHRASES` over the same files, where PHRASES holds every quoted
   phrase of the 1,000 signatures, with and without -i, in the C locale (grep's fastest);
   the faster of the two is the baseline, and the ratio is printed.
@@ -207,19 +209,23 @@ def main() -> None:
         str(ROOT / ".venv" / "bin" / "recheck"), "classify", "--queries", str(queries_dir),
         str(build), "--format", "json", "--build-status", "FAILURE", "--stats",
     ]  # fmt: skip
-    best = None
-    for _ in range(args.runs):
-        seconds, rss, output = timed(recheck)
-        if best is None or seconds < best[0]:
-            best = (seconds, rss, output)
-    assert best is not None
-    seconds, rss, output = best
-    result = json.loads(output)
-    print(
-        f"recheck classify: {seconds:6.2f} s  {total / (1 << 20) / seconds:7.0f} MiB/s  "
-        f"peak RSS {rss} MiB  bugs found: {len(result['bugs'])}  "
-        f"matching events: {len(result['matches'])}"
-    )
+    cpus = os.cpu_count() or 1
+    results: dict[int, float] = {}
+    for jobs in sorted({1, cpus}):
+        best = None
+        for _ in range(args.runs):
+            seconds, rss, output = timed([*recheck, "--jobs", str(jobs)])
+            if best is None or seconds < best[0]:
+                best = (seconds, rss, output)
+        assert best is not None
+        seconds, rss, output = best
+        results[jobs] = seconds
+        result = json.loads(output)
+        print(
+            f"recheck classify -j {jobs}: {seconds:6.2f} s  "
+            f"{total / (1 << 20) / seconds:7.0f} MiB/s  peak RSS {rss} MiB (largest process)  "
+            f"bugs found: {len(result['bugs'])}  matching events: {len(result['matches'])}"
+        )
     print(f"  scan: {result.get('stats')}")
     if args.fallback:
         # The same classification without hyperscan: every file split in full.
@@ -249,7 +255,8 @@ def main() -> None:
         grep_times[" ".join(flags)] = min(runs)
         print(f"grep {' '.join(flags)} -c -r -f PHRASES ({count} phrases): {min(runs):6.2f} s")
     baseline = min(grep_times.values())
-    print(f"recheck vs the faster grep: {baseline / seconds:.1f}x faster")
+    for jobs, taken in sorted(results.items()):
+        print(f"recheck -j {jobs} vs the faster grep: {baseline / taken:.2f}x faster")
 
 
 if __name__ == "__main__":
