@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from ircd import WAIT, IrcClient, Ngircd, TcpGate
+from launchpad_fake import FakeLaunchpad
 
 from recheck.bot.irc import IrcNotifier, notifiers_from_config
 from recheck.bot.irc_settings import ChannelRule, IrcSettings
 from recheck.bot.irc_text import payload_budget, split_message
 from recheck.bugs import BugInfo
 from recheck.config import parse_config
+from recheck.launchpad import LaunchpadSettings, LaunchpadTracker
 from recheck.outcome import FailureReport, JobOutcome
 
 URL = "https://review.opendev.org/c/openstack/nova/+/98765"
@@ -345,6 +347,39 @@ def test_tls_connection_verified_against_a_ca_file(tmp_path: Path, start_bot) ->
         client.wait_messages("#qa", 1)
     finally:
         server.stop()
+
+
+def test_bug_data_from_launchpad_routes_and_titles(ircd: Ngircd, start_bot, tmp_path) -> None:
+    fake = FakeLaunchpad()
+    fake.start()
+    try:
+        tracker = LaunchpadTracker(
+            LaunchpadSettings(cache_dir=tmp_path / "lp", service_root=fake.service_root)
+        )
+        sahara = ChannelRule("#sahara", frozenset({"sahara"}), frozenset({"positive"}))
+        client = listener(ircd.port, "#sahara", "#qa")
+        bot = start_bot(settings(ircd.port, channels=(sahara, CHANNELS[2])), tracker)
+        wait_bot_joined(client, "#qa")
+        bot.notify(report())
+        expected = (
+            f"nova change {URL} failed tempest-full because of bug 1458945 "
+            "(Use graduated oslo.policy) https://bugs.launchpad.net/bugs/1458945"
+        )
+        assert texts(client, "#sahara", 1) == [expected]  # sahara: a Launchpad target
+        assert texts(client, "#qa", 1) == [expected]
+        # Launchpad down and nothing cached: no title, and only the 'all' channel.
+        fake.stop()
+        jobs = (JobOutcome("tempest-full", "u", "FAILURE", bugs=("1458946",)),)
+        bot.notify(report(jobs=jobs))
+        assert texts(client, "#qa", 2)[1] == (
+            f"nova change {URL} failed tempest-full because of bug 1458946 "
+            "https://bugs.launchpad.net/bugs/1458946"
+        )
+        bot.notify(report(change="5"))  # cached: reaches #sahara, after anything else
+        client.wait_messages("#sahara", 2)
+        assert "1458946" not in client.messages("#sahara")[1].text
+    finally:
+        fake.stop()
 
 
 def test_notifiers_from_config(ircd: Ngircd, tmp_path: Path) -> None:
