@@ -158,7 +158,7 @@ class Config:
 _TOP_KEYS = ("fetch", "files", "keep_debug", "store", "pages")
 # Sections other issues will give meaning to; named so that a near miss of one of them
 # is not mistaken for a typo of ours and so that typos of them get a hint too.
-_OTHER_SECTIONS = ("gerrit", "irc", "channels", "messages", "web", "zuul")
+_OTHER_SECTIONS = ("gerrit", "irc", "channels", "messages", "web", "zuul", "bug_tracker")
 _FETCH_KEYS = tuple(item.name for item in fields(FetchConfig))
 _STORE_KEYS = tuple(item.name for item in fields(StoreConfig))
 _PAGES_KEYS = tuple(item.name for item in fields(PagesConfig))
