@@ -81,15 +81,17 @@ class FakeGerrit:
         client_key = asyncssh.generate_private_key("ssh-ed25519")
         client_key.write_private_key(str(self.key_file))
         host_key = asyncssh.generate_private_key("ssh-ed25519")
-        authorized = asyncssh.import_authorized_keys(
-            client_key.export_public_key().decode("ascii")
-        )
+        authorized = asyncssh.import_authorized_keys(client_key.export_public_key().decode("ascii"))
         self._thread.start()
         self._ssh_server = self._call(
             asyncssh.create_server(
-                lambda: _SshServer(self), "127.0.0.1", 0, server_host_keys=[host_key],
-                authorized_client_keys=authorized, process_factory=self._process,
-            )  # fmt: skip
+                lambda: _SshServer(self),
+                "127.0.0.1",
+                0,
+                server_host_keys=[host_key],
+                authorized_client_keys=authorized,
+                process_factory=self._process,
+            )
         )
         self.ssh_port = self._ssh_server.sockets[0].getsockname()[1]
         public = host_key.export_public_key().decode("ascii").strip()
@@ -368,13 +370,12 @@ def _log_handler(site: LogSite) -> type[BaseHTTPRequestHandler]:
                     self._send(200, json.dumps(record).encode(), "application/json")
                 return
             rest = path.removeprefix("/logs/")
-            for prefix, directory in site.routes.items():
-                if rest.startswith(prefix + "/"):
-                    inner = rest[len(prefix) + 1 :]
-                    break
-            else:
+            found = [(p, d) for p, d in site.routes.items() if rest.startswith(p + "/")]
+            if not found:
                 self._send(404, b"Not Found", "text/plain")
                 return
+            prefix, directory = found[0]
+            inner = rest[len(prefix) + 1 :]
             if inner == "zuul-manifest.json":
                 self._send(200, json.dumps(_manifest(directory)).encode(), "application/json")
                 return

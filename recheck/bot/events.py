@@ -134,8 +134,9 @@ def failure_from_gerrit(event: Any, ci_users: tuple[str, ...]) -> FailureEvent |
     """The failure a stream event reports, or None when it reports none.
 
     None for other event types, comments by other accounts and comments without a
-    failed job. Raises MalformedEvent when a ``comment-added`` event of a CI account
-    lacks what a failure needs (change number, patchset...).
+    failed voting job (Zuul says "Build succeeded" when only non-voting jobs failed).
+    Raises MalformedEvent when a ``comment-added`` event of a CI account lacks what a
+    failure needs (change number, patchset...).
     """
     if not isinstance(event, dict):
         raise MalformedEvent(f"not a JSON object but {type(event).__name__}")
@@ -149,8 +150,8 @@ def failure_from_gerrit(event: Any, ci_users: tuple[str, ...]) -> FailureEvent |
         raise MalformedEvent("comment-added event without a 'comment' text")
     lines = parse_job_lines(comment)
     failed = [line for line in lines if line.result in FAILED_RESULTS]
-    if not failed:
-        return None
+    if not any(line.voting for line in failed):
+        return None  # "Build succeeded" with only non-voting jobs failed: nothing to fix
     change = _mapping(event, "change")
     patchset = _mapping(event, "patchSet")
     number = _text(change, "number", "change")
@@ -176,8 +177,8 @@ def failure_from_gerrit(event: Any, ci_users: tuple[str, ...]) -> FailureEvent |
 
 
 def failure_from_zuul(record: Mapping[str, Any], zuul_url: str, tenant: str) -> FailureEvent | None:
-    """The failure a Zuul API build record reports; None when it did not fail or has no
-    change (periodic and tag builds have nobody to tell)."""
+    """The failure a Zuul API build record reports; None when it did not fail, did not
+    vote, or has no change (periodic and tag builds have nobody to tell)."""
     result = record.get("result")
     uuid = record.get("uuid")
     if not isinstance(uuid, str) or not uuid:
@@ -194,6 +195,8 @@ def failure_from_zuul(record: Mapping[str, Any], zuul_url: str, tenant: str) -> 
         raise MalformedEvent(f"Zuul build {uuid} without a 'job_name'")
     page = f"{zuul_url.rstrip('/')}/t/{tenant}/build/{uuid}"
     voting = record.get("voting")
+    if voting is False:
+        return None  # a non-voting job's failure does not fail the change
     return FailureEvent(
         key=f"{change},{patchset},{uuid}",
         change=str(change),
@@ -202,7 +205,7 @@ def failure_from_zuul(record: Mapping[str, Any], zuul_url: str, tenant: str) -> 
         branch=str(where.get("branch") or ""),
         queue=str(record.get("pipeline") or ""),
         url=str(where.get("ref_url") or record.get("ref_url") or ""),
-        jobs=(FailedJob(job, page, str(result), voting is not False),),
+        jobs=(FailedJob(job, page, str(result)),),
         revision=str(where.get("newrev") or ""),
     )
 
