@@ -125,7 +125,7 @@ class PagesConfig:
     queue: str = "gate"
     """The pipeline of the uncategorized-failures page and of the gate trends page."""
     days: int = 10
-    """The window of the trend graphs and the longest uncategorized filter."""
+    """The window of the trend graphs and of the bug pages."""
     integrated_gate: tuple[str, ...] = DEFAULT_INTEGRATED_GATE
     """Regexes matching a whole project name: those projects form the first group."""
     excluded_jobs: str | None = None

@@ -22,7 +22,7 @@ from web_store import QUERIES, Data, fill_store, serving, shipped_signatures, wr
 
 from recheck.bugs import BugInfo, BugTracker, UrlOnlyTracker
 from recheck.cli import main
-from recheck.config import ConfigError, PagesConfig, parse_config
+from recheck.config import ConfigError, PagesConfig, load_config, parse_config
 from recheck.store import Store, open_store
 from recheck.web.chart import BAR_WIDTH, HEIGHT, hourly_chart
 from recheck.web.pages import WINDOWS, Hours, as_json, web_url
@@ -353,6 +353,10 @@ def test_pages_section_of_bot_yaml(tmp_path: Path) -> None:
     )
     pages = parse_config(text, tmp_path / "bot.yaml").pages
     assert pages == PagesConfig("OpenStack recheck", "gate", 7, ("openstack/nova",), "-docs$")
+
+
+def test_the_shipped_bot_yaml_spells_out_the_default_pages_settings() -> None:
+    assert load_config(ROOT / "bot.yaml").pages == PagesConfig()
 
 
 @pytest.mark.parametrize(
