@@ -124,12 +124,26 @@ class FakeCluster:
     # ------------------------------------------------------------------ test helpers
 
     def fail_next(
-        self, method: str, path_part: str, status: int, body: Any, times: int = 1
+        self,
+        method: str,
+        path_part: str,
+        status: int,
+        body: Any,
+        times: int = 1,
+        *,
+        exact: bool = False,
     ) -> None:
-        """Answer the next ``times`` requests whose path contains ``path_part`` with ``body``."""
+        """Answer the next ``times`` requests whose path contains ``path_part`` (is it,
+        when ``exact``) with ``body``."""
         for _ in range(times):
             self.faults.append(
-                (lambda r, m=method, p=path_part: r.method == m and p in r.path, status, body)
+                (
+                    lambda r, m=method, p=path_part: (
+                        r.method == m and (r.path == p if exact else p in r.path)
+                    ),
+                    status,
+                    body,
+                )
             )
 
     def reject_item(self, query_text: str, status: int, body: Any, times: int = 1) -> None:

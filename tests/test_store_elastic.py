@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,12 +128,21 @@ def test_search_sends_the_query_unchanged_and_pages_in_a_point_in_time(
         "build_queue": "gate",
         "build_uuid": "u-1",
     }
-    cat, pit, first, second, close = cluster.requests
+    cat, hidden, pit, first, hidden_again, second, close = cluster.requests
     assert (cat.method, cat.path, cat.params) == (
         "GET",
         "/_cat/indices/logstash-*",
         {"format": "json", "h": "index", "expand_wildcards": "open"},
     )
+    hidden_lookup = {
+        "query": {"exists": {"field": "hidden"}},
+        "sort": [{"build_uuid": "asc"}],
+        "track_total_hits": False,
+        "_source": ["hidden"],
+        "size": 2,
+    }
+    assert (hidden.path, hidden.json()) == ("/recheck-builds/_search", hidden_lookup)
+    assert (hidden_again.path, hidden_again.json()) == ("/recheck-builds/_search", hidden_lookup)
     assert (pit.method, pit.path, pit.params) == (
         "POST",
         "/logstash-2024.05.20/_pit",
@@ -167,7 +176,7 @@ def test_opensearch_pages_with_its_own_point_in_time_api() -> None:
         _ingest_two(store)
         fake.requests.clear()
         assert len(list(store.search(compile_query(QUERY), now=NOW))) == 3
-    _, pit, page, close = fake.requests
+    _, _, pit, page, _, close = fake.requests
     assert pit.path == "/logstash-2024.05.20/_search/point_in_time"
     assert page.json()["sort"] == [{"@timestamp": "asc"}, {"_id": "asc"}]
     assert page.json()["pit"] == {"id": "pit-1", "keep_alive": "2m"}
@@ -188,7 +197,7 @@ def test_a_cluster_without_point_in_time_is_paged_without() -> None:
             "POST", "point_in_time", 404, {"error": "no handler found for uri", "status": 404}
         )
         assert len(list(store.search(compile_query(QUERY), now=NOW))) == 3
-    page = fake.requests[-1]
+    page = fake.calls("/logstash-")[-1]
     assert page.path == "/logstash-2024.05.20/_search"
     assert page.params == {"ignore_unavailable": "true", "allow_no_indices": "true"}
     assert "pit" not in page.json() and page.json()["sort"][-1] == {"_id": "asc"}
@@ -207,7 +216,8 @@ def test_classifying_a_build_is_one_msearch(cluster: FakeCluster, store: Elastic
     [request] = cluster.requests
     assert (request.method, request.path) == ("POST", "/_msearch")
     assert request.headers["content-type"].endswith("x-ndjson; compatible-with=8")
-    header = {"index": "logstash-*", "ignore_unavailable": True, "allow_no_indices": True}
+    # The DSL's MultiSearch names the index as a list (the _msearch API takes either).
+    header = {"index": ["logstash-*"], "ignore_unavailable": True, "allow_no_indices": True}
     filters = [
         {"range": {"@timestamp": {"gte": "2024-05-19T12:00:00.000Z"}}},
         {"term": {"build_uuid.keyword": "u-1"}},
@@ -255,10 +265,14 @@ def test_ingest_bulk_indexes_events_matches_and_the_build(
         "/recheck-signatures",
     ]
     assert creates[0].json()["mappings"]["properties"]["build_uuid"] == {"type": "keyword"}
-    [bulk] = cluster.calls("/_bulk")
-    lines = bulk.ndjson()
-    assert lines[0] == {"index": {"_id": "u-9:1", "_index": "logstash-2024.05.20"}}
+    hide, write, flip = (bulk.ndjson() for bulk in cluster.calls("/_bulk"))
+    lines = write
     generation = lines[1]["recheck_generation"]
+    assert hide == [
+        {"index": {"_id": "u-9", "_index": "recheck-builds"}},
+        {"build_uuid": "u-9", "time": "2024-05-20T10:30:00.000Z", "hidden": [generation]},
+    ], "a first ingest hides its generation behind a placeholder without one"
+    assert lines[0] == {"index": {"_id": f"u-9:{generation}:1", "_index": "logstash-2024.05.20"}}
     assert lines[1] == {
         "message": "boom",
         "recheck_original_timestamp": "original",
@@ -278,8 +292,9 @@ def test_ingest_bulk_indexes_events_matches_and_the_build(
         "message": "boom",
         "generation": generation,
     }
-    assert lines[4] == {"index": {"_id": "u-9", "_index": "recheck-builds"}}
-    assert {k: v for k, v in lines[5].items() if k != "ingested_at"} == {
+    assert len(lines) == 4
+    assert flip[0] == {"index": {"_id": "u-9", "_index": "recheck-builds"}}
+    assert {k: v for k, v in flip[1].items() if k != "ingested_at"} == {
         "build_uuid": "u-9",
         "build_name": "tempest-full",
         "time": "2024-05-20T10:30:00.000Z",
@@ -288,8 +303,11 @@ def test_ingest_bulk_indexes_events_matches_and_the_build(
         "bugs": ["77"],
         "generation": generation,
     }
-    [refresh] = cluster.calls("/_refresh")
-    assert refresh.path == "/logstash-2024.05.20,recheck-matches,recheck-builds/_refresh"
+    assert [r.path for r in cluster.calls("/_refresh")] == [
+        "/recheck-builds/_refresh",
+        "/logstash-2024.05.20,recheck-matches/_refresh",
+        "/recheck-builds/_refresh",
+    ]
     events_delete, matches_delete = cluster.calls("/_delete_by_query")
     assert events_delete.path == "/logstash-*/_delete_by_query"
     assert events_delete.params["refresh"] == "true"
@@ -313,7 +331,7 @@ def test_summary_uses_aggregations(cluster: FakeCluster, store: ElasticStore) ->
     query = compile_query('message:"delete failed"')
     cluster.requests.clear()
     stats = store.summary(query, now=NOW)
-    search = cluster.requests[-1]
+    [search] = cluster.calls("/logstash-")[1:]  # after _cat/indices
     body = search.json()
     assert (body["size"], body["track_total_hits"]) == (0, True)
     assert body["aggs"]["statuses"] == {
@@ -384,9 +402,9 @@ def test_a_429_is_retried_with_backoff(cluster: FakeCluster, store: ElasticStore
     waits: list[float] = []
     store._sleep = waits.append
     cluster.requests.clear()
-    cluster.fail_next("POST", "/_search", 429, fixture("error-429.json"))
+    cluster.fail_next("POST", "/_search", 429, fixture("error-429.json"), exact=True)
     assert len(list(store.search(compile_query(QUERY), now=NOW))) == 3
-    searches = cluster.calls("/_search")
+    searches = [r for r in cluster.requests if r.path == "/_search"]
     assert len(searches) == 2 and searches[0].body == searches[1].body
     assert len(waits) == 1
 
@@ -756,3 +774,89 @@ def test_a_recorded_query_shard_exception_names_the_signature(
         f"{store.path}: the cluster rejected the query of signature 1234: "
         'Failed to parse query [message:"unbalanced]'
     )
+
+
+# ------------------------------------------------------------------ atomic re-ingest
+
+
+def _copy(
+    number: int, lines: Sequence[int], bug: str
+) -> tuple[list[tuple[str, dict[str, Any]]], list[Any]]:
+    """A copy of build u-7: events saying "copy <number>", one match of ``bug`` each."""
+    from recheck.pipeline import Match
+
+    events = [
+        (f"logs/job-output.txt:{line}", {"message": f"delete failed copy{number} {line}"})
+        for line in lines
+    ]
+    matches = [Match(bug, "logs/job-output.txt", line, f"copy{number}") for line in lines]
+    return events, matches
+
+
+def _seen(reader: ElasticStore) -> tuple[Any, ...]:
+    """Everything a reader can see of build u-7, through every reading method."""
+    query = compile_query('message:"delete failed"')
+    events = sorted(event["message"] for _, event in reader.search(query, now=NOW))
+    stats = reader.summary(query, now=NOW)
+    builds = [(b.uuid, b.events, b.bugs) for b in reader.builds()]
+    matches = sorted(
+        (m.bug, m.line, m.message) for bug in ("1", "2") for m in reader.matches_for(bug, now=NOW)
+    )
+    return tuple(events), stats.hits, tuple(builds), tuple(matches), reader.has_build("u-7")
+
+
+def test_readers_see_the_old_copy_or_the_new_one_never_a_mix(url: str) -> None:
+    when = NOW - timedelta(hours=1)
+    build = Build(build_uuid="u-7", build_status="FAILURE")
+    with ElasticStore(settings(url)) as writer, ElasticStore(settings(url)) as reader:
+        nothing = _seen(reader)
+        seen: dict[str, tuple[Any, ...]] = {}
+        writer._step = lambda step: seen.setdefault(f"first {step}", _seen(reader))
+        writer.ingest(build, *_copy(1, (10, 11, 12), "1"), when=when)
+        first = _seen(reader)
+        writer._step = lambda step: seen.setdefault(f"again {step}", _seen(reader))
+        writer.ingest(build, *_copy(2, (20, 21), "2"), when=when)
+        second = _seen(reader)
+    assert nothing == ((), 0, (), (), False)
+    assert first[0] == tuple(f"delete failed copy1 {n}" for n in (10, 11, 12))
+    assert first[1:4] == (3, (("u-7", 3, ("1",)),), (("1", 10, "copy1"), ("1", 11, "copy1"),
+                                                       ("1", 12, "copy1")))  # fmt: skip
+    assert second[0] == ("delete failed copy2 20", "delete failed copy2 21")
+    assert second[1:3] == (2, (("u-7", 2, ("2",)),))
+    assert seen == {
+        "first hidden": nothing,
+        "first written": nothing,  # written, not yet current: a first ingest shows nothing
+        "first flipped": first,
+        "first deleted": first,
+        "again hidden": first,
+        "again written": first,  # both copies are in the indices; the old one is current
+        "again flipped": second,
+        "again deleted": second,
+    }
+
+
+def test_a_crashed_reingest_stays_hidden_and_the_next_one_cleans_up(
+    cluster: FakeCluster, url: str
+) -> None:
+    when = NOW - timedelta(hours=1)
+    build = Build(build_uuid="u-7", build_status="FAILURE")
+
+    def crashing() -> Iterator[tuple[str, dict[str, Any]]]:
+        # More than one bulk chunk (500 actions), so some were sent before the crash.
+        yield from _copy(2, range(600), "2")[0]
+        raise OSError("log fetch died")
+
+    with ElasticStore(settings(url)) as writer, ElasticStore(settings(url)) as reader:
+        writer.ingest(build, *_copy(1, (10, 11), "1"), when=when)
+        first = _seen(reader)
+        with pytest.raises(OSError):
+            writer.ingest(build, crashing(), [], when=when)
+        assert len(cluster.docs("logstash-*")) == 2 + 500, "a chunk of the crashed copy"
+        assert _seen(reader) == first, "the crashed copy's events are hidden"
+        writer.ingest(build, *_copy(3, (30,), "1"), when=when)
+        third = _seen(reader)
+    assert third[0] == ("delete failed copy3 30",)
+    events = [d for d in cluster.docs("logstash-*")]
+    assert [d.source["message"] for d in events] == ["delete failed copy3 30"]
+    [stored] = cluster.docs("recheck-builds")
+    assert stored.source.get("hidden") == [], "nothing left to hide"

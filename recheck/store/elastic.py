@@ -42,10 +42,11 @@ Settings, the client libraries, retries and errors are ``recheck.store.cluster``
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ from recheck.store.cluster import (
     parse_settings,
     wants_cluster,
 )
+from recheck.store.dsl import Dsl, dsl_for
 from recheck.store.embedded import generated_uuid
 
 if TYPE_CHECKING:
@@ -116,6 +118,10 @@ MAX_INDEX_LIST = 3000
 GC_INTERVAL = timedelta(hours=1)
 _DELETE_CHUNK = 1000
 """Build uuids per ``terms`` filter when matches of many builds are replaced."""
+_CONSISTENT_TRIES = 3
+"""Reads of events retried when a re-ingest flipped a build while they ran."""
+Clause = Any
+"""A query clause of the backend's DSL (``Dsl.Q``): ``.to_dict()`` gives its JSON."""
 
 
 # ---------------------------------------------------------------------------- requests
@@ -135,36 +141,6 @@ def _parse_time(value: object) -> datetime:
     text = str(value)
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return utc(moment)
-
-
-def query_string(text: str) -> dict[str, Any]:
-    """The signature's query as the cluster gets it: the text unchanged, ``message`` default."""
-    return {"query_string": {"query": text, "default_field": "message"}}
-
-
-def event_filters(
-    settings: ElasticSettings,
-    since: datetime | None = None,
-    queue: str | None = None,
-    build_uuid: str | None = None,
-    recheck_only: bool = False,
-) -> list[dict[str, Any]]:
-    """Filters on event documents: time window, pipeline, build, recheck-indexed only."""
-    filters: list[dict[str, Any]] = []
-    if since is not None:
-        filters.append({"range": {TIMESTAMP: {"gte": _iso(since)}}})
-    if queue is not None:
-        filters.append({"term": {f"build_queue{settings.keyword_suffix}": queue}})
-    if build_uuid is not None:
-        filters.append({"term": {f"build_uuid{settings.keyword_suffix}": build_uuid}})
-    if recheck_only:
-        filters.append({"exists": {"field": _GENERATION}})
-    return filters
-
-
-def event_query(text: str, filters: list[dict[str, Any]]) -> dict[str, Any]:
-    """A bool query: the query_string must match, the filters restrict (and do not score)."""
-    return {"bool": {"must": [query_string(text)], "filter": filters}}
 
 
 def _described(query: Query | Signature) -> tuple[str, str, str]:
@@ -284,8 +260,8 @@ def _build_of(source: Mapping[str, Any]) -> StoredBuild:
     )
 
 
-def _match_id(uuid: str, bug: str, filename: str, line: int) -> str:
-    key = json.dumps([uuid, bug, filename, line])
+def _match_id(uuid: str, generation: str, bug: str, filename: str, line: int) -> str:
+    key = json.dumps([uuid, generation, bug, filename, line])
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -300,6 +276,7 @@ _MAPPINGS: dict[str, dict[str, Any]] = {
             "events_kept": {"type": "boolean"},
             "bugs": _KEYWORD,
             "generation": _KEYWORD,
+            "hidden": _KEYWORD,
         }
     },
     "matches": {
@@ -343,6 +320,9 @@ class ElasticStore:
         self.retention = retention or Retention()
         self.auto_gc = auto_gc
         self._cluster = connect(settings) if cluster is None else cluster
+        self._dsl: Dsl = dsl_for(settings.backend, settings.display_url)
+        self._step: Callable[[str], None] = lambda step: None
+        """Test seam: called after each step of an ingest, so a reader can look."""
         self._sleep: Callable[[float], None] = time.sleep
         """Test seam: how retries wait."""
         self._indices_ready = False
@@ -418,17 +398,65 @@ class ElasticStore:
             "signatures": self.settings.signatures_index,
         }[kind]
 
+    # ------------------------------------------------------------------ bodies (DSL)
+
+    def _query_string(self, text: str) -> Clause:
+        """The signature's query as the cluster gets it: the text unchanged, ``message``
+        the default field."""
+        return self._dsl.Q("query_string", query=text, default_field="message")
+
+    def _term(self, name: str, value: object) -> Clause:
+        return self._dsl.Q("term", **{name: value})
+
+    def _range(self, name: str, **bounds: datetime) -> Clause:
+        return self._dsl.Q("range", **{name: {op: _iso(utc(at)) for op, at in bounds.items()}})
+
+    def _event_filters(
+        self,
+        since: datetime | None = None,
+        queue: str | None = None,
+        build_uuid: str | None = None,
+        recheck_only: bool = False,
+    ) -> list[Clause]:
+        """Filters on event documents: time window, pipeline, build, recheck-indexed only.
+
+        Event fields are filtered on their keyword sub-field (``keyword_suffix``), as
+        logstash's index template and dynamic mappings make them.
+        """
+        suffix = self.settings.keyword_suffix
+        filters: list[Clause] = []
+        if since is not None:
+            filters.append(self._range(TIMESTAMP, gte=since))
+        if queue is not None:
+            filters.append(self._term(f"build_queue{suffix}", queue))
+        if build_uuid is not None:
+            filters.append(self._term(f"build_uuid{suffix}", build_uuid))
+        if recheck_only:
+            filters.append(self._dsl.Q("exists", field=_GENERATION))
+        return filters
+
+    def _event_query(self, text: str, filters: list[Clause], hidden: Iterable[str] = ()) -> Clause:
+        """The query_string must match, the filters restrict (and do not score), and
+        events of ``hidden`` generations (a re-ingest in progress) are left out."""
+        skipped = sorted(hidden)
+        if not skipped:
+            return self._dsl.Q("bool", must=[self._query_string(text)], filter=filters)
+        not_now = self._dsl.Q("terms", **{_GENERATION + self.settings.keyword_suffix: skipped})
+        return self._dsl.Q(
+            "bool", must=[self._query_string(text)], filter=filters, must_not=[not_now]
+        )
+
     def _refresh(self, indices: Iterable[str]) -> None:
         names = ",".join(quote(name, safe="*") for name in dict.fromkeys(indices))
         self._call("POST", f"/{names}/_refresh", {"ignore_unavailable": "true"})
 
-    def _delete(self, indices: str, query: Mapping[str, Any]) -> int:
+    def _delete(self, indices: str, query: Clause) -> int:
         answer = self._call(
             "POST",
             f"/{indices}/_delete_by_query",
             {"ignore_unavailable": "true", "allow_no_indices": "true", "refresh": "true",
              "conflicts": "proceed"},
-            {"query": query},
+            self._dsl.Search().query(query).to_dict(),
         )  # fmt: skip
         return int(answer.get("deleted", 0))
 
@@ -464,13 +492,13 @@ class ElasticStore:
     def _pages(
         self,
         indices: Sequence[str],
-        query: Mapping[str, Any],
+        query: Clause,
         sort: list[Any],
         *,
         limit: int | None = None,
         point_in_time: bool = False,
         source: bool | list[str] = True,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any]]:
         """Every hit of ``query``, a page at a time with ``search_after``.
 
         ``point_in_time`` pages inside a point in time, so writes during the scan do
@@ -484,6 +512,12 @@ class ElasticStore:
         if point_in_time:
             tiebreak = "_shard_doc" if self.settings.backend == "elasticsearch" else "_id"
             sort = [*sort, {tiebreak: "asc"}] if pit is not None else [*sort, {"_id": "asc"}]
+        # The DSL builds the query once; search_after and pit are the paging protocol,
+        # added to each page's body as plain keys (what ``Search.extra`` would add).
+        base = (
+            self._dsl.Search().query(query).sort(*sort)
+            .extra(track_total_hits=False, _source=source).to_dict()
+        )  # fmt: skip
         try:
             after: list[Any] | None = None
             seen = 0
@@ -491,8 +525,7 @@ class ElasticStore:
                 size = self.settings.page_size
                 if limit is not None:
                     size = min(size, limit - seen)
-                body: dict[str, Any] = {"query": query, "sort": sort, "size": size,
-                                        "track_total_hits": False, "_source": source}  # fmt: skip
+                body: dict[str, Any] = {**base, "size": size}
                 if after is not None:
                     body["search_after"] = after
                 if pit is not None:
@@ -540,15 +573,21 @@ class ElasticStore:
 
     # ------------------------------------------------------------------ writing
 
-    def has_build(self, uuid: str) -> bool:
-        """Whether a build with this uuid is stored."""
+    def _build_source(self, uuid: str) -> dict[str, Any] | None:
+        """The stored document of build ``uuid`` (a real-time GET); None when missing."""
         try:
             answer = self._call("GET", f"/{self.settings.builds_index}/_doc/{quote(uuid, safe='')}")
         except ClusterError as exc:
             if exc.status == 404:
-                return False
+                return None
             raise
-        return bool(answer.get("found"))
+        source = answer.get("_source") if answer.get("found") else None
+        return dict(source) if isinstance(source, Mapping) else None
+
+    def has_build(self, uuid: str) -> bool:
+        """Whether a build with this uuid is stored (a first ingest still running: no)."""
+        source = self._build_source(uuid)
+        return source is not None and source.get("generation") is not None
 
     def ingest(
         self,
@@ -559,20 +598,42 @@ class ElasticStore:
     ) -> str:
         """Index ``build``'s events into its day's index, then its matches and the build.
 
-        Replaces an earlier copy: the new documents overwrite the old ones, then what
-        is left of the old copy is deleted. Returns the build's uuid.
+        Readers see the old copy or the new one, never a mix: the new copy is written
+        under a new generation that readers skip (the build document lists it as
+        ``hidden``), then one write of the build document makes it current and hides
+        the old one, whose documents are then deleted. A crash leaves hidden leftovers
+        that readers keep skipping and the next ingest of that build deletes. Returns
+        the build's uuid.
         """
         self._ensure_indices()
         moment = utc(when)
+        stamp = _iso(moment)
         uuid = build.build_uuid or generated_uuid(build)
         build = replace(build, build_uuid=uuid)
         generation = uuidlib.uuid4().hex
         day_index = self.settings.daily_index(moment.date())
+        builds_index = self.settings.builds_index
+        old = self._build_source(uuid)
+        old_hidden = set(old.get("hidden") or ()) if old else set()
+        old_generation = old.get("generation") if old else None
+
+        # 1. Hide the new generation before any of its documents can be seen.
+        hiding = sorted(old_hidden | {generation})
+        if old_generation is not None:
+            first: dict[str, Any] = {"_op_type": "update", "_index": builds_index, "_id": uuid,
+                                     "doc": {"hidden": hiding}}  # fmt: skip
+        else:  # a placeholder: no generation, so builds() and has_build() skip it
+            first = {"_op_type": "index", "_index": builds_index, "_id": uuid,
+                     "_source": {"build_uuid": uuid, "time": stamp, "hidden": hiding}}  # fmt: skip
+        self._bulk([first])
+        self._refresh([builds_index])
+        self._step("hidden")
+
+        # 2. The new copy's events and matches, under the new generation.
         counted = {"events": 0}
         found_bugs: set[str] = set()
 
         def actions() -> Iterator[dict[str, Any]]:
-            stamp = _iso(moment)
             for rank, (event_id, event) in enumerate(events, start=1):
                 counted["events"] = rank
                 doc: dict[str, Any] = dict(event)
@@ -580,38 +641,51 @@ class ElasticStore:
                     doc[_ORIGINAL_TIME] = doc[TIMESTAMP]
                 doc.setdefault("build_uuid", uuid)
                 doc.update({TIMESTAMP: stamp, _ID: event_id, _RANK: rank, _GENERATION: generation})
-                yield {"_op_type": "index", "_index": day_index, "_id": f"{uuid}:{rank}",
+                yield {"_op_type": "index", "_index": day_index,
+                       "_id": f"{uuid}:{generation}:{rank}",
                        "_source": _source_text(doc)}  # fmt: skip
             for match in matches:
                 found_bugs.add(match.bug)
                 yield self._match_action(uuid, moment, generation, match)
-            yield {
-                "_op_type": "index",
-                "_index": self.settings.builds_index,
-                "_id": uuid,
-                "_source": {
-                    **build.event_fields(),
-                    "time": stamp,
-                    "ingested_at": _iso(utc(None)),
-                    "events": counted["events"],
-                    "events_kept": True,
-                    "bugs": sorted(found_bugs),
-                    "generation": generation,
-                },
-            }
 
         self._bulk(actions())
-        self._refresh([day_index, self.settings.matches_index, self.settings.builds_index])
-        stale = {"must_not": [{"term": {_GENERATION + self.settings.keyword_suffix: generation}}]}
+        self._refresh([day_index, self.settings.matches_index])
+        self._step("written")
+
+        # 3. The flip: one document write makes the new copy current, the old hidden.
+        retired = (old_hidden | {old_generation}) - {generation, None}
+        source: dict[str, Any] = {
+            **build.event_fields(),
+            "time": stamp,
+            "ingested_at": _iso(utc(None)),
+            "events": counted["events"],
+            "events_kept": True,
+            "bugs": sorted(found_bugs),
+            "generation": generation,
+        }
+        if retired:
+            source["hidden"] = sorted(str(g) for g in retired)
+        self._bulk([{"_op_type": "index", "_index": builds_index, "_id": uuid, "_source": source}])
+        self._refresh([builds_index])
+        self._step("flipped")
+
+        # 4. Delete the old copy (and any crashed attempt's leftovers), then unhide.
         self._delete(
             self.settings.index_pattern,
-            {"bool": {"filter": event_filters(self.settings, build_uuid=uuid), **stale}},
-        )
+            self._dsl.Q("bool", filter=self._event_filters(build_uuid=uuid),
+                        must_not=[self._term(_GENERATION + self.settings.keyword_suffix,
+                                             generation)]),
+        )  # fmt: skip
         self._delete(
             self.settings.matches_index,
-            {"bool": {"filter": [{"term": {"build_uuid": uuid}}],
-                      "must_not": [{"term": {"generation": generation}}]}},
+            self._dsl.Q("bool", filter=[self._term("build_uuid", uuid)],
+                        must_not=[self._term("generation", generation)]),
         )  # fmt: skip
+        self._step("deleted")
+        if retired:
+            self._bulk([{"_op_type": "update", "_index": builds_index, "_id": uuid,
+                         "doc": {"hidden": []}}])  # fmt: skip
+            self._refresh([builds_index])
         if self.auto_gc and (self._last_gc is None or self._last_gc <= utc(None) - GC_INTERVAL):
             self.gc()
         return uuid
@@ -622,7 +696,7 @@ class ElasticStore:
         return {
             "_op_type": "index",
             "_index": self.settings.matches_index,
-            "_id": _match_id(uuid, match.bug, match.filename, int(match.line)),
+            "_id": _match_id(uuid, generation, match.bug, match.filename, int(match.line)),
             "_source": _source_text(
                 {
                     "bug": match.bug,
@@ -656,18 +730,18 @@ class ElasticStore:
         )
         event_cut = max(event_cut, build_cut)
         self._last_gc = utc(None)
+        Q = self._dsl.Q
         events = self._delete(
             self.settings.index_pattern,
-            {"bool": {"filter": [{"exists": {"field": _GENERATION}},
-                                 {"range": {TIMESTAMP: {"lt": _iso(event_cut)}}}]}},
+            Q("bool", filter=[Q("exists", field=_GENERATION),
+                              self._range(TIMESTAMP, lt=event_cut)]),
         )  # fmt: skip
         emptied = self._pages(
             [self.settings.builds_index],
-            {"bool": {"filter": [{"term": {"events_kept": True}},
-                                 {"range": {"time": {"lt": _iso(event_cut)}}}]}},
+            Q("bool", filter=[self._term("events_kept", True), self._range("time", lt=event_cut)]),
             [{"build_uuid": "asc"}],
             source=False,
-        )  # fmt: skip
+        )
         updates = [
             {"_op_type": "update", "_index": self.settings.builds_index, "_id": hit["_id"],
              "doc": {"events_kept": False}}
@@ -676,14 +750,21 @@ class ElasticStore:
         if updates:
             self._bulk(updates)
             self._refresh([self.settings.builds_index])
-        old = {"range": {"time": {"lt": _iso(build_cut)}}}
-        matches = self._delete(
-            self.settings.matches_index, {"range": {"build_time": {"lt": _iso(build_cut)}}}
-        )
-        builds = self._delete(self.settings.builds_index, old)
+        matches = self._delete(self.settings.matches_index, self._range("build_time", lt=build_cut))
+        # Placeholders of crashed first ingests have a time too, so they go with the rest.
+        builds = self._delete(self.settings.builds_index, self._range("time", lt=build_cut))
         return GcCounts(events=events, builds=builds, matches=matches)
 
     # ------------------------------------------------------------------ reading
+
+    def _hidden(self) -> frozenset[str]:
+        """Generations readers skip: re-ingests in progress (new copies not yet current,
+        old ones not yet deleted). Few: only builds being re-ingested, or crashed."""
+        found = self._pages(
+            [self.settings.builds_index], self._dsl.Q("exists", field="hidden"),
+            [{"build_uuid": "asc"}], source=["hidden"],
+        )  # fmt: skip
+        return frozenset(str(g) for hit in found for g in hit["_source"].get("hidden") or ())
 
     def search(
         self,
@@ -694,15 +775,28 @@ class ElasticStore:
     ) -> Iterator[tuple[str, Event]]:
         """The events of the last ``days`` the cluster matches with ``query``'s text.
 
-        Raises QueryRejected (naming the signature) when the cluster refuses the query.
+        Pages inside a point in time, leaving out hidden generations; when a re-ingest
+        changed what is hidden while the point in time opened, it is opened again, so a
+        build is seen whole (old copy or new). Raises QueryRejected (naming the
+        signature) when the cluster refuses the query.
         """
         text, name, what = _described(query)
         moment = utc(now)
         since = days_before(moment, days)
         indices = self._event_indices(since, max(moment, utc(None)))
-        body = event_query(text, event_filters(self.settings, since, queue))
+        filters = self._event_filters(since, queue)
         try:
-            for hit in self._pages(indices, body, [{TIMESTAMP: "asc"}], point_in_time=True):
+            for attempt in range(_CONSISTENT_TRIES):
+                hidden = self._hidden() if indices else frozenset()
+                pages = self._pages(indices, self._event_query(text, filters, hidden),
+                                    [{TIMESTAMP: "asc"}], point_in_time=True)  # fmt: skip
+                first = next(pages, None)  # opens the point in time: the snapshot read
+                if not indices or attempt == _CONSISTENT_TRIES - 1 or self._hidden() == hidden:
+                    break
+                pages.close()
+            if first is None:
+                return
+            for hit in itertools.chain([first], pages):
                 yield _event_id(hit), _event_of(hit["_source"])
         except ClusterError as exc:
             if exc.status == 400:
@@ -721,10 +815,11 @@ class ElasticStore:
     ) -> QueryStats:
         """What ``recheck query`` reports about ``query``'s hits, from aggregations.
 
-        One request, whatever the number of hits: the total, distinct builds per
-        build_status (a cardinality, exact below 40,000 builds), and each event
-        field's top values. Unlike ``querystats.summarize`` over hits, a multi-valued
-        field (``tags``) counts each of its values, as the cluster's terms do.
+        One search, whatever the number of hits (plus the small lookup of hidden
+        generations before and after it): the total, distinct builds per build_status
+        (a cardinality, exact below 40,000 builds), and each event field's top values.
+        Unlike ``querystats.summarize`` over hits, a multi-valued field (``tags``)
+        counts each of its values, as the cluster's terms do.
         """
         text, name, what = _described(query)
         moment = utc(now)
@@ -732,18 +827,22 @@ class ElasticStore:
         indices = self._event_indices(since, max(moment, utc(None)))
         if not indices:
             return QueryStats(hits=0, builds={})
-        body = {
-            "query": event_query(text, event_filters(self.settings, since, queue)),
-            "size": 0,
-            "track_total_hits": True,
-            "aggs": self._summary_aggs(quantity, verbose),
-        }
         names = ",".join(quote(name, safe="*") for name in indices)
+        filters = self._event_filters(since, queue)
         try:
-            answer = self._call(
-                "POST", f"/{names}/_search",
-                {"ignore_unavailable": "true", "allow_no_indices": "true"}, body,
-            )  # fmt: skip
+            for attempt in range(_CONSISTENT_TRIES):
+                hidden = self._hidden()
+                search = (
+                    self._dsl.Search().query(self._event_query(text, filters, hidden))
+                    .extra(size=0, track_total_hits=True)
+                )  # fmt: skip
+                self._summary_aggs(search, quantity, verbose)
+                answer = self._call(
+                    "POST", f"/{names}/_search",
+                    {"ignore_unavailable": "true", "allow_no_indices": "true"}, search.to_dict(),
+                )  # fmt: skip
+                if attempt == _CONSISTENT_TRIES - 1 or self._hidden() == hidden:
+                    break
         except ClusterError as exc:
             if exc.status == 400:
                 raise QueryRejected(self.path, {name: exc.reason}, what) from None
@@ -757,20 +856,15 @@ class ElasticStore:
             and (verbose or name not in NOISY_FIELDS)
         ]  # fmt: skip
 
-    def _summary_aggs(self, quantity: int, verbose: bool) -> dict[str, Any]:
+    def _summary_aggs(self, search: Any, quantity: int, verbose: bool) -> None:
+        """Add ``recheck query``'s aggregations to ``search`` (a DSL Search, in place)."""
         suffix = self.settings.keyword_suffix
-        aggs: dict[str, Any] = {
-            "statuses": {
-                "terms": {"field": f"build_status{suffix}", "size": 100,
-                          "missing": UNKNOWN_STATUS},
-                "aggs": {"builds": {"cardinality": {"field": f"build_uuid{suffix}",
-                                                    "precision_threshold": 40000}}},
-            }
-        }  # fmt: skip
+        search.aggs.bucket(
+            "statuses", "terms", field=f"build_status{suffix}", size=100, missing=UNKNOWN_STATUS
+        ).metric("builds", "cardinality", field=f"build_uuid{suffix}", precision_threshold=40000)
         for name in self._summary_fields(verbose):
-            aggs[f"top:{name}"] = {"terms": {"field": f"{name}{suffix}", "size": quantity}}
-            aggs[f"missing:{name}"] = {"missing": {"field": f"{name}{suffix}"}}
-        return aggs
+            search.aggs.bucket(f"top:{name}", "terms", field=f"{name}{suffix}", size=quantity)
+            search.aggs.bucket(f"missing:{name}", "missing", field=f"{name}{suffix}")
 
     def _stats(self, answer: Mapping[str, Any], quantity: int) -> QueryStats:
         hits = int(answer["hits"]["total"]["value"])
@@ -794,13 +888,17 @@ class ElasticStore:
     def matches_for(
         self, bug: str, days: float = DEFAULT_BUILD_DAYS, now: datetime | None = None
     ) -> list[StoredMatch]:
-        """The matches of ``bug`` in builds of the last ``days``, oldest build first."""
+        """The matches of ``bug`` in builds of the last ``days``, oldest build first.
+
+        Only matches of each build's current generation count (a re-ingest writes the
+        new copy's matches before it makes them current).
+        """
         since = days_before(utc(now), days)
+        Q = self._dsl.Q
         hits = list(
             self._pages(
                 [self.settings.matches_index],
-                {"bool": {"filter": [{"term": {"bug": bug}},
-                                     {"range": {"build_time": {"gte": _iso(since)}}}]}},
+                Q("bool", filter=[self._term("bug", bug), self._range("build_time", gte=since)]),
                 [{"build_time": "asc"}, {"build_uuid": "asc"}, {"filename": "asc"},
                  {"line": "asc"}],
             )
@@ -809,25 +907,29 @@ class ElasticStore:
         found = []
         for hit in hits:
             source = hit["_source"]
-            stored = builds.get(str(source["build_uuid"]))
-            if stored is not None:
+            stored, generation = builds.get(str(source["build_uuid"]), (None, None))
+            if stored is not None and source.get("generation") == generation:
                 found.append(
                     StoredMatch(bug, str(source["filename"]), int(source["line"]),
                                 str(source["message"]), stored)
                 )  # fmt: skip
         return found
 
-    def _builds_by_uuid(self, uuids: Iterable[str]) -> dict[str, StoredBuild]:
+    def _builds_by_uuid(self, uuids: Iterable[str]) -> dict[str, tuple[StoredBuild, str]]:
+        """The stored builds of ``uuids`` with their current generation."""
         wanted = sorted(uuids)
-        builds: dict[str, StoredBuild] = {}
+        builds: dict[str, tuple[StoredBuild, str]] = {}
         for start in range(0, len(wanted), _DELETE_CHUNK):
             chunk = wanted[start : start + _DELETE_CHUNK]
-            for hit in self._pages(
-                [self.settings.builds_index], {"ids": {"values": chunk}}, [{"build_uuid": "asc"}]
-            ):
+            query = self._dsl.Q("bool", filter=[self._dsl.Q("ids", values=chunk), self._current()])
+            for hit in self._pages([self.settings.builds_index], query, [{"build_uuid": "asc"}]):
                 stored = _build_of(hit["_source"])
-                builds[stored.uuid] = stored
+                builds[stored.uuid] = (stored, str(hit["_source"]["generation"]))
         return builds
+
+    def _current(self) -> Clause:
+        """Builds that have a current copy (not the placeholder of a first ingest)."""
+        return self._dsl.Q("exists", field="generation")
 
     def builds(
         self,
@@ -840,22 +942,20 @@ class ElasticStore:
         limit: int | None = None,
     ) -> list[StoredBuild]:
         """Stored builds with ``since <= time < until``, newest first."""
-        window: dict[str, str] = {}
-        if since is not None:
-            window["gte"] = _iso(utc(since))
-        if until is not None:
-            window["lt"] = _iso(utc(until))
-        filters: list[dict[str, Any]] = [{"range": {"time": window}}] if window else []
+        window = {
+            op: moment for op, moment in (("gte", since), ("lt", until)) if moment is not None
+        }
+        filters: list[Clause] = [self._current()]
+        if window:
+            filters.append(self._range("time", **window))
         if status is not None:
-            filters.append({"term": {"build_status": status}})
+            filters.append(self._term("build_status", status))
         if queue is not None:
-            filters.append({"term": {"build_queue": queue}})
-        query: dict[str, Any] = {"bool": {"filter": filters}}
-        if uncategorized:
-            query["bool"]["must_not"] = [{"exists": {"field": "bugs"}}]
+            filters.append(self._term("build_queue", queue))
+        must_not = [self._dsl.Q("exists", field="bugs")] if uncategorized else []
         hits = self._pages(
-            [self.settings.builds_index], query, [{"time": "desc"}, {"build_uuid": "asc"}],
-            limit=limit,
+            [self.settings.builds_index], self._dsl.Q("bool", filter=filters, must_not=must_not),
+            [{"time": "desc"}, {"build_uuid": "asc"}], limit=limit,
         )  # fmt: skip
         return [_build_of(hit["_source"]) for hit in hits]
 
@@ -863,15 +963,17 @@ class ElasticStore:
         """The time of the newest event in the cluster (a max aggregation); None when empty.
 
         On a logstash-fed cluster this is how far indexing has come: the pages' header
-        shows how far behind it is.
+        shows how far behind it is (``recheck.store.freshness`` puts it together with
+        ``health``).
         """
+        search = self._dsl.Search().extra(size=0, track_total_hits=False)
+        search.aggs.metric("newest", "max", field=TIMESTAMP)
         answer = self._call(
             "POST",
             f"/{self.settings.index_pattern}/_search",
             {"ignore_unavailable": "true", "allow_no_indices": "true"},
-            {"size": 0, "track_total_hits": False,
-             "aggs": {"newest": {"max": {"field": TIMESTAMP}}}},
-        )  # fmt: skip
+            search.to_dict(),
+        )
         value = answer.get("aggregations", {}).get("newest", {}).get("value")
         return None if value is None else _parse_time(value)
 
@@ -904,23 +1006,21 @@ class ElasticStore:
             raise StoreError(self.path, "classifying in the cluster needs the build's uuid")
         result = ClusterClassification(build)
         chosen, result.skipped = applicable(signatures, build)
-        filters = event_filters(self.settings, since=since, build_uuid=build.build_uuid)
-        header = {"index": self.settings.index_pattern, "ignore_unavailable": True,
-                  "allow_no_indices": True}  # fmt: skip
+        filters = self._event_filters(since=since, build_uuid=build.build_uuid)
+        each = (
+            self._dsl.Search(index=self.settings.index_pattern)
+            .params(ignore_unavailable=True, allow_no_indices=True)
+            .sort({TIMESTAMP: "asc"})
+            .extra(size=self.settings.max_hits, track_total_hits=True)
+        )
         pending = list(chosen)
         found: dict[str, list[Match]] = {}
         attempt = 0
         while pending:
-            lines: list[Mapping[str, Any]] = []
+            multi = self._dsl.MultiSearch()
             for signature in pending:
-                lines.append(header)
-                lines.append({
-                    "query": event_query(signature.query, filters),
-                    "sort": [{TIMESTAMP: "asc"}],
-                    "size": self.settings.max_hits,
-                    "track_total_hits": True,
-                })  # fmt: skip
-            answer = self._call("POST", "/_msearch", ndjson=lines)
+                multi = multi.add(each.query(self._event_query(signature.query, filters)))
+            answer = self._call("POST", "/_msearch", ndjson=multi.to_dict())
             retry: list[Signature] = []
             for signature, response in zip(pending, answer["responses"], strict=True):
                 status = int(response.get("status", 200))
@@ -974,12 +1074,12 @@ class ElasticStore:
         ]
         if not rerun:
             return ReclassifyCounts()
-        window: list[dict[str, Any]] = [{"term": {"events_kept": True}}]
+        window: list[Clause] = [self._term("events_kept", True), self._current()]
         if since is not None:
-            window.append({"range": {"time": {"gte": _iso(utc(since))}}})
+            window.append(self._range("time", gte=since))
         stored: dict[str, StoredBuild] = {}
         generations: dict[str, str] = {}
-        for hit in self._pages([self.settings.builds_index], {"bool": {"filter": window}},
+        for hit in self._pages([self.settings.builds_index], self._dsl.Q("bool", filter=window),
                                [{"build_uuid": "asc"}]):  # fmt: skip
             build = _build_of(hit["_source"])
             stored[build.uuid] = build
@@ -988,14 +1088,15 @@ class ElasticStore:
         errors: dict[str, str] = {}
         oldest = min((b.time for b in stored.values()), default=utc(None))
         indices = self._event_indices(oldest, utc(None)) if stored else []
-        filters = event_filters(self.settings, since=None if since is None else utc(since),
-                                recheck_only=True)  # fmt: skip
+        filters = self._event_filters(since=None if since is None else utc(since),
+                                      recheck_only=True)  # fmt: skip
         for signature in rerun:
             try:
-                for hit in self._pages(indices, event_query(signature.query, filters),
+                for hit in self._pages(indices, self._event_query(signature.query, filters),
                                        [{TIMESTAMP: "asc"}], point_in_time=True):  # fmt: skip
                     uuid = str(hit["_source"].get("build_uuid"))
-                    if uuid in stored:
+                    # Only the build's current copy (not a re-ingest's other generation).
+                    if uuid in stored and hit["_source"].get(_GENERATION) == generations[uuid]:
                         rank = int(hit["_source"].get(_RANK, 0))
                         hits.setdefault(uuid, {}).setdefault(signature.bug, []).append((rank, hit))
             except ClusterError as exc:
@@ -1028,10 +1129,10 @@ class ElasticStore:
                 break
             self._delete(
                 self.settings.matches_index,
-                {"bool": {"filter": [
-                    {"terms": {"bug": bugs}},
-                    {"terms": {"build_uuid": uuids[start : start + _DELETE_CHUNK]}},
-                ]}},
+                self._dsl.Q("bool", filter=[
+                    self._dsl.Q("terms", bug=bugs),
+                    self._dsl.Q("terms", build_uuid=uuids[start : start + _DELETE_CHUNK]),
+                ]),
             )  # fmt: skip
         moment = _iso(utc(None))
         actions.extend(
@@ -1052,7 +1153,7 @@ class ElasticStore:
         if not ids:
             return set()
         found = self._pages(
-            [self.settings.signatures_index], {"ids": {"values": sorted(ids)}},
+            [self.settings.signatures_index], self._dsl.Q("ids", values=sorted(ids)),
             [{"bug": "asc"}, {"hash": "asc"}], source=False,
         )  # fmt: skip
         return {str(hit["_id"]) for hit in found}
