@@ -740,15 +740,17 @@ def _add_query(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    from recheck.querystats import summarize
+    from recheck.querystats import stats_from
 
     compiled = _read_query(args.query)
     if isinstance(compiled, str):
         return _usage_error("query", compiled)
 
     def search(store: Store, config: Config) -> QueryStats:
-        hits = store.search(compiled, days=args.days, queue=args.queue)
-        return summarize((event for _, event in hits), args.quantity, args.verbose)
+        # A cluster store counts with aggregations; the embedded one summarizes hits.
+        return stats_from(
+            store, compiled, args.days, args.queue, quantity=args.quantity, verbose=args.verbose
+        )
 
     stats = _on_store(args, "query", search)
     if stats is None:

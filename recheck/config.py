@@ -280,6 +280,14 @@ class _Reader:
         # Not strict: the other keys choose and configure a cluster store (recheck.store).
         keys = self._mapping(node, "store", _STORE_KEYS, strict=False)
         values: dict[str, Any] = {}
+        backend = keys.get("backend", (None, "embedded"))[1]
+        if "path" in keys and backend in ("elasticsearch", "opensearch"):
+            # Said here, with the line, rather than silently using one of the two.
+            self._fail(
+                keys["path"][0],
+                f"store.path is the embedded store's directory, but backend: {backend} keeps "
+                "the history in the cluster (store.url); remove store.path, or the backend",
+            )
         if "path" in keys:
             path_node, path = keys["path"]
             if not isinstance(path, str) or not path.strip():

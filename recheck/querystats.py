@@ -9,6 +9,9 @@ As there, a field's share is taken among the hits that have the field, a list va
 fields that differ on nearly every build (``NOISY_FIELDS``) only with ``verbose``.
 
 Pure functions over events, whatever store they came from; the CLI only prints.
+``stats_from`` asks a store that can count for itself (the cluster store's
+``summary``: aggregations, one request whatever the number of hits) and summarizes
+the store's search otherwise.
 """
 
 from __future__ import annotations
@@ -17,14 +20,22 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from recheck.models import Event
+from recheck.models import Event, Signature
+from recheck.query import Query
 
 if TYPE_CHECKING:
-    from recheck.store.base import StoredMatch
+    from recheck.store.base import Store, StoredMatch
 
-__all__ = ["NOISY_FIELDS", "QueryStats", "hourly_builds", "summarize"]
+__all__ = [
+    "NOISY_FIELDS",
+    "QueryStats",
+    "Summarizing",
+    "hourly_builds",
+    "stats_from",
+    "summarize",
+]
 
 NOISY_FIELDS: frozenset[str] = frozenset(
     {
@@ -110,6 +121,44 @@ def summarize(events: Iterable[Event], quantity: int = 5, verbose: bool = False)
         builds={status: len(keys) for status, keys in sorted(builds.items())},
         fields={name: _top(counts, quantity) for name, counts in sorted(values.items())},
     )
+
+
+@runtime_checkable
+class Summarizing(Protocol):
+    """A store that summarizes a query's hits itself (``ElasticStore.summary``)."""
+
+    def summary(
+        self,
+        query: Query | Signature,
+        days: float = ...,
+        queue: str | None = None,
+        now: datetime | None = None,
+        *,
+        quantity: int = 5,
+        verbose: bool = False,
+    ) -> QueryStats:
+        """What ``summarize`` would report about the hits, counted where they are."""
+        ...
+
+
+def stats_from(
+    store: Store,
+    query: Query | Signature,
+    days: float,
+    queue: str | None = None,
+    *,
+    quantity: int = 5,
+    verbose: bool = False,
+) -> QueryStats:
+    """``recheck query``'s report on ``query``'s hits in ``store`` over the last ``days``.
+
+    A ``Summarizing`` store counts them itself (a cluster: aggregations, without
+    sending a single hit); any other store's search is summarized here, hit by hit.
+    """
+    if isinstance(store, Summarizing):
+        return store.summary(query, days, queue, quantity=quantity, verbose=verbose)
+    hits = store.search(query, days=days, queue=queue)
+    return summarize((event for _, event in hits), quantity, verbose)
 
 
 def _top(counts: Counter[str], quantity: int) -> list[tuple[str, float]]:

@@ -12,7 +12,8 @@ store-contract suite can run against it; the other queries (bool, term, terms, r
 exists, ids, match_all), sorts with ``search_after``, and the aggregations recheck
 sends (terms, cardinality, missing, max) are implemented as Elasticsearch documents
 them. Every request is recorded (``requests``), and faults can be injected
-(``fail_next``, ``reject_item``) to test retries and error reports.
+(``fail_next``, ``reject_item``, ``hold_next`` for timeouts) to test retries and error
+reports.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class FakeCluster:
     pits: dict[str, list[Doc]] = field(default_factory=dict)
     faults: list[tuple[Callable[[Request], bool], int, Any]] = field(default_factory=list)
     item_faults: list[tuple[str, int, Any]] = field(default_factory=list)
+    holds: list[tuple[str, str, threading.Event]] = field(default_factory=list)
     product_header: bool | None = None
     """Send ``X-Elastic-Product``; None: when the flavour is elasticsearch."""
 
@@ -145,6 +147,21 @@ class FakeCluster:
                     body,
                 )
             )
+
+    def hold_next(self, method: str, path_part: str) -> threading.Event:
+        """Keep the next such request unanswered until the returned event is set (so the
+        client times out); the answer then goes to a client that has left."""
+        released = threading.Event()
+        self.holds.append((method, path_part, released))
+        return released
+
+    def _held(self, request: Request) -> threading.Event | None:
+        with self._lock:
+            for index, (method, part, released) in enumerate(self.holds):
+                if request.method == method and part in request.path:
+                    del self.holds[index]
+                    return released
+        return None
 
     def reject_item(self, query_text: str, status: int, body: Any, times: int = 1) -> None:
         """Answer the next ``times`` msearch items with this query_string with an error."""
@@ -638,6 +655,9 @@ class _Handler(BaseHTTPRequestHandler):
             {k.lower(): v for k, v in self.headers.items()},
             body,
         )
+        held = self.cluster._held(request)
+        if held is not None:
+            held.wait(30)  # outside the cluster's lock: other requests go on meanwhile
         status, answer = self.cluster.handle(request)
         payload = json.dumps(answer).encode("utf-8")
         self.send_response(status)
@@ -650,9 +670,12 @@ class _Handler(BaseHTTPRequestHandler):
         if wanted or (wanted is None and self.cluster.flavour == "elasticsearch"):
             self.send_header("X-Elastic-Product", "Elasticsearch")
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (a held request timed out)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def _rejected_signature() -> Signature:
     )
 
 
-def _ingest_two(store: ElasticStore) -> None:
+def _ingest_two(store: Store) -> None:
     build = Build(build_uuid="u-1", build_status="FAILURE", build_queue="gate")
     events = [
         (
@@ -507,6 +508,32 @@ def test_connection_refused_is_a_clear_store_error(backend: str) -> None:
     assert "check store.url in bot.yaml" in message
 
 
+@pytest.mark.parametrize("backend", ["elasticsearch", "opensearch"])
+def test_a_timeout_is_retried_then_reported(backend: str) -> None:
+    fake = FakeCluster(flavour=backend)
+    with serve(fake) as address, ElasticStore(settings(address, backend, timeout=1.0)) as store:
+        waits: list[float] = []
+        store._sleep = waits.append
+        released = fake.hold_next("GET", "/_cluster/health")
+        try:
+            assert store.health().status == "green", "the second attempt is answered"
+        finally:
+            released.set()
+        assert len(waits) == 1, "one timeout, one retry"
+        store.settings = replace(store.settings, retry=RetryPolicy(retries=0))
+        released = fake.hold_next("GET", "/_cluster/health")
+        try:
+            with pytest.raises(ClusterError) as caught:
+                store.health()
+        finally:
+            released.set()
+    assert caught.value.kind == "timeout" and caught.value.retryable
+    assert str(caught.value).startswith(f"{address}: timeout: no answer in time")
+    assert str(caught.value).endswith(
+        "the cluster is overloaded or store.timeout in bot.yaml is too short"
+    )
+
+
 def test_the_elasticsearch_client_refuses_a_server_that_is_not_elasticsearch() -> None:
     fake = FakeCluster(flavour="opensearch")
     with (
@@ -721,8 +748,14 @@ def test_open_store_chooses_the_cluster_from_bot_yaml(url: str, tmp_path: Path) 
     with open_store(config=config) as store:
         assert isinstance(store, ElasticStore) and store.path == url
         assert not store.has_build("nope")
-    with open_store(tmp_path / "local", config=config) as local:
-        assert not isinstance(local, ElasticStore), "an explicit path is the embedded store"
+    with pytest.raises(StoreError) as caught:
+        open_store(tmp_path / "local", config=config)
+    assert str(caught.value) == (
+        f"{tmp_path / 'bot.yaml'}: store: backend elasticsearch keeps the history in the "
+        f"cluster (store.url), but --store {tmp_path / 'local'} names a directory for the "
+        "embedded store; drop one of them (for the embedded store, remove backend or write "
+        "'backend: embedded')"
+    )
     embedded = Config(sections={"store": {"backend": "embedded", "event_days": 3}})
     with open_store(tmp_path / "other", config=embedded) as other:
         assert not isinstance(other, ElasticStore)
@@ -730,7 +763,12 @@ def test_open_store_chooses_the_cluster_from_bot_yaml(url: str, tmp_path: Path) 
 
 @pytest.mark.parametrize(
     ("backend", "module", "extra"),
-    [("elasticsearch", "elasticsearch", "elastic"), ("opensearch", "opensearchpy", "opensearch")],
+    [
+        ("elasticsearch", "elasticsearch", "elastic"),
+        ("elasticsearch", "elasticsearch.dsl", "elastic"),  # a client older than 8.18
+        ("opensearch", "opensearchpy", "opensearch"),
+        ("opensearch", "opensearchpy.helpers.search", "opensearch"),
+    ],
 )
 def test_a_missing_extra_says_what_to_install(
     backend: str, module: str, extra: str, monkeypatch: pytest.MonkeyPatch
@@ -860,3 +898,119 @@ def test_a_crashed_reingest_stays_hidden_and_the_next_one_cleans_up(
     assert [d.source["message"] for d in events] == ["delete failed copy3 30"]
     [stored] = cluster.docs("recheck-builds")
     assert stored.source.get("hidden") == [], "nothing left to hide"
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def _cluster_config(tmp_path: Path, url: str, *extra: str) -> Path:
+    config = tmp_path / "bot.yaml"
+    lines = ["store:", "  backend: elasticsearch", f"  url: {url}", "  retries: 0", *extra]
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def test_recheck_query_counts_in_the_cluster_with_aggregations(
+    cluster: FakeCluster, store: ElasticStore, url: str, tmp_path: Path, capsys: Any
+) -> None:
+    from recheck.cli import main
+
+    ingest_sample(store)
+    config = _cluster_config(tmp_path, url)
+    query = 'message:"delete failed"'
+    days = str((datetime.now(UTC) - NOW).days + 10)  # the sample's last 10 days
+    expected = store.summary(compile_query(query), days=float(days)).to_json()
+    assert expected["hits"] > 0
+    cluster.requests.clear()
+    assert main(["query", query, "--config", str(config), "--format", "json", "--days", days]) == 0
+    assert json.loads(capsys.readouterr().out) == expected
+    events = [r for r in cluster.calls("/logstash-") if r.path.endswith("/_search")]
+    assert [r.json()["size"] for r in events] == [0], "one aggregation, no hits pulled"
+    assert not cluster.calls("_pit"), "no paging"
+
+
+def test_recheck_query_reports_a_store_path_beside_a_cluster(
+    url: str, tmp_path: Path, capsys: Any
+) -> None:
+    from recheck.cli import main
+
+    config = _cluster_config(tmp_path, url)
+    code = main(["query", "x", "--config", str(config), "--store", str(tmp_path / "s")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "recheck query: error: cannot use the store: " in err
+    assert "backend elasticsearch keeps the history in the cluster (store.url), but --store" in err
+    assert not (tmp_path / "s").exists(), "no embedded store was made"
+    _cluster_config(tmp_path, url, "  path: /var/lib/recheck")
+    assert main(["query", "x", "--config", str(config)]) == 2
+    assert (
+        "bot.yaml:5:9: store.path is the embedded store's directory, but backend: elasticsearch"
+        in capsys.readouterr().err
+    )
+
+
+def test_recheck_query_on_a_cluster_that_is_down_says_so(tmp_path: Path, capsys: Any) -> None:
+    from recheck.cli import main
+
+    config = _cluster_config(tmp_path, f"http://127.0.0.1:{_closed_port()}")
+    assert main(["query", "message:x", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the cluster (connection refused)" in err
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------ freshness for the pages
+
+
+def test_freshness_of_a_cluster_and_of_the_embedded_store(
+    cluster: FakeCluster, store: ElasticStore, tmp_path: Path
+) -> None:
+    from recheck.store import EmbeddedStore
+    from recheck.store.freshness import freshness
+
+    _ingest_two(store)  # events of NOW - 2 hours
+    fresh = freshness(store, now=NOW + timedelta(hours=3))
+    assert (fresh.newest_event, fresh.health) == (NOW - timedelta(hours=2), "green")
+    assert fresh.summary() == "indexing behind by 5 hours"
+    assert freshness(store, now=NOW - timedelta(hours=1, minutes=30)).summary() is None
+    cluster.fail_next("GET", "/_cluster/health", 200, {**fixture("cluster-health.json")})
+    assert freshness(store, now=NOW).summary() == (
+        "cluster health yellow; indexing behind by 2 hours"
+    ), "the recorded answer is a yellow cluster"
+    with EmbeddedStore(tmp_path / "local") as local:
+        _ingest_two(local)
+        embedded = freshness(local, now=NOW)
+    assert (embedded.newest_event, embedded.health) == (NOW - timedelta(hours=2), None)
+
+
+def test_freshness_of_a_cluster_that_is_down_is_a_message(tmp_path: Path) -> None:
+    from recheck.store.freshness import freshness
+
+    address = f"http://127.0.0.1:{_closed_port()}"
+    with ElasticStore(settings(address, retry=RetryPolicy(0, 0.0))) as down:
+        fresh = freshness(down, now=NOW)
+    assert fresh.newest_event is None and fresh.health is None
+    assert fresh.summary() == (
+        "history unavailable: connection: cannot reach the cluster (connection refused); "
+        "check store.url in bot.yaml and that the cluster is up"
+    )
+
+
+def test_the_opensearch_store_needs_no_elasticsearch_library() -> None:
+    """``pip install 'recheck[opensearch]'`` is enough: its DSL comes from opensearch-py."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from recheck.store.elastic import ElasticSettings, ElasticStore\n"
+        "store = ElasticStore(ElasticSettings('opensearch', ('http://127.0.0.1:9',)))\n"
+        "body = store._event_query('message:x', store._event_filters(queue='gate')).to_dict()\n"
+        "assert body['bool']['must'][0]['query_string']['query'] == 'message:x', body\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'elasticsearch'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -10,6 +10,7 @@ callers use the ``Store`` methods and the records in ``base``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,15 +70,25 @@ def open_store(
     """Open the embedded store at ``path`` (default: ``default_store_path()``).
 
     Creates it when missing. ``auto_gc`` runs retention after ingests (at most hourly).
-    When no ``path`` is given and ``config``'s ``store`` section names a cluster backend,
-    opens that cluster instead (``recheck.store.elastic``). Raises StoreError naming
-    the path or URL and what to do when the store cannot be used.
+    When ``config``'s ``store`` section names a cluster backend, opens that cluster
+    instead (``recheck.store.elastic``); a ``path`` as well (``--store``, or bot.yaml's
+    ``store.path``) is a conflict, reported rather than silently choosing one. Raises
+    StoreError naming the path or URL and what to do when the store cannot be used.
     """
     section = None if config is None else config.sections.get("store")
-    if path is None and config is not None and wants_cluster(section):
-        return open_cluster_store(
-            section, where=str(config.path or "bot.yaml"), retention=retention, auto_gc=auto_gc
-        )
+    if config is not None and wants_cluster(section):
+        where = str(config.path or "bot.yaml")
+        if path is not None:
+            assert isinstance(section, Mapping)  # wants_cluster checked it
+            named = "store.path in bot.yaml" if path == config.store.path else f"--store {path}"
+            raise StoreError(
+                where,
+                f"store: backend {section.get('backend')} keeps the history in the cluster "
+                f"(store.url), but {named} names a directory for the embedded store; "
+                "drop one of them (for the embedded store, remove backend or write "
+                "'backend: embedded')",
+            )
+        return open_cluster_store(section, where=where, retention=retention, auto_gc=auto_gc)
     return EmbeddedStore(
         default_store_path() if path is None else path, retention=retention, auto_gc=auto_gc
     )

@@ -1,9 +1,10 @@
 """How recheck reaches a cluster: bot.yaml's settings, one request function over the
 Elasticsearch and OpenSearch client libraries, retries, and the errors they raise.
 
-``recheck.store.elastic`` builds every request body itself and sends it through a
-``Cluster`` (``ElasticsearchCluster``: elasticsearch-py 8, which checks the server's
-``X-Elastic-Product`` header; ``OpenSearchCluster``: opensearch-py, for OpenSearch and
+``recheck.store.elastic`` builds every request body (with the backend's query DSL,
+``recheck.store.dsl``) and sends it through a ``Cluster`` (``ElasticsearchCluster``:
+elasticsearch-py 8, which checks the server's ``X-Elastic-Product`` header;
+``OpenSearchCluster``: opensearch-py, for OpenSearch and
 Elasticsearch 7). The client libraries are optional extras, imported when a cluster is
 opened; without them opening says which ``pip install`` fixes it. Clients never retry
 on their own: ``RetryPolicy`` (exponential backoff with jitter) decides.
@@ -281,6 +282,18 @@ def _is_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def _with_port(url: str) -> str:
+    """``url`` with its scheme's port spelled out when it has none: elasticsearch-py 8
+    refuses a URL without one (``https://es.example.org`` means port 443, as a browser
+    would read it, not Elasticsearch's 9200)."""
+    parts = urlsplit(url)
+    if parts.port is not None:
+        return url
+    port = 443 if parts.scheme == "https" else 80
+    netloc = f"{parts.netloc}:{port}"  # an IPv6 literal keeps its brackets in netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def _without_credentials(url: str) -> str:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
@@ -347,7 +360,7 @@ class ElasticsearchCluster:
             raise _missing_extra(settings) from None
         self._url = settings.display_url
         self._client = elasticsearch.Elasticsearch(
-            list(settings.urls),
+            [_with_port(url) for url in settings.urls],
             basic_auth=(settings.username, settings.password)
             if settings.username and settings.password
             else None,

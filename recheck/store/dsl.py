@@ -44,12 +44,15 @@ def dsl_for(backend: str, where: str = "bot.yaml") -> Dsl:
     """
     try:
         if backend == "elasticsearch":
-            from elasticsearch import dsl
+            from elasticsearch.dsl import A, MultiSearch, Q, Search
 
-            return Dsl(Search=dsl.Search, MultiSearch=dsl.MultiSearch, Q=dsl.Q, A=dsl.A)
-        from opensearchpy.helpers import aggs, query, search
+            return Dsl(Search=Search, MultiSearch=MultiSearch, Q=Q, A=A)
+        from opensearchpy.helpers.aggs import A as OsA
+        from opensearchpy.helpers.query import Q as OsQ
+        from opensearchpy.helpers.search import MultiSearch as OsMultiSearch
+        from opensearchpy.helpers.search import Search as OsSearch
 
-        return Dsl(Search=search.Search, MultiSearch=search.MultiSearch, Q=query.Q, A=aggs.A)
+        return Dsl(Search=OsSearch, MultiSearch=OsMultiSearch, Q=OsQ, A=OsA)
     except ImportError:
         extra, library = (
             ("elastic", "elasticsearch 8.18 or newer")

@@ -22,19 +22,31 @@ logstash are read as they are. Builds, matches and signature versions have indic
 their own (``recheck-builds``, ``recheck-matches``, ``recheck-signatures``, created
 with keyword mappings on first write), so several recheck processes share a cluster.
 
-**Requests.** A search sends the query text unchanged as a ``query_string`` (default
-field ``message``) with filters on ``@timestamp`` and the build fields, to the daily
-indices of the window that exist (one ``_cat/indices`` call), and pages with
-``search_after`` inside a point in time. Filters on event fields use their keyword
-sub-field (``build_uuid.keyword``: ``keyword_suffix``), as logstash's index template
-and dynamic mappings make them. Requests answered 429, 502, 503 or 504, timeouts and
-refused connections are retried with exponential backoff and jitter (``RetryPolicy``).
+**Requests.** Bodies are built with the backend's query DSL (``Search``, ``Q``, ``A``,
+``MultiSearch`` of ``elasticsearch.dsl`` or opensearch-py's copy: ``recheck.store.dsl``)
+and sent through ``recheck.store.cluster``. A search sends the query text unchanged as
+a ``query_string`` (default field ``message``) with filters on ``@timestamp`` and the
+build fields, to the daily indices of the window that exist (one ``_cat/indices``
+call), and pages with ``search_after`` inside a point in time. Filters on event fields
+use their keyword sub-field (``build_uuid.keyword``: ``keyword_suffix``), as logstash's
+index template and dynamic mappings make them. Requests answered 429, 502, 503 or 504,
+timeouts and refused connections are retried with exponential backoff and jitter
+(``RetryPolicy``).
+
+**Re-ingest.** Every copy of a build has its own generation: its events and matches
+carry it, the build document names the current one and lists the ``hidden`` ones
+(a copy being written, or one being deleted). Readers skip hidden generations, so one
+write of the build document switches them from the old copy to the new one; searches
+that see the hidden list change while they start are started again.
 
 **Differences from the embedded store.** The cluster decides what a query matches
-(recheck's engine follows Lucene, so it agrees on the events recheck indexed). A
-re-ingest overwrites the build's events in place and then deletes the old copy's
-leftovers: a reader in between may see both, and a crash leaves leftovers that the next
-ingest of that build deletes. ``reclassify`` searches only events recheck indexed.
+(recheck's engine follows Lucene, so it agrees on the events recheck indexed).
+``summary`` counts each value of a multi-valued field (``tags``) on its own, where
+``querystats.summarize`` counts the list as one value. ``reclassify`` searches only
+events recheck indexed, and replaces a signature's matches by deleting then writing
+(a reader in between sees that bug without matches). ``classify`` does not look up
+hidden generations (it would cost a second round trip): it is meant for builds that
+logstash indexed.
 
 Settings, the client libraries, retries and errors are ``recheck.store.cluster``'s.
 """
