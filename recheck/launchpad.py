@@ -165,10 +165,15 @@ class LaunchpadTracker:
         try:
             return future.result(timeout=self.settings.timeout)
         except concurrent.futures.TimeoutError:
+            # The one worker is stuck on this request: later lookups would queue behind
+            # it, so they use the cache until the pause ends (the answer still lands).
+            self._paused_until = self._clock() + self.settings.outage_pause
             log.warning(
-                "Launchpad: bug %s not answered within %.0f s; going on without its title",
+                "Launchpad: bug %s not answered within %.0f s; going on without its title "
+                "and using cached bug data only for the next %.0f s",
                 bug,
                 self.settings.timeout,
+                self.settings.outage_pause,
             )
             return stale
         except Exception:  # the worker catches its own errors; this is a last guard

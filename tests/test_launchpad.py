@@ -123,6 +123,8 @@ def test_a_hanging_launchpad_does_not_hold_the_caller(launchpad, tmp_path, clock
     while tracker.cache.get("1458945") is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert tracker.lookup("1458945") == BUG
+    assert tracker.lookup("1999999") is None  # paused after the hang: not asked
+    assert "/devel/bugs/1999999" not in launchpad.requests
 
 
 def test_non_numeric_ids_and_corrupt_cache(launchpad, tmp_path, clock) -> None:
