@@ -46,6 +46,8 @@ class Review:
     tag: str
     via: str
     """``rest`` or ``ssh``."""
+    at: float = 0.0
+    """``time.monotonic()`` when Gerrit stored it."""
 
 
 class FakeGerrit:
@@ -205,7 +207,14 @@ class FakeGerrit:
     def _store(self, change: str, patchset: str, data: dict[str, Any], via: str) -> None:
         with self.lock:
             self.reviews.append(
-                Review(change, patchset, str(data.get("message", "")), str(data.get("tag")), via)
+                Review(
+                    change,
+                    patchset,
+                    str(data.get("message", "")),
+                    str(data.get("tag")),
+                    via,
+                    time.monotonic(),
+                )  # fmt: skip
             )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,24 @@ def test_failed_job_keeps_its_fields() -> None:
     job = FailedJob("j", "u", "FAILURE", voting=False)
     event = FailureEvent("k", "1", "2", "p", "b", "q", "u", (job,))
     assert FailureEvent.from_json(event.to_json()).jobs == (job,)
+
+
+def test_the_shipped_bot_yaml_shows_the_bot_defaults() -> None:
+    """Uncommented, the bot's block of the shipped bot.yaml gives the built-in defaults."""
+    text = (Path(__file__).parents[1] / "bot.yaml").read_text()
+    block = text[text.index("# --- recheck bot") :].splitlines()
+    lines = [
+        line[2:] if line.startswith("# ") else ""
+        for line in block
+        if re.match(r"#( [a-z_]+:| {2}|$)", line)
+    ]
+    config = parse_config("\n".join(lines), Path("bot.yaml"))
+    settings = bot_settings(config, {"RECHECK_GERRIT_PASSWORD": "x"})
+    assert settings.messages == DEFAULT_MESSAGES
+    defaults = bot_settings(parse_config("", Path("bot.yaml")), {})
+    assert (settings.source, settings.projects, settings.log_timeout, settings.workers) == (
+        defaults.source, defaults.projects, defaults.log_timeout, defaults.workers,
+    )  # fmt: skip
+    assert settings.gerrit.ci_users == defaults.gerrit.ci_users
+    assert settings.zuul.results == defaults.zuul.results
+    assert settings.bug_url == defaults.bug_url
