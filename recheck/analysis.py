@@ -161,6 +161,10 @@ def lowercase(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """The lowercased tokens of ``text``, as StandardAnalyzer produces them."""
     if text.isascii():
+        # Lowercasing ASCII first changes no boundary: the word pattern is case-blind.
+        tokens: list[str] = _ASCII_WORD.findall(text.lower())
+        if not tokens or max(map(len, tokens)) <= MAX_TOKEN_LENGTH:
+            return tokens
         return [text[s:e].lower() for s, e in _ascii_spans(text)]
     if "\ud800" <= text[-1] <= "\udbff":
         # A value ending in a lone high surrogate (possible in JSON input, never in

@@ -50,10 +50,11 @@ class QuerySyntaxError(ValueError):
 class Doc:
     """An event as the index sees it: per field, tokens with positions (computed lazily)."""
 
-    __slots__ = ("_event", "_positions", "_terms")
+    __slots__ = ("_event", "_positions", "_terms", "_tokens")
 
     def __init__(self, event: Event) -> None:
         self._event = event
+        self._tokens: dict[str, list[list[str]]] = {}
         self._terms: dict[str, frozenset[str]] = {}
         self._positions: dict[str, dict[str, list[int]]] = {}
 
@@ -68,25 +69,34 @@ class Doc:
     def has_field(self, name: str) -> bool:
         return bool(self.values(name))
 
+    def tokens(self, name: str) -> list[list[str]]:
+        """Each value's tokens, in order: one list per value."""
+        found = self._tokens.get(name)
+        if found is None:
+            found = self._tokens[name] = [analysis.tokenize(v) for v in self.values(name)]
+        return found
+
     def terms(self, name: str) -> frozenset[str]:
         found = self._terms.get(name)
         if found is None:
-            positions = self._positions.get(name)
-            if positions is not None:  # already analyzed for a phrase: don't do it again
-                found = frozenset(positions)
-            else:
-                found = frozenset(t for v in self.values(name) for t in analysis.tokenize(v))
+            found = frozenset(t for tokens in self.tokens(name) for t in tokens)
             self._terms[name] = found
         return found
 
     def positions(self, name: str) -> dict[str, list[int]]:
+        """Token -> its positions, as Lucene's indexing chain numbers them: consecutive
+        within a value, and POSITION_INCREMENT_GAP more between values."""
         found = self._positions.get(name)
         if found is None:
             found = {}
-            for token, position in analysis.positions(self.values(name)):
-                found.setdefault(token, []).append(position)
+            position = -1
+            for index, tokens in enumerate(self.tokens(name)):
+                if index:
+                    position += analysis.POSITION_INCREMENT_GAP
+                for token in tokens:
+                    position += 1
+                    found.setdefault(token, []).append(position)
             self._positions[name] = found
-            self._terms.setdefault(name, frozenset(found))
         return found
 
 
@@ -166,11 +176,13 @@ class Phrase(Node):
     slop: int
 
     def matches(self, doc: Doc) -> bool:
+        if self.slop == 0:
+            # Positions are consecutive within a value and a phrase never spans two
+            # values: an exact phrase is a run of tokens in one value.
+            return any(_has_run(tokens, self.terms) for tokens in doc.tokens(self.field))
         positions = doc.positions(self.field)
         if not all(t in positions for t in self.terms):
             return False
-        if self.slop == 0:
-            return _exact_phrase(self.terms, positions)
         return _sloppy_phrase(self.terms, positions, self.slop)
 
     def required_literals(self) -> list[list[tuple[str, str]]] | None:
@@ -281,9 +293,18 @@ def selectivity(alternatives: Sequence[tuple[str, str]]) -> tuple[int, int]:
     return (min(len(lit) for _, lit in alternatives), -len(alternatives))
 
 
-def _exact_phrase(terms: tuple[str, ...], positions: dict[str, list[int]]) -> bool:
-    rest = [set(positions[t]) for t in terms[1:]]
-    return any(all(start + i + 1 in s for i, s in enumerate(rest)) for start in positions[terms[0]])
+def _has_run(tokens: list[str], terms: tuple[str, ...]) -> bool:
+    """Whether ``terms`` occur one after another somewhere in ``tokens``."""
+    first, size = terms[0], len(terms)
+    start = 0
+    while True:
+        try:
+            start = tokens.index(first, start)
+        except ValueError:
+            return False
+        if size == 1 or tuple(tokens[start : start + size]) == terms:
+            return True
+        start += 1
 
 
 def _sloppy_phrase(terms: tuple[str, ...], positions: dict[str, list[int]], slop: int) -> bool:
