@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
-from bot_world import FAILED_JENKINS, JENKINS_EVENTS, World, wait_until  # noqa: E402
-from gerrit_fake import FakeGerrit, LogSite  # noqa: E402
+from bot_world import FAILED_JENKINS, World, wait_until
+from gerrit_fake import FakeGerrit, LogSite
 
 
 def main() -> int:
@@ -52,9 +52,7 @@ def main() -> int:
             gerrit.wait_for_stream()
             sent = replay(world, args.events, args.rate)
             wait_until(lambda: len(gerrit.reviews) >= len(sent), "every comment", timeout=3600)
-            latencies = sorted(
-                review.at - sent[review.change] for review in gerrit.reviews
-            )
+            latencies = sorted(review.at - sent[review.change] for review in gerrit.reviews)
             first = min(sent.values())
             last = max(review.at for review in gerrit.reviews)
         finally:
@@ -84,13 +82,16 @@ def replay(world: World, count: int, rate: float) -> dict[str, float]:
 
 def report(latencies: list[float], span: float, args: argparse.Namespace) -> None:
     """Print the percentiles."""
+
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
 
     store = "without store" if args.no_store else "with the embedded store"
     print(f"{len(latencies)} events at {args.rate:g}/s, {args.workers} workers, {store}")
-    print(f"event -> comment latency: p50 {pct(0.50):.2f} s, p95 {pct(0.95):.2f} s, "
-          f"max {latencies[-1]:.2f} s, mean {statistics.fmean(latencies):.2f} s")
+    print(
+        f"event -> comment latency: p50 {pct(0.50):.2f} s, p95 {pct(0.95):.2f} s, "
+        f"max {latencies[-1]:.2f} s, mean {statistics.fmean(latencies):.2f} s"
+    )
     print(f"throughput: {len(latencies) / span:.1f} comments/s over {span:.1f} s")
 
 

@@ -214,7 +214,7 @@ class FakeGerrit:
                     str(data.get("tag")),
                     via,
                     time.monotonic(),
-                )  # fmt: skip
+                )
             )
 
 
