@@ -12,7 +12,8 @@ in ``reviews``. It misbehaves on request: 503s, a review stored but answered wit
 
 ``LogSite`` serves real build directories of tests/fixtures/builds under the paths the
 recorded events' log URLs have (``/logs/<path>``, with a Zuul manifest), and Zuul API
-build records (``/api/tenant/T/build/UUID``).
+build records (``/api/tenant/T/build/UUID``, and ``/api/tenant/T/builds`` filtered by
+``result`` and ``pipeline``, paged by ``skip`` and ``limit``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import asyncssh
 
@@ -370,6 +371,18 @@ def _log_handler(site: LogSite) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             site.requests += 1
             path = unquote(urlsplit(self.path).path)
+            if path.startswith("/api/tenant/") and path.endswith("/builds"):
+                wanted = dict(parse_qsl(urlsplit(self.path).query))
+                listed = [
+                    record
+                    for record in reversed(site.builds.values())  # newest first, as Zuul
+                    if all(str(record.get(k)) == wanted[k] for k in ("result", "pipeline")
+                           if k in wanted)
+                ]  # fmt: skip
+                skip = int(wanted.get("skip", 0))
+                page = listed[skip : skip + int(wanted.get("limit", 50))]
+                self._send(200, json.dumps(page).encode(), "application/json")
+                return
             if path.startswith("/api/tenant/"):
                 uuid = path.rstrip("/").rpartition("/")[2]
                 record = site.builds.get(uuid)

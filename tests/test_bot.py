@@ -341,3 +341,24 @@ def test_help_lists_the_options() -> None:
     )  # fmt: skip
     for option in ("--once", "--dry-run", "--no-comment", "--no-irc", "--replay", "--state"):
         assert option in result.stdout
+
+
+def test_zuul_api_polling_comments_on_failed_builds(world: World) -> None:
+    """bot.source: zuul -- failed voting builds of Zuul's API, one comment per build."""
+    world.serve_zuul_builds()
+    for uuid, record in world.logs.builds.items():  # give the recorded builds a change
+        world.logs.builds[uuid] = {**record, "pipeline": "check", "change": 758776, "patchset": "4"}
+    config = world.config()
+    data = json.loads(config.read_text())
+    data["bot"]["source"] = "zuul"
+    data["zuul"] = {"url": world.logs.url, "tenant": "openstack", "pipelines": ["check"]}
+    config.write_text(json.dumps(data))
+    assert world.start("--once").wait(120) == 0
+    by_text = sorted(review.message.splitlines()[2] for review in world.gerrit.reviews)
+    # announce-release (FAILURE) and the TIMED_OUT build; the non-voting POST_FAILURE
+    # build does not fail the change.
+    assert by_text == [
+        f"- announce-release: {BUG}1999003",
+        f"- tripleo-ci-centos-8-content-provider: {BUG}1999001 {BUG}1999002",
+    ]
+    assert {(r.change, r.patchset) for r in world.gerrit.reviews} == {("758776", "4")}
