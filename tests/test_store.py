@@ -625,3 +625,34 @@ def test_reclassify_leaves_a_build_reingested_meanwhile_alone(
         counts = store.reclassify([make_signature("7", "message:boom")])
         assert counts.matches == 0, "the stale build's verdict was not written"
         assert [m.message for m in store.matches_for("7", now=NOW)] == ["the ingest's own verdict"]
+
+
+def test_events_come_back_with_their_build_fields_stored_once(store_dir: Path) -> None:
+    build = Build(build_uuid="b" * 32, build_name="tempest-full", build_status="FAILURE",
+                  project="openstack/nova", log_url="https://logs.example.org/b/")  # fmt: skip
+    shared = build.event_fields()
+    events: list[tuple[str, Event]] = [
+        # The usual event: every build field, as the build has it: stored once.
+        ("job-output.txt:1", {"message": "Timed out waiting", "tags": ["console"], **shared}),
+        # Fields that differ from the build's, or are missing, are kept as they are.
+        ("job-output.txt:2", {"message": "Timed out waiting", **shared, "project": "other"}),
+        ("job-output.txt:3", {"message": "Timed out waiting", "build_name": "tempest-full"}),
+    ]
+    with open_store(store_dir) as store:
+        store.ingest(build, events, [], when=NOW)
+        found = dict(store.search(compile_query('message:"timed out"'), days=KEEP_ALL, now=NOW))
+    assert found == {
+        "job-output.txt:1": events[0][1],
+        "job-output.txt:2": events[1][1],
+        "job-output.txt:3": {**events[2][1], "build_uuid": "b" * 32},
+    }
+    # Stored once: the first event's document holds none of the build's fields.
+    index = tantivy.Index.open(str(store_dir / "index"))
+    searcher = index.searcher()
+    stored = [
+        json.loads(searcher.doc(address).get_first("_event"))
+        for _, address in searcher.search(tantivy.Query.all_query(), limit=10).hits
+    ]
+    by_id = {item[1]: item for item in stored}
+    assert by_id["job-output.txt:1"][2] == {"message": "Timed out waiting", "tags": ["console"]}
+    assert len(by_id["job-output.txt:2"]) == 3  # kept whole: its project differs

@@ -289,18 +289,24 @@ def has_build(conn: sqlite3.Connection, uuid: str) -> bool:
 
 def visible_generations(
     conn: sqlite3.Connection, since: datetime, queue: str | None = None
-) -> dict[int, int]:
-    """Generation -> build time, for builds of ``since`` or later whose events are kept.
+) -> dict[int, tuple[int, dict[str, str]]]:
+    """Generation -> (build time, the build's event fields), for builds of ``since`` or
+    later whose events are kept.
 
     Only these generations are visible to readers: events of any other generation
     belong to an ingest that has not committed (or was replaced).
     """
-    sql = "SELECT generation, time FROM builds WHERE time >= ? AND events_kept = 1"
+    sql = "SELECT generation, time, fields FROM builds WHERE time >= ? AND events_kept = 1"
     params: list[object] = [seconds(since)]
     if queue is not None:
         sql += " AND build_queue = ?"
         params.append(queue)
-    return {int(g): int(t) for g, t in conn.execute(sql, params)}
+    return {int(g): (int(t), _event_fields(f)) for g, t, f in conn.execute(sql, params)}
+
+
+def _event_fields(fields: str) -> dict[str, str]:
+    known = {k: v for k, v in json.loads(fields).items() if k in BUILD_FIELDS}
+    return Build(**known).event_fields()
 
 
 def builds_with_events(

@@ -236,11 +236,12 @@ class EmbeddedStore:
             with catalog.transaction(conn):
                 generation = catalog.new_generation(conn, started)
             stamp = catalog.seconds(moment)
+            shared = build.event_fields()
             count = 0
             for count, (event_id, event) in enumerate(events, start=1):
                 if "build_uuid" not in event:
                     event = {**event, "build_uuid": uuid}
-                self._index.add(writer, generation, stamp, count, event_id, event)
+                self._index.add(writer, generation, stamp, count, event_id, event, shared)
             rows = [(m.bug, m.filename, int(m.line), m.message) for m in matches]
             self._step("events-added")
             writer.commit()
@@ -331,7 +332,7 @@ class EmbeddedStore:
         visible = catalog.visible_generations(self._reader(), since, queue)
         # Catalog first, then the index snapshot: see the module docstring.
         searcher = self._index.searcher()
-        generations = sorted(visible, key=lambda g: (visible[g], g))
+        generations = {g: visible[g][1] for g in sorted(visible, key=lambda g: (visible[g][0], g))}
         candidates = candidate_query(compiled.root)
         for _, _, event_id, event in self._index.events(generations, candidates, searcher):
             if compiled.matches(Doc(event)):
@@ -408,7 +409,7 @@ class EmbeddedStore:
         if not rerun:
             return ReclassifyCounts()
         builds = catalog.builds_with_events(reader, None if since is None else utc(since))
-        generations = [generation for generation, _ in builds]
+        generations = {generation: stored.build.event_fields() for generation, stored in builds}
         searcher = self._index.searcher()
         hits: dict[int, dict[int, tuple[str, Event]]] = {}
         for signature in rerun:

@@ -14,8 +14,11 @@ Each document holds:
   reused, and the catalog names the one generation of each build that readers may
   see: events of an unfinished or replaced ingest are invisible until deleted;
 - ``_time``: the build's time in seconds, for retention and time windows;
-- ``_event``: the whole event as JSON (with its id and its rank in the build), so the
-  event comes back exactly as it was ingested.
+- ``_event``: the event as JSON (with its id and its rank in the build), so it comes
+  back with the fields and values it was ingested with. The build's fields, the same
+  on every event of a build, are left out when the event's all equal the build's
+  (marked by a fourth element) and put back, last, from the catalog on reading: they
+  were half of every stored event.
 
 How a compiled query becomes a candidate query (``candidate_query``): required terms
 and phrases map to tantivy term and phrase queries; wildcard, prefix and regexp terms
@@ -27,7 +30,7 @@ no constraint, which is always correct and only slower.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -153,8 +156,13 @@ class EventIndex:
         rank: int,
         event_id: str,
         event: Event,
+        shared: Mapping[str, str] | None = None,
     ) -> None:
-        """Add one event of generation ``generation`` (not visible until committed)."""
+        """Add one event of generation ``generation`` (not visible until committed).
+
+        ``shared`` are its build's fields: stored once in the catalog, not here, when
+        the event has them all with the same values (``events`` puts them back).
+        """
         doc = tantivy.Document()
         for name, value in event.items():
             if name not in _INDEXED or value is None:
@@ -164,7 +172,10 @@ class EventIndex:
                     doc.add_text(name, self._tokens(text))
         doc.add_unsigned("_gen", generation)
         doc.add_integer("_time", time)
-        doc.add_bytes("_event", json.dumps([rank, event_id, event]).encode("utf-8"))
+        stored: list[object] = [rank, event_id, event]
+        if shared and all(event.get(name) == value for name, value in shared.items()):
+            stored = [rank, event_id, {k: v for k, v in event.items() if k not in shared}, 1]
+        doc.add_bytes("_event", json.dumps(stored).encode("utf-8"))
         writer.add_document(doc)
 
     def _tokens(self, text: str) -> str:
@@ -211,11 +222,12 @@ class EventIndex:
 
     def events(
         self,
-        generations: Sequence[int],
+        generations: Mapping[int, Mapping[str, str]],
         candidates: tantivy.Query | None,
         searcher: tantivy.Searcher | None = None,
     ) -> Iterator[IndexedEvent]:
-        """Events of ``generations`` that ``candidates`` (None: all) selects.
+        """Events of ``generations`` (each with its build's fields, see ``add``) that
+        ``candidates`` (None: all) selects.
 
         Ordered by the order of ``generations``, then by rank in the build. Large result
         sets are fetched a page at a time (split by generation) to bound memory.
@@ -223,11 +235,12 @@ class EventIndex:
         if not generations:
             return
         searcher = searcher or self.searcher()
-        yield from self._pages(searcher, list(generations), candidates)
+        yield from self._pages(searcher, generations, list(generations), candidates)
 
     def _pages(
         self,
         searcher: tantivy.Searcher,
+        shared: Mapping[int, Mapping[str, str]],
         generations: list[int],
         candidates: tantivy.Query | None,
     ) -> Iterator[IndexedEvent]:
@@ -241,16 +254,19 @@ class EventIndex:
             return
         if count > PAGE and len(generations) > 1:
             middle = len(generations) // 2
-            yield from self._pages(searcher, generations[:middle], candidates)
-            yield from self._pages(searcher, generations[middle:], candidates)
+            yield from self._pages(searcher, shared, generations[:middle], candidates)
+            yield from self._pages(searcher, shared, generations[middle:], candidates)
             return
         found: list[IndexedEvent] = []
         addresses = [address for _, address in searcher.search(query, limit=count).hits]
         gens = searcher.fast_field_values("_gen", addresses)
-        for generation, address in zip(gens, addresses, strict=True):
-            stored = searcher.doc(address).get_first("_event")
-            rank, event_id, event = json.loads(cast(bytes, stored))
-            found.append((int(cast(int, generation)), rank, event_id, event))
+        for gen, address in zip(gens, addresses, strict=True):
+            generation = int(cast(int, gen))
+            stored = json.loads(cast(bytes, searcher.doc(address).get_first("_event")))
+            event = stored[2]
+            if len(stored) > 3:  # the build's fields were left out: put them back
+                event.update(shared[generation])
+            found.append((generation, stored[0], stored[1], event))
         order = {generation: index for index, generation in enumerate(generations)}
         found.sort(key=lambda item: (order[item[0]], item[1]))
         yield from found
