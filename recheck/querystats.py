@@ -102,25 +102,33 @@ def summarize(events: Iterable[Event], quantity: int = 5, verbose: bool = False)
     """
     hits = 0
     builds: dict[str, set[str]] = {}
-    values: dict[str, Counter[str]] = {}
+    # Each counted field's values, gathered in a list and counted once at the end
+    # (Counter counts a list in C); None for a field that is never counted. A query
+    # hitting 100,000 events spends most of its Python time here.
+    values: dict[str, list[str] | None] = {}
     for event in events:
         hits += 1
         status = _text(event.get("build_status")) or UNKNOWN_STATUS
         builds.setdefault(status, set()).add(_build_key(event))
         for name, value in event.items():
-            if name == "message" or name.startswith("@") or value is None:
+            gathered = values.get(name, _NEW)
+            if gathered is _NEW:
+                counted = not (name == "message" or name.startswith("@"))
+                counted = counted and (verbose or name not in NOISY_FIELDS)
+                gathered = values[name] = [] if counted else None
+            if gathered is None or value is None:
                 continue
-            if not verbose and name in NOISY_FIELDS:
-                continue
-            counts = values.get(name)
-            if counts is None:
-                counts = values[name] = Counter()
-            counts[_text(value)] += 1
+            gathered.append(value if value.__class__ is str else _text(value))
+    counts = {name: Counter(found) for name, found in values.items() if found}
     return QueryStats(
         hits=hits,
         builds={status: len(keys) for status, keys in sorted(builds.items())},
-        fields={name: _top(counts, quantity) for name, counts in sorted(values.items())},
+        fields={name: _top(counted, quantity) for name, counted in sorted(counts.items())},
     )
+
+
+_NEW: list[str] = []
+"""A marker: ``values`` has no entry for the field yet."""
 
 
 @runtime_checkable
