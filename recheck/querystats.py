@@ -4,8 +4,10 @@ Triagers ask "where does this signature hit?": how many events, how many distinc
 per build_status (does it also hit successful builds, i.e. false positives?), and for
 each field its most common values with their share, as elastic-recheck's
 ``elastic-recheck-query`` printed them (``build_name`` / ``48% check-grenade-dsvm``).
-As there, a field's share is taken among the hits that have the field, a list value
-(``tags``) counts as one value, ``message`` and ``@`` fields are never listed, and
+As there, a field's share is taken among the hits that have the field; each value of a
+multi-valued field (``tags``) counts, once per hit, as Elasticsearch's terms aggregation
+counts it (so the cluster store's aggregations give the same report); ``message`` and
+``@`` fields are never listed, and
 fields that differ on nearly every build (``NOISY_FIELDS``) only with ``verbose``.
 
 Pure functions over events, whatever store they came from; the CLI only prints.
@@ -106,6 +108,7 @@ def summarize(events: Iterable[Event], quantity: int = 5, verbose: bool = False)
     # (Counter counts a list in C); None for a field that is never counted. A query
     # hitting 100,000 events spends most of its Python time here.
     values: dict[str, list[str] | None] = {}
+    surplus: dict[str, int] = {}  # values beyond one per hit, from multi-valued fields
     for event in events:
         hits += 1
         status = _text(event.get("build_status")) or UNKNOWN_STATUS
@@ -118,12 +121,22 @@ def summarize(events: Iterable[Event], quantity: int = 5, verbose: bool = False)
                 gathered = values[name] = [] if counted else None
             if gathered is None or value is None:
                 continue
-            gathered.append(value if value.__class__ is str else _text(value))
-    counts = {name: Counter(found) for name, found in values.items() if found}
+            if value.__class__ is str:
+                gathered.append(value)
+                continue
+            distinct = {item for item in value if item is not None}
+            if distinct:
+                gathered.extend(distinct)
+                surplus[name] = surplus.get(name, 0) + len(distinct) - 1
+    fields = {
+        name: _top(Counter(found), len(found) - surplus.get(name, 0), quantity)
+        for name, found in sorted(values.items())
+        if found
+    }
     return QueryStats(
         hits=hits,
         builds={status: len(keys) for status, keys in sorted(builds.items())},
-        fields={name: _top(counted, quantity) for name, counted in sorted(counts.items())},
+        fields=fields,
     )
 
 
@@ -169,8 +182,10 @@ def stats_from(
     return summarize((event for _, event in hits), quantity, verbose)
 
 
-def _top(counts: Counter[str], quantity: int) -> list[tuple[str, float]]:
-    total = sum(counts.values())
+def _top(counts: Counter[str], having: int, quantity: int) -> list[tuple[str, float]]:
+    """The ``quantity`` most common values, each with its share of the ``having`` hits
+    that have the field."""
+    total = max(having, 1)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:quantity]
     return [(value, round(count / total, 4)) for value, count in ranked]
 

@@ -345,8 +345,9 @@ def test_summary_uses_aggregations(cluster: FakeCluster, store: ElasticStore) ->
     assert "top:message" not in body["aggs"] and "top:build_uuid" not in body["aggs"]
     expected = summarize(event for _, event in store.search(query, now=NOW))
     assert (stats.hits, stats.builds) == (expected.hits, expected.builds)
-    for name in ("build_name", "build_status", "filename", "loglevel"):
+    for name in ("build_name", "build_status", "filename", "loglevel", "tags"):
         assert stats.fields.get(name) == expected.fields.get(name), name
+    assert expected.fields.get("tags"), "the sample events should have tags"
 
 
 def test_freshness_and_health(cluster: FakeCluster, store: ElasticStore) -> None:
