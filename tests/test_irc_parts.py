@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recheck.bot.irc_connection import Backoff, RateLimiter, _alternate_nick
+from recheck.bot.irc_connection import RateLimiter, _alternate_nick
 from recheck.bot.irc_settings import ChannelRule, irc_settings
 from recheck.bot.irc_text import payload_budget, sanitize, split_message
 from recheck.config import ConfigError, parse_config
@@ -72,15 +72,6 @@ def test_split_prefers_spaces_and_cuts_characters_whole() -> None:
 def test_payload_budget_leaves_room_for_the_relay_prefix() -> None:
     budget = payload_budget("PRIVMSG #openstack-nova :", "recheck")
     assert budget == 512 - len("PRIVMSG #openstack-nova :") - 2 - 100
-
-
-def test_backoff_doubles_with_jitter_and_resets() -> None:
-    backoff = Backoff(1.0, 10.0, jitter=0.5, rng=lambda: 1.0)  # the most jitter
-    assert [backoff.next_delay() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
-    backoff.reset()
-    assert backoff.next_delay() == 0.5
-    no_jitter = Backoff(1.0, 10.0, jitter=0.5, rng=lambda: 0.0)
-    assert [no_jitter.next_delay() for _ in range(5)] == [1.0, 2.0, 4.0, 8.0, 10.0]
 
 
 def test_rate_limiter_allows_a_burst_then_the_rate() -> None:

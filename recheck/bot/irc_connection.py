@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import random
 import socket
 import ssl
 import threading
@@ -29,46 +28,15 @@ from typing import Any
 import irc.client
 import jaraco.stream.buffer
 
+from recheck.bot.backoff import Backoff
 from recheck.bot.irc_settings import IrcSettings
 from recheck.bot.irc_text import payload_budget, sanitize, split_message
 
-__all__ = ["Backoff", "IrcConnection", "RateLimiter"]
+__all__ = ["IrcConnection", "RateLimiter"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-
-
-class Backoff:
-    """Reconnect delays: ``minimum`` doubling up to ``maximum``, each cut by a random jitter.
-
-    The jitter spreads reconnects of several bots (or of one bot restarted in a loop)
-    so they do not hit a recovering server at the same instant.
-    """
-
-    def __init__(
-        self,
-        minimum: float,
-        maximum: float,
-        *,
-        jitter: float = 0.5,
-        rng: Callable[[], float] = random.random,
-    ) -> None:
-        self.minimum = minimum
-        self.maximum = maximum
-        self.jitter = jitter
-        self._rng = rng
-        self._failures = 0
-
-    def next_delay(self) -> float:
-        """The wait before the next attempt; each call (a failure) doubles the base."""
-        base = min(self.maximum, self.minimum * 2.0 ** min(self._failures, 60))
-        self._failures += 1
-        return base * (1 - self.jitter * self._rng())
-
-    def reset(self) -> None:
-        """A connection succeeded: the next failure waits ``minimum`` again."""
-        self._failures = 0
 
 
 class RateLimiter:
@@ -141,7 +109,7 @@ class IrcConnection:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="recheck-irc", daemon=True)
-        self._backoff = Backoff(settings.reconnect_min, settings.reconnect_max)
+        self._backoff = Backoff(initial=settings.reconnect_min, maximum=settings.reconnect_max)
         self._limiter = RateLimiter(settings.rate, settings.burst, clock)
         self._reactor = _Reactor()
         self._conn: Any = self._reactor.server()
@@ -257,7 +225,7 @@ class IrcConnection:
                 sasl_login=settings.account if use_sasl else None,
             )
         except (irc.client.ServerConnectionError, OSError) as exc:
-            delay = self._backoff.next_delay()
+            delay = self._backoff.next()
             self._next_attempt = self._clock() + delay
             log.warning(
                 "IRC: cannot connect to %s:%d: %s; trying again in %.1f s",
@@ -379,7 +347,7 @@ class IrcConnection:
         if self._stopping.is_set():
             return
         self._registered = False
-        delay = self._backoff.next_delay()
+        delay = self._backoff.next()
         self._next_attempt = self._clock() + delay
         log.warning(
             "IRC: disconnected from %s:%d; reconnecting in %.1f s",
