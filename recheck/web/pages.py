@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from recheck.bugs import BugTracker
 from recheck.config import PagesConfig
@@ -67,17 +66,13 @@ def web_url(text: str | None) -> str | None:
     """``text`` if it is an http(s) URL with a host, else None: never a ``javascript:`` link."""
     if not text:
         return None
-    try:
-        parts = urlsplit(text.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    # Control characters and spaces inside a URL are how filters get confused; a real
-    # log URL never has them.
-    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in text.strip()):
-        return None
-    return text.strip()
+    text = text.strip()
+    # No spaces or control characters anywhere: they are how link filters get fooled,
+    # and a real log URL never holds them.
+    return text if _WEB_URL.fullmatch(text) else None
+
+
+_WEB_URL = re.compile(r"https?://[^\x00-\x20\x7f/?#@]+(?:[/?#][^\x00-\x20\x7f]*)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -524,20 +519,21 @@ def _shares(values: Iterable[str]) -> list[Share]:
 
 def as_json(page: object) -> Any:
     """A page as JSON-ready data: dataclass fields and properties, times in ISO 8601."""
-    if is_dataclass(page) and not isinstance(page, type):
-        data = {f.name: as_json(getattr(page, f.name)) for f in fields(page)}
-        for name in _PROPERTIES.get(type(page).__name__, ()):
-            data[name] = as_json(getattr(page, name))
-        return data
+    if page is None or isinstance(page, str | int | float):
+        return page
+    if isinstance(page, list | tuple):
+        return [as_json(item) for item in page]
+    if isinstance(page, dict):
+        return {str(key): as_json(value) for key, value in page.items()}
     if isinstance(page, datetime):
         return page.isoformat()
     if isinstance(page, timedelta):
         return page.total_seconds()
-    if isinstance(page, dict):
-        return {str(key): as_json(value) for key, value in page.items()}
-    if isinstance(page, list | tuple):
-        return [as_json(item) for item in page]
-    return page
+    assert is_dataclass(page) and not isinstance(page, type), type(page)
+    data = {f.name: as_json(getattr(page, f.name)) for f in fields(page)}
+    for name in _PROPERTIES.get(type(page).__name__, ()):
+        data[name] = as_json(getattr(page, name))
+    return data
 
 
 _PROPERTIES: dict[str, tuple[str, ...]] = {

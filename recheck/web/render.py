@@ -63,7 +63,8 @@ class Links:
 
 def page_json(page: Page) -> str:
     """The data a page is built from, as JSON text."""
-    return json.dumps(as_json(page), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    # Compact: indenting would make json use its slow pure-Python encoder.
+    return json.dumps(as_json(page), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 class Renderer:
