@@ -148,7 +148,7 @@ def test_bug_page_links_to_the_matching_lines(
 
 PWN = "window.__pwned=1"
 HOSTILE_BUG = f'x"><img src=x onerror={PWN}>'
-HOSTILE_TEXT = f"<script>{PWN}</script><img src=x onerror=\"{PWN}\">"
+HOSTILE_TEXT = f'<script>{PWN}</script><img src=x onerror="{PWN}">'
 
 
 class HostileTracker:
@@ -181,7 +181,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
             build_patchset=HOSTILE_TEXT, log_url=f"javascript:{PWN}//",
         )  # fmt: skip
         filename = f'"><script>{PWN}</script>.txt'
-        message = f"hostilemarker {HOSTILE_TEXT} <a href=\"javascript:{PWN}\">x</a>"
+        message = f'hostilemarker {HOSTILE_TEXT} <a href="javascript:{PWN}">x</a>'
         events = [(f"{filename}:1", {"message": message, "filename": filename})]
         matches = [Match(HOSTILE_BUG, filename, 1, message)] if matched else []
         store.ingest(build, events, matches, when=NOW)
