@@ -53,7 +53,7 @@ def add_parsers(commands: Commands) -> None:
     serve.add_argument(
         "--cache",
         metavar="SECONDS",
-        type=float,
+        type=_seconds,
         default=60.0,
         help="read the store again at most this often (default 60)",
     )
@@ -172,3 +172,13 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
     return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
