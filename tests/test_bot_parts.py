@@ -166,6 +166,17 @@ def test_comment_assembly_and_hostile_job_names() -> None:
     )
 
 
+def test_elastic_recheck_messages_can_be_pasted_in() -> None:
+    """recheckwatchbot.yaml writes found_bug with %(bugs)s; other percent signs and
+    braces are text."""
+    tracker = UrlOnlyTracker("https://bugs/{bug}")
+    messages = Messages("I think you hit bug(s):\n\n%(bugs)s", "100% {sure}", "U", "F", "")
+    job = JobOutcome("j", "u", "FAILURE", bugs=("7",))
+    assert comment_text(_report(job), messages, tracker, 1200) == (
+        "I think you hit bug(s):\n\n- j: https://bugs/7\n\n100% {sure}\n\nF"
+    )
+
+
 def test_queue_steps_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite"
     queue = BotQueue(path)

@@ -1,8 +1,8 @@
 """A FailureReport -> the text of its Gerrit comment, from bot.yaml's ``messages``.
 
 Assembled as elastic-recheck assembled it: when some failed job matched a known bug,
-``found_bug`` (with ``{bugs}`` replaced by one line per failed job: its bug URLs, or
-"unrecognized error", or why it could not be classified), then ``recheck_instructions``
+``found_bug`` (with ``{bugs}``, or elastic-recheck's ``%(bugs)s``, replaced by one line per
+failed job: its bug URLs, or "unrecognized error", or why it could not be classified), then ``recheck_instructions``
 if every failed voting job is explained, else ``unrecognized``, then ``footer``. When
 no job matched a known bug: ``no_bugs_found`` and the job lines (no comment at all if
 ``no_bugs_found`` is empty). Bugs of ``suppress-notification`` signatures never reach
@@ -31,7 +31,7 @@ def comment_text(
     lines = "\n".join(job_line(job, tracker, log_timeout) for job in report.jobs)
     if report.bugs:
         parts = [
-            messages.found_bug.replace("{bugs}", lines),
+            _with_bugs(messages.found_bug, lines),
             messages.recheck_instructions if report.fully_recognized else messages.unrecognized,
             messages.footer,
         ]
@@ -54,6 +54,12 @@ def job_line(job: JobOutcome, tracker: BugTracker, log_timeout: float) -> str:
         verdict = "unrecognized error"
     voting = "" if job.voting else " (non-voting)"
     return f"- {_clean(job.name)}{voting}: {verdict}"
+
+
+def _with_bugs(template: str, lines: str) -> str:
+    # Plain replacement, not str.format or %: a template holding other braces or
+    # percent signs must not fail. %(bugs)s lets elastic-recheck's messages be pasted in.
+    return template.replace("{bugs}", lines).replace("%(bugs)s", lines)
 
 
 def _clean(text: str) -> str:
