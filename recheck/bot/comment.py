@@ -2,8 +2,9 @@
 
 Assembled as elastic-recheck assembled it: when some failed job matched a known bug,
 ``found_bug`` (with ``{bugs}``, or elastic-recheck's ``%(bugs)s``, replaced by one line per
-failed job: its bug URLs, or "unrecognized error", or why it could not be classified), then ``recheck_instructions``
-if every failed voting job is explained, else ``unrecognized``, then ``footer``. When
+failed job: its bug URLs, or "unrecognized error", or why it could not be classified),
+then ``recheck_instructions`` if every failed voting job is explained, else
+``unrecognized``, then ``footer``. When
 no job matched a known bug: ``no_bugs_found`` and the job lines (no comment at all if
 ``no_bugs_found`` is empty). Bugs of ``suppress-notification`` signatures never reach
 a report, so they never appear here.

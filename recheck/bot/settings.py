@@ -40,7 +40,8 @@ finds its own comments by it after a crash."""
 @dataclass(frozen=True)
 class Messages:
     """The texts a Gerrit comment is assembled from (same keys and meaning as
-    elastic-recheck's). ``found_bug`` holds ``{bugs}`` (or ``%(bugs)s``): one line per failed job."""
+    elastic-recheck's). ``found_bug`` holds ``{bugs}`` (or ``%(bugs)s``): one line per
+    failed job."""
 
     found_bug: str
     recheck_instructions: str
