@@ -1,4 +1,5 @@
-"""The bot's service in process: notifiers hear every finished report, once."""
+"""The bot's service in process: notifiers hear every finished report, once; comments
+with the same text on one change are each posted once, whatever fails in between."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import json
 from bot_world import JENKINS_EVENTS, JENKINS_ROUTES, ROOT
 from gerrit_fake import LogSite
 
+from recheck.bot.events import FailedJob, FailureEvent
 from recheck.bot.queue import BotQueue
+from recheck.bot.review import PostError
 from recheck.bot.service import Service, ServiceOptions
 from recheck.bot.settings import BotSettings
 from recheck.bot.triage import SignatureSet, Triage
@@ -60,3 +63,48 @@ def test_notifiers_hear_each_report_and_a_broken_one_costs_nothing() -> None:
     assert out.getvalue().count("--- comment on change") == 2
     assert service.metrics.get("errors") == 2  # the broken notifier, twice
     assert problems == []
+
+
+class FlakyGerrit:
+    """A Reviewer whose first post is refused (503, nothing stored)."""
+
+    def __init__(self) -> None:
+        self.comments: list[tuple[str, str]] = []
+        self.refuse = 1
+
+    def count(self, event: FailureEvent, text: str) -> int:
+        return self.comments.count((event.change, text))
+
+    def post(self, event: FailureEvent, text: str) -> None:
+        if self.refuse:
+            self.refuse -= 1
+            raise PostError("HTTP 503; Gerrit is failing", transient=True)
+        self.comments.append((event.change, text))
+
+
+def test_a_refused_comment_is_not_mistaken_for_a_later_identical_one() -> None:
+    """Two events of one change (a recheck failing the same way) give the same text.
+    The first post is refused and retried later; the second event must wait, or the
+    retry would count its comment as the first one's and skip it."""
+    queue = BotQueue(":memory:")
+    now = [1000.0]
+    gerrit = FlakyGerrit()
+    config = Config(fetch=FetchConfig(allowed_hosts=("127.0.0.1",), retries=0))
+    service = Service(
+        BotSettings(retry=10.0), queue, Triage(config, SignatureSet(ROOT / "queries", print)),
+        gerrit, UrlOnlyTracker("https://bugs/{bug}"), clock=lambda: now[0],
+    )  # fmt: skip
+    for key in ("1,2,first", "1,2,second"):
+        job = FailedJob("j", "u", "FAILURE")
+        event = FailureEvent(key, "1", "2", "p", "master", "gate", "", (job,))
+        row = queue.add("gerrit", "{}", now[0])
+        assert queue.parsed(row, key, "1", event.to_json(), deadline=now[0] + 60)
+        queue.reported(row, "{}", "the same text")
+    assert service.work_once()  # the first: refused, to be retried in 5-10 s
+    assert not service.work_once()  # the second waits for the first to settle
+    now[0] += 11
+    while service.work_once():
+        pass
+    assert gerrit.comments == [("1", "the same text")] * 2
+    assert [row.state for row in queue.rows()] == ["done", "done"]
+    assert service.metrics.get("comments_posted") == 2

@@ -12,9 +12,11 @@ moment resumes where it was::
 ``posting`` is written, with the number of identical comments already on the change
 (``baseline``), just before a comment is sent: after a crash, a row found in
 ``posting`` is posted again only if the change does not hold more such comments than
-the baseline, so a comment is never posted twice. The file belongs to one bot at a
-time (an ``flock`` on ``<state>.lock``, released by the kernel when the bot dies); it
-is separate from the history store so the two never wait on each other's locks.
+the baseline, so a comment is never posted twice; meanwhile the change's other rows
+wait, so that an identical comment of theirs is never taken for this one. The file
+belongs to one bot at a time (an ``flock`` on ``<state>.lock``, released by the kernel
+when the bot dies); it is separate from the history store so the two never wait on each
+other's locks.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ __all__ = ["BotQueue", "QueueError", "QueueRow", "report_from_json", "report_to_
 
 ACTIVE = ("received", "pending", "reported", "posting")
 """States of rows that still need work."""
+
+_WORKABLE = (
+    f"row.state IN ({','.join('?' * len(ACTIVE))}) AND NOT EXISTS (SELECT 1 FROM inbox AS other "
+    "WHERE other.state = 'posting' AND other.change = row.change AND other.id != row.id "
+    "AND (row.state != 'posting' OR other.id < row.id))"
+)
+"""Rows needing work that may be worked on: not while another row of the same change
+is in ``posting`` (the oldest such row goes first); the ``ACTIVE`` states are its
+parameters."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -55,6 +66,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     updated REAL
 );
 CREATE INDEX IF NOT EXISTS inbox_work ON inbox (state, next_attempt);
+CREATE INDEX IF NOT EXISTS inbox_change ON inbox (change, state);
 """
 
 
@@ -173,11 +185,15 @@ class BotQueue:
     # --- reading ---------------------------------------------------------------------
 
     def due(self, now: float, limit: int = 64) -> list[QueueRow]:
-        """Rows needing work now, the longest-waiting first."""
-        marks = ",".join("?" * len(ACTIVE))
+        """Rows needing work now, the longest-waiting first.
+
+        A change with a row in ``posting`` has no other row due until that one is
+        settled: its baseline counts identical comments on the change, and another
+        event's comment with the same text, posted meanwhile, would pass for it.
+        """
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT * FROM inbox WHERE state IN ({marks}) AND next_attempt <= ? "
+                f"SELECT * FROM inbox AS row WHERE {_WORKABLE} AND next_attempt <= ? "
                 "ORDER BY next_attempt, id LIMIT ?",
                 (*ACTIVE, now, limit),
             ).fetchall()
@@ -190,10 +206,9 @@ class BotQueue:
 
     def wake_time(self) -> float | None:
         """When the earliest row needing work becomes due; None when nothing waits."""
-        marks = ",".join("?" * len(ACTIVE))
         with self._lock:
             found = self._conn.execute(
-                f"SELECT MIN(next_attempt) FROM inbox WHERE state IN ({marks})", ACTIVE
+                f"SELECT MIN(next_attempt) FROM inbox AS row WHERE {_WORKABLE}", ACTIVE
             ).fetchone()[0]
         return None if found is None else float(found)
 
