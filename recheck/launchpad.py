@@ -298,15 +298,16 @@ def tracker_from_config(config: Config) -> BugTracker:
             f"{where}: unknown key 'bug_tracker.{unknown[0]}'; "
             f"known keys: {', '.join(_TRACKER_KEYS)}"
         )
-    url = raw.get("url", DEFAULT_BUG_URL)
+    # The bot's top-level bug_url wins, as it does for Gerrit comments: both links agree.
+    url = config.sections.get("bug_url", raw.get("url", DEFAULT_BUG_URL))
     if (
         not isinstance(url, str)
         or "{bug}" not in url
         or not url.startswith(("http://", "https://"))
     ):
         raise ConfigError(
-            f"{where}: bug_tracker.url must be an http(s) URL with {{bug}} where the bug id "
-            f"goes, such as {DEFAULT_BUG_URL}, found {url!r}"
+            f"{where}: bug_url / bug_tracker.url must be an http(s) URL with {{bug}} where "
+            f"the bug id goes, such as {DEFAULT_BUG_URL}, found {url!r}"
         )
     kind = raw.get("type", "launchpad")
     if kind not in ("launchpad", "url"):

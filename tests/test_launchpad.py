@@ -157,6 +157,11 @@ def test_tracker_from_config(tmp_path: Path) -> None:
     )
     assert isinstance(tuned, LaunchpadTracker)
     assert (tuned.settings.cache_ttl, tuned.settings.timeout) == (60.0, 2.0)
+    # The bot's bug_url (what its Gerrit comments link to) is the IRC links' too.
+    both = "bug_url: https://bugs.example.org/{bug}\nbug_tracker: {url: 'https://x/{bug}'}\n"
+    assert tracker_from_config(parse_config(both, tmp_path / "bot.yaml")).url("5") == (
+        "https://bugs.example.org/5"
+    )
 
 
 @pytest.mark.parametrize(
