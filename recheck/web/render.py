@@ -2,7 +2,8 @@
 
 Templates live in ``web/templates/`` (``base.html``, ``_partials.html`` and one file
 per kind of page) and the stylesheet in ``web/static/``, beside the package in the
-source tree. Every value from the store or a bug tracker is text to escape: the
+source tree; an installed wheel carries them as data files under
+``<prefix>/share/recheck/web/``. Every value from the store or a bug tracker is text to escape: the
 environment autoescapes everything, and links are only ever made from URLs that
 ``pages.web_url`` accepted (http and https).
 """
@@ -10,6 +11,7 @@ environment autoescapes everything, and links are only ever made from URLs that
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +25,15 @@ from recheck.web.site import UNCATEGORIZED, Page, bug_name
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "Links", "Renderer", "page_json"]
 
-WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+def _web_dir() -> Path:
+    """``web/`` of the source tree (a checkout, an editable install), else the copy a
+    wheel installs under ``<prefix>/share/recheck/web`` (pyproject's data-files)."""
+    source = Path(__file__).resolve().parent.parent.parent / "web"
+    installed = Path(sys.prefix) / "share" / "recheck" / "web"
+    return source if (source / "templates").is_dir() or not installed.is_dir() else installed
+
+
+WEB_DIR = _web_dir()
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
