@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from recheck.bot.irc_connection import IrcConnection
 from recheck.bot.irc_routing import lines_for
@@ -56,12 +57,14 @@ class IrcNotifier:
         with self._done:
             return self._done.wait_for(lambda: self._unfinished == 0, timeout)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop both threads (the connection says QUIT); lines not yet sent are lost."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Announce what was notified (for at most ``timeout`` seconds: the server may be
+        down), then stop both threads (the connection says QUIT); what is left is lost."""
+        deadline = time.monotonic() + timeout
         self._reports.put(None)
         if self._composer.is_alive():
             self._composer.join(timeout)
-        self.connection.stop(timeout)
+        self.connection.stop(flush=max(0.0, deadline - time.monotonic()))
 
     def _compose_forever(self) -> None:
         while True:

@@ -108,6 +108,8 @@ class IrcConnection:
         self._outbox: collections.deque[tuple[str, str]] = collections.deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._flush_until = 0.0
+        """After ``stop``: until when (``time.monotonic``) queued lines may still be sent."""
         self._thread = threading.Thread(target=self._run, name="recheck-irc", daemon=True)
         self._backoff = Backoff(initial=settings.reconnect_min, maximum=settings.reconnect_max)
         self._limiter = RateLimiter(settings.rate, settings.burst, clock)
@@ -172,16 +174,24 @@ class IrcConnection:
         """Whether the server has welcomed the connection (and channels were joined)."""
         return self._registered
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Say QUIT and end the thread; waits at most ``timeout`` seconds."""
+    def stop(self, timeout: float = 5.0, flush: float = 0.0) -> None:
+        """Send the lines still queued for at most ``flush`` seconds (connecting if need
+        be: a ``--once`` run ends soon after its last report), then say QUIT and end the
+        thread; waits at most ``flush + timeout`` seconds."""
+        self._flush_until = time.monotonic() + flush
         self._stopping.set()
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            self._thread.join(flush + timeout)
+
+    def _finished(self) -> bool:
+        if not self._stopping.is_set():
+            return False
+        return self.pending() == 0 or time.monotonic() >= self._flush_until
 
     # --- the connection thread --------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        while not self._finished():
             try:
                 self._step()
             except Exception:  # one bad event must not end the bot's IRC for good
@@ -344,7 +354,7 @@ class IrcConnection:
         log.warning("IRC: cannot send to %s: %s", event.arguments[:1], event.arguments[1:])
 
     def _on_disconnect(self, connection: Any, event: Any) -> None:
-        if self._stopping.is_set():
+        if self._finished():
             return
         self._registered = False
         delay = self._backoff.next()
