@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import cast
 
 import pytest
 from web_store import QUERIES, Data, fill_store, serving, shipped_signatures, write_config
@@ -23,7 +24,7 @@ from web_store import QUERIES, Data, fill_store, serving, shipped_signatures, wr
 from recheck.bugs import BugInfo, BugTracker, UrlOnlyTracker
 from recheck.cli import main
 from recheck.config import ConfigError, PagesConfig, load_config, parse_config
-from recheck.store import Store, open_store
+from recheck.store import Store, StoreError, open_store
 from recheck.web.chart import BAR_WIDTH, HEIGHT, hourly_chart
 from recheck.web.pages import WINDOWS, Hours, as_json, web_url
 from recheck.web.render import Links, Renderer
@@ -156,6 +157,40 @@ def test_header_says_how_far_behind_the_newest_event_is(store: Store, data: Data
     later = replace(page.header, generated=newest + timedelta(hours=5))
     html = Renderer().html(replace(page, header=later), Links("index", live=False))
     assert "indexing is 5 h behind" in " ".join(Tags(html).text)
+
+
+class _YellowCluster:
+    """A store as a cluster store is: it also tells its health (here: yellow)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def health(self) -> object:
+        return type("Health", (), {"status": "yellow"})()
+
+
+class _DownCluster(_YellowCluster):
+    """A cluster store whose server went away: every question is a StoreError."""
+
+    def newest_event_time(self) -> datetime | None:
+        raise StoreError("https://es.example.org:9200", "connection refused; is it running?")
+
+
+def test_header_tells_a_cluster_s_health_and_survives_it_being_down(store: Store) -> None:
+    yellow = snapshot(cast(Store, _YellowCluster(store))).trends(None)
+    assert yellow.header.health == "yellow"
+    text = " ".join(Tags(Renderer().html(yellow, Links("index", live=False))).text)
+    assert "Cluster health: yellow." in text
+    down = snapshot(cast(Store, _DownCluster(store))).trends(None)
+    assert down.header.newest_event is None
+    text = " ".join(Tags(Renderer().html(down, Links("index", live=False))).text)
+    assert "History unavailable: connection refused; is it running?" in text
+    page = snapshot(store).trends(None)
+    embedded = " ".join(Tags(Renderer().html(page, Links("index", live=False))).text)
+    assert "Cluster health" not in embedded and "unavailable" not in embedded
 
 
 # --------------------------------------------------------------------------- chart

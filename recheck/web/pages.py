@@ -33,6 +33,7 @@ from recheck.config import PagesConfig
 from recheck.models import Signature
 from recheck.pipeline import Classification, Match
 from recheck.store.base import StoredBuild, StoredMatch
+from recheck.store.freshness import Freshness
 
 __all__ = [
     "WINDOWS",
@@ -85,6 +86,10 @@ class Header:
     """The newest build whose events are indexed; None when the store is empty."""
     queue: str
     """The gate pipeline's name, which the navigation links to."""
+    health: str | None = None
+    """A cluster store's status (green, yellow, red); None for the embedded store."""
+    problem: str | None = None
+    """Why the store could not say how fresh it is (a cluster that is down...)."""
 
     @property
     def behind(self) -> timedelta | None:
@@ -94,9 +99,11 @@ class Header:
         return max(self.generated - self.newest_event, timedelta(0))
 
 
-def header(settings: PagesConfig, now: datetime, newest_event: datetime | None) -> Header:
-    """The header of pages generated at ``now``."""
-    return Header(settings.title, now, newest_event, settings.queue)
+def header(settings: PagesConfig, now: datetime, fresh: Freshness) -> Header:
+    """The header of pages generated at ``now``, with how fresh the store said it is."""
+    return Header(
+        settings.title, now, fresh.newest_event, settings.queue, fresh.health, fresh.problem
+    )
 
 
 @dataclass(frozen=True)

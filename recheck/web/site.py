@@ -19,6 +19,7 @@ from recheck.bugs import BugTracker
 from recheck.config import PagesConfig
 from recheck.models import Signature
 from recheck.store.base import Store, StoredBuild, utc
+from recheck.store.freshness import freshness
 from recheck.web.pages import (
     WINDOWS,
     BugPage,
@@ -61,7 +62,7 @@ class Snapshot:
     @cached_property
     def header(self) -> Header:
         """The header every page of this snapshot shares."""
-        return header(self.settings, self.now, self.store.newest_event_time())
+        return header(self.settings, self.now, freshness(self.store, self.now))
 
     @cached_property
     def builds(self) -> list[StoredBuild]:
