@@ -65,6 +65,30 @@ def test_notifiers_hear_each_report_and_a_broken_one_costs_nothing() -> None:
     assert problems == []
 
 
+def test_only_changes_of_the_configured_projects_are_handled() -> None:
+    with LogSite() as logs:
+        for path, build in JENKINS_ROUTES.items():
+            logs.serve(path, build)
+        config = Config(fetch=FetchConfig(allowed_hosts=("127.0.0.1",), retries=0))
+        out = io.StringIO()
+        queue = BotQueue(":memory:")
+        service = Service(
+            BotSettings(projects="^openstack/keystone$"), queue,
+            Triage(config, SignatureSet(ROOT / "queries", print)), None,
+            UrlOnlyTracker("https://bugs/{bug}"), options=ServiceOptions(dry_run=True), out=out,
+        )  # fmt: skip
+        for index in (1, 6):  # openstack/requirements, openstack/keystone
+            line = json.dumps(JENKINS_EVENTS[index])
+            service.enqueue(
+                "gerrit", line.replace("http://logs.openstack.org/", f"{logs.url}/logs/")
+            )
+        service.drain()
+    assert [row.state for row in queue.rows()] == ["skipped", "done"]
+    assert [line for line in out.getvalue().splitlines() if line.startswith("---")] == [
+        f"--- comment on change 64750 patchset 6 ({queue.rows()[1].key})"
+    ]
+
+
 class FlakyGerrit:
     """A Reviewer whose first post is refused (503, nothing stored)."""
 
