@@ -14,11 +14,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gerrit_fake import FakeGerrit, LogSite
 
 ROOT = Path(__file__).parents[1]
@@ -178,3 +179,14 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """A fake Gerrit and a logs server for one test; its bots are stopped at the end."""
+    with FakeGerrit(tmp_path) as gerrit, LogSite() as logs:
+        world = World(tmp_path, gerrit, logs)
+        try:
+            yield world
+        finally:
+            world.stop_all()

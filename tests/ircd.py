@@ -17,7 +17,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -334,3 +334,12 @@ def _close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
+
+
+@pytest.fixture
+def ircd(tmp_path: Path) -> Iterator[Ngircd]:
+    """A started ngircd for one test, stopped at the end."""
+    server = Ngircd(tmp_path / "ngircd")
+    server.start()
+    yield server
+    server.stop()

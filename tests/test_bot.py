@@ -16,12 +16,11 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from bot_world import EVENTS, FAILED_JENKINS, ROOT, World, wait_until
-from gerrit_fake import FakeGerrit, LogSite
+from bot_world import world as world  # the fixture
 
 FOOTER = "(This comment was written by the recheck bot; it only reads logs.)"
 FOUND = (
@@ -46,16 +45,6 @@ JENKINS_65361 = f"""{FOUND}
 {RECHECK}
 
 {FOOTER}"""
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with FakeGerrit(tmp_path) as gerrit, LogSite() as logs:
-        world = World(tmp_path, gerrit, logs)
-        try:
-            yield world
-        finally:
-            world.stop_all()
 
 
 def _comment_count(world: World, count: int) -> None:

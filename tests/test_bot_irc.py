@@ -10,37 +10,17 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from bot_world import ROOT, World, wait_until
-from gerrit_fake import FakeGerrit, LogSite
+from bot_world import world as world  # the fixture
 from ircd import IrcClient, Ngircd
+from ircd import ircd as ircd  # the fixture
 
 GATE_EVENT = 6
 """The recorded Jenkins event of change 64750 (openstack/keystone), gate pipeline."""
 CHECK_EVENT = 2
 """Change 63078 (openstack/tempest), check pipeline: not announced by default."""
 CHANGE = "keystone change https://review.opendev.org/64750"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with FakeGerrit(tmp_path) as gerrit, LogSite() as logs:
-        world = World(tmp_path, gerrit, logs)
-        try:
-            yield world
-        finally:
-            world.stop_all()
-
-
-@pytest.fixture
-def ircd(tmp_path: Path) -> Iterator[Ngircd]:
-    server = Ngircd(tmp_path / "ngircd")
-    server.start()
-    yield server
-    server.stop()
 
 
 def irc_config(world: World, ircd: Ngircd) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from ircd import WAIT, IrcClient, Ngircd, TcpGate
+from ircd import ircd as ircd  # the fixture
 from launchpad_fake import FakeLaunchpad
 
 from recheck.bot.irc import IrcNotifier, notifiers_from_config
@@ -21,14 +22,6 @@ from recheck.launchpad import LaunchpadSettings, LaunchpadTracker
 from recheck.outcome import FailureReport, JobOutcome
 
 URL = "https://review.opendev.org/c/openstack/nova/+/98765"
-
-
-@pytest.fixture
-def ircd(tmp_path: Path) -> Iterator[Ngircd]:
-    server = Ngircd(tmp_path / "ngircd")
-    server.start()
-    yield server
-    server.stop()
 
 
 class Tracker:
