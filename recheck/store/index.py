@@ -235,15 +235,17 @@ class EventIndex:
         if not generations:
             return
         searcher = searcher or self.searcher()
-        yield from self._pages(searcher, generations, list(generations), candidates)
+        for page in self._pages(searcher, list(generations), candidates):
+            yield from self._page_events(searcher, generations, *page)
 
     def _pages(
         self,
         searcher: tantivy.Searcher,
-        shared: Mapping[int, Mapping[str, str]],
         generations: list[int],
         candidates: tantivy.Query | None,
-    ) -> Iterator[IndexedEvent]:
+    ) -> Iterator[tuple[list[int], tantivy.Query, int]]:
+        """``(generations, query, hits)`` of each page: consecutive generations whose
+        candidates number at most PAGE (or one generation, however many it has)."""
         query = tantivy.Query.term_set_query(self.schema, "_gen", generations)
         if candidates is not None:
             query = tantivy.Query.boolean_query(
@@ -254,22 +256,34 @@ class EventIndex:
             return
         if count > PAGE and len(generations) > 1:
             middle = len(generations) // 2
-            yield from self._pages(searcher, shared, generations[:middle], candidates)
-            yield from self._pages(searcher, shared, generations[middle:], candidates)
+            yield from self._pages(searcher, generations[:middle], candidates)
+            yield from self._pages(searcher, generations[middle:], candidates)
             return
+        yield generations, query, count
+
+    def _page_events(
+        self,
+        searcher: tantivy.Searcher,
+        shared: Mapping[int, Mapping[str, str]],
+        generations: list[int],
+        query: tantivy.Query,
+        count: int,
+    ) -> list[IndexedEvent]:
+        """One page's events, in the order of ``generations``, then by rank."""
         found: list[IndexedEvent] = []
         addresses = [address for _, address in searcher.search(query, limit=count).hits]
         gens = searcher.fast_field_values("_gen", addresses)
         for gen, address in zip(gens, addresses, strict=True):
             generation = int(cast(int, gen))
-            stored = json.loads(cast(bytes, searcher.doc(address).get_first("_event")))
+            data = cast(bytes, searcher.doc(address).get_first("_event"))
+            stored = json.loads(data.decode("utf-8"))  # str: json skips sniffing the encoding
             event = stored[2]
             if len(stored) > 3:  # the build's fields were left out: put them back
                 event.update(shared[generation])
             found.append((generation, stored[0], stored[1], event))
         order = {generation: index for index, generation in enumerate(generations)}
         found.sort(key=lambda item: (order[item[0]], item[1]))
-        yield from found
+        return found
 
 
 _INDEXED = frozenset(INDEXED_FIELDS)
