@@ -25,6 +25,7 @@ from recheck.web.site import UNCATEGORIZED, Page, bug_name
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "Links", "Renderer", "page_json"]
 
+
 def _web_dir() -> Path:
     """``web/`` of the source tree (a checkout, an editable install), else the copy a
     wheel installs under ``<prefix>/share/recheck/web`` (pyproject's data-files)."""
