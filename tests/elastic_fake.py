@@ -114,6 +114,7 @@ class FakeCluster:
     pits: dict[str, list[Doc]] = field(default_factory=dict)
     faults: list[tuple[Callable[[Request], bool], int, Any]] = field(default_factory=list)
     item_faults: list[tuple[str, int, Any]] = field(default_factory=list)
+    bulk_faults: list[tuple[str, int, Any]] = field(default_factory=list)
     holds: list[tuple[str, str, threading.Event]] = field(default_factory=list)
     product_header: bool | None = None
     """Send ``X-Elastic-Product``; None: when the flavour is elasticsearch."""
@@ -166,6 +167,13 @@ class FakeCluster:
     def reject_item(self, query_text: str, status: int, body: Any, times: int = 1) -> None:
         """Answer the next ``times`` msearch items with this query_string with an error."""
         self.item_faults.extend([(query_text, status, body)] * times)
+
+    def reject_bulk_item(self, index_glob: str, item: Any, times: int = 1) -> None:
+        """Answer the next ``times`` ``_bulk`` items for ``index_glob`` with ``item``'s
+        ``status`` and ``error`` (the request itself succeeds, with ``errors: true``), as a
+        cluster under indexing pressure answers 429 ``es_rejected_execution_exception``
+        or a bad field 400 ``mapper_parsing_exception``."""
+        self.bulk_faults.extend([(index_glob, item["status"], item["error"])] * times)
 
     def calls(self, path_part: str = "") -> list[Request]:
         """The recorded requests whose path contains ``path_part``."""
@@ -319,6 +327,15 @@ class FakeCluster:
             action = lines[position]
             [(op, meta)] = action.items()
             index, doc_id = meta.get("_index", default_index), str(meta.get("_id"))
+            fault = next((f for f in self.bulk_faults if fnmatch.fnmatchcase(index, f[0])), None)
+            if fault is not None:
+                self.bulk_faults.remove(fault)
+                _, status, error = fault
+                position += 1 if op == "delete" else 2
+                errors = True
+                items.append({op: {"_index": index, "_id": doc_id, "status": status,
+                                   "error": error}})  # fmt: skip
+                continue
             docs = self.indices.setdefault(index, {})
             status, result = 200, "updated"
             if op in ("index", "create"):

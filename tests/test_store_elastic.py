@@ -411,6 +411,35 @@ def test_a_429_is_retried_with_backoff(cluster: FakeCluster, store: ElasticStore
     assert len(waits) == 1
 
 
+@pytest.mark.parametrize("backend", ["elasticsearch", "opensearch"])
+def test_bulk_items_rejected_with_429_are_indexed_again(backend: str) -> None:
+    fake = FakeCluster(flavour=backend)
+    rejected, _ = fixture("bulk-item-errors.json")["items"]
+    fake.reject_bulk_item("logstash-*", rejected["index"])
+    with serve(fake) as address, ElasticStore(settings(address, backend)) as store:
+        _ingest_two(store)
+        assert len(list(store.search(compile_query(QUERY), now=NOW))) == 3
+    write, again = fake.calls("/_bulk")[1:3]
+    assert len(write.ndjson()) == 2 * 3, "three events, no matches"
+    assert again.ndjson() == write.ndjson()[:2], "only the rejected event is sent again"
+
+
+@pytest.mark.parametrize("backend", ["elasticsearch", "opensearch"])
+def test_a_document_the_cluster_refuses_fails_the_ingest_with_its_reason(backend: str) -> None:
+    fake = FakeCluster(flavour=backend)
+    _, refused = fixture("bulk-item-errors.json")["items"]
+    fake.reject_bulk_item("logstash-*", refused["index"])
+    with serve(fake) as address, ElasticStore(settings(address, backend)) as store:
+        with pytest.raises(ClusterError) as caught:
+            _ingest_two(store)
+        assert not store.has_build("u-1"), "the build never became current"
+    assert caught.value.status == 400 and caught.value.kind == "document_parsing_exception"
+    assert str(caught.value).startswith(
+        f"{address}: the cluster answered HTTP 400 document_parsing_exception: 1 documents "
+        "were not indexed, the first because: [1:15] failed to parse field [line]"
+    )
+
+
 def test_retries_give_up_with_the_cluster_s_reason(cluster: FakeCluster, url: str) -> None:
     policy = RetryPolicy(retries=2, backoff=0.0)
     with ElasticStore(settings(url, retry=policy)) as store:

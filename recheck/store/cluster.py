@@ -341,12 +341,28 @@ def _bulk_with(
     bulk: Callable[..., Any], client: Any, actions: Iterable[dict[str, Any]], retry: RetryPolicy
 ) -> int:
     """Index ``actions`` with a client's ``helpers.bulk``: chunks of 500, each retried
-    with backoff while the cluster answers 429 (the helper's own retry loop)."""
-    done, _ = bulk(
+    with backoff while the cluster answers 429 (the helper's own retry loop), for the
+    whole request or for single documents (``es_rejected_execution_exception`` items).
+
+    ``raise_on_error`` stays off: with it on, the helper raises at the first rejected
+    item instead of retrying it. Items that still fail are raised here, all at once.
+    """
+    done, failed = bulk(
         client, actions, chunk_size=500, max_retries=retry.retries,
-        initial_backoff=retry.backoff, max_backoff=retry.max_backoff,
+        initial_backoff=retry.backoff, max_backoff=retry.max_backoff, raise_on_error=False,
     )  # fmt: skip
+    if failed:
+        raise BulkFailed(failed)
     return int(done)
+
+
+class BulkFailed(Exception):
+    """Documents a bulk request did not index (after retries); ``errors`` as the helper
+    lists them (``{"index": {"status": 400, "error": {...}}}``)."""
+
+    def __init__(self, errors: Sequence[Any]) -> None:
+        super().__init__(f"{len(errors)} document(s) failed to index")
+        self.errors = list(errors)
 
 
 class ElasticsearchCluster:
@@ -389,7 +405,7 @@ class ElasticsearchCluster:
                 "the server did not send 'X-Elastic-Product: Elasticsearch'",
                 "for an OpenSearch cluster set 'backend: opensearch' under store: in bot.yaml",
             ) from None
-        except helpers.BulkIndexError as exc:
+        except (helpers.BulkIndexError, BulkFailed) as exc:
             raise _bulk_failed(self._url, exc.errors) from None
         except elasticsearch.ApiError as exc:
             kind, reason = error_parts(exc.body)
@@ -451,7 +467,7 @@ class OpenSearchCluster:
 
         try:
             yield
-        except helpers.BulkIndexError as exc:
+        except (helpers.BulkIndexError, BulkFailed) as exc:
             raise _bulk_failed(self._url, exc.errors) from None
         except opensearchpy.ConnectionTimeout as exc:
             raise _timeout(self._url, exc) from None
