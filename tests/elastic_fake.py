@@ -11,9 +11,12 @@ It evaluates ``query_string`` with recheck's own engine (``compile_query``), so 
 store-contract suite can run against it; the other queries (bool, term, terms, range,
 exists, ids, match_all), sorts with ``search_after``, and the aggregations recheck
 sends (terms, cardinality, missing, max) are implemented as Elasticsearch documents
-them. Every request is recorded (``requests``), and faults can be injected
-(``fail_next``, ``reject_item``, ``hold_next`` for timeouts) to test retries and error
-reports.
+them. It refuses what the real servers refuse (URL parameters an endpoint does not
+take, Elasticsearch 8's ``_id`` sort, ``_shard_doc`` on OpenSearch or outside a point in
+time, an index named beside a point in time), so a request valid for only one of them
+fails here. Every request is recorded (``requests``), and faults can be injected
+(``fail_next``, ``reject_item``, ``reject_bulk_item``, ``hold_next`` for timeouts) to
+test retries and error reports.
 """
 
 from __future__ import annotations
@@ -37,6 +40,63 @@ from recheck.query import QuerySyntaxError, compile_query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "elastic"
 DATE_FIELDS = frozenset({"@timestamp", "time", "ingested_at", "build_time", "recorded_at"})
+
+
+_INDICES_OPTIONS = frozenset({"ignore_unavailable", "allow_no_indices", "expand_wildcards"})
+_PARAMS: dict[str, frozenset[str]] = {
+    "/": frozenset(),
+    "_cluster/health": frozenset({"level", "local", "timeout", "wait_for_status"}),
+    "_cat/indices": frozenset({"format", "h", "s", "v", "bytes", "health", "expand_wildcards"}),
+    "_search": _INDICES_OPTIONS | {"preference", "routing", "typed_keys", "search_type"},
+    "_msearch": _INDICES_OPTIONS | {"max_concurrent_searches", "typed_keys", "search_type"},
+    "_pit": frozenset(
+        {
+            "keep_alive",
+            "ignore_unavailable",
+            "expand_wildcards",
+            "preference",
+            "routing",
+            "allow_partial_search_results",
+        }
+    ),
+    "point_in_time": _INDICES_OPTIONS
+    | {"keep_alive", "allow_partial_pit_creation", "preference", "routing"},
+    "_delete_by_query": _INDICES_OPTIONS
+    | {
+        "refresh",
+        "conflicts",
+        "routing",
+        "timeout",
+        "wait_for_completion",
+        "slices",
+        "scroll_size",
+    },
+    "_refresh": _INDICES_OPTIONS,
+    "_bulk": frozenset({"refresh", "routing", "timeout", "pipeline", "wait_for_active_shards"}),
+    "_doc": frozenset({"realtime", "refresh", "routing", "preference", "_source"}),
+    "create": frozenset({"timeout", "master_timeout", "wait_for_active_shards"}),
+}
+"""URL parameters each endpoint recheck uses accepts (those of the REST API specs of both
+servers that a client could send); any other is refused with 400, as both servers do.
+OpenSearch's create-PIT handler reads the indices options too (``IndicesOptions.fromRequest``)."""
+_COMMON_PARAMS = frozenset({"pretty", "human", "error_trace", "filter_path"})
+
+
+def _endpoint(method: str, parts: list[str]) -> str | None:
+    """The key of ``_PARAMS`` for a request path split on ``/``."""
+    if not parts:
+        return "/"
+    if parts[:2] in (["_cluster", "health"], ["_cat", "indices"]):
+        return "/".join(parts[:2])
+    if parts[-2:] == ["_search", "point_in_time"]:
+        return "point_in_time"
+    if parts[-1] in _PARAMS:
+        return parts[-1]
+    if len(parts) == 3 and parts[1] == "_doc":
+        return "_doc"
+    if len(parts) == 1 and method == "PUT":
+        return "create"
+    return None
 
 
 def fixture(name: str) -> Any:
@@ -203,6 +263,15 @@ class FakeCluster:
 
     def _route(self, r: Request) -> tuple[int, Any]:
         parts = [unquote(p) for p in r.path.strip("/").split("/")] if r.path != "/" else []
+        endpoint = _endpoint(r.method, parts)
+        if endpoint is not None:
+            unknown = sorted(set(r.params) - _PARAMS[endpoint] - _COMMON_PARAMS)
+            if unknown:
+                raise Failure(
+                    400,
+                    "illegal_argument_exception",
+                    f"request [{r.path}] contains unrecognized parameter: [{unknown[0]}]",
+                )
         if not parts:
             name = (
                 "root-elasticsearch.json"
@@ -215,6 +284,8 @@ class FakeCluster:
         if parts[:2] == ["_cat", "indices"]:
             pattern = parts[2] if len(parts) > 2 else "*"
             names = [n for n in self.indices if fnmatch.fnmatchcase(n, pattern)]
+            if r.params.get("format") != "json":  # the cat APIs answer text by default
+                raise Failure(400, "fake_limitation", "the fake answers _cat only as JSON")
             return 200, [{"index": name} for name in names]
         if parts[-1] == "_bulk" and r.method in ("POST", "PUT"):
             return 200, self._bulk(r.ndjson(), parts[0] if len(parts) == 2 else None)
@@ -420,7 +491,13 @@ class FakeCluster:
     def _search(self, body: Any, names: str | None, params: dict[str, str]) -> dict[str, Any]:
         pit = body.get("pit")
         if pit is not None:
-            assert names is None, "a search with a point in time names no index"
+            if names is not None:
+                raise Failure(
+                    400,
+                    "action_request_validation_exception",
+                    "Validation Failed: 1: [indices] cannot be used with point in time. Do "
+                    "not specify any index with point in time.;",
+                )
             if pit["id"] not in self.pits:
                 raise Failure(404, "search_context_missing_exception", "No search context found")
             docs = self.pits[pit["id"]]
@@ -430,6 +507,7 @@ class FakeCluster:
         hits = [d for d in docs if self._matches(query, d)]
         sort = body.get("sort")
         specs = [_sort_spec(s) for s in sort] if sort else []
+        self._check_sort(specs, pit is not None)
         if specs:
             hits.sort(
                 key=functools.cmp_to_key(
@@ -466,6 +544,32 @@ class FakeCluster:
         if "aggs" in body:
             answer["aggregations"] = self._aggregate(body["aggs"], hits)
         return answer
+
+    def _check_sort(self, specs: list[tuple[str, str]], in_pit: bool) -> None:
+        """Refuse the sorts the real servers refuse: Elasticsearch 8 has no fielddata on
+        ``_id`` and ``_shard_doc`` only inside a point in time; OpenSearch before 3.3
+        has no ``_shard_doc`` at all (its PIT searches break ties on ``_id``)."""
+        names = {name for name, _ in specs}
+        if self.flavour == "elasticsearch" and "_id" in names:
+            raise Failure(
+                400,
+                "illegal_argument_exception",
+                "Fielddata access on the _id field is disallowed, you can re-enable it by "
+                "updating the dynamic cluster setting: indices.id_field_data.enabled",
+            )
+        if "_shard_doc" in names and self.flavour != "elasticsearch":
+            raise Failure(
+                400,
+                "query_shard_exception",
+                "No mapping found for [_shard_doc] in order to sort on",
+            )
+        if "_shard_doc" in names and not in_pit:
+            raise Failure(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: [_shard_doc] sort field cannot be used without "
+                "[point in time];",
+            )
 
     def _field(self, name: str) -> str:
         if self.keyword_suffix and name.endswith(self.keyword_suffix):

@@ -681,6 +681,44 @@ def test_the_fake_answers_in_the_recorded_shapes(cluster: FakeCluster, store: El
     )
 
 
+def test_the_fake_refuses_what_the_servers_refuse() -> None:
+    """The fake is strict where the servers are, so a request only one of them takes fails
+    here: unknown URL parameters, Elasticsearch 8's ``_id`` sort, OpenSearch 2's missing
+    ``_shard_doc``, an index beside a point in time; per-item bulk errors keep their shape."""
+    elastic, opensearch = FakeCluster(), FakeCluster(flavour="opensearch")
+    for fake in (elastic, opensearch):
+        fake.indices["logstash-2024.05.20"] = {}
+
+    def ask(fake: FakeCluster, method: str, path: str, body: Any = None, **params: str) -> Any:
+        text = json.dumps(body).encode() if body is not None else b""
+        return fake.handle(Request(method, path, params, {}, text))
+
+    status, answer = ask(elastic, "POST", "/logstash-*/_search", {}, scroll="1m")
+    assert status == 400 and answer["error"]["reason"] == (
+        "request [/logstash-*/_search] contains unrecognized parameter: [scroll]"
+    )
+    assert ask(opensearch, "POST", "/x/_search/point_in_time", keep_alive="1m",
+               ignore_unavailable="true")[0] == 200  # fmt: skip
+    by_id = {"sort": [{"@timestamp": "asc"}, {"_id": "asc"}]}
+    assert ask(elastic, "POST", "/logstash-*/_search", by_id)[0] == 400
+    assert ask(opensearch, "POST", "/logstash-*/_search", by_id)[0] == 200
+    pit = ask(opensearch, "POST", "/logstash-*/_search/point_in_time", keep_alive="1m")[1]
+    shard_doc = {"sort": [{"_shard_doc": "asc"}], "pit": {"id": pit["pit_id"]}}
+    status, answer = ask(opensearch, "POST", "/_search", shard_doc)
+    assert status == 400 and "No mapping found for [_shard_doc]" in answer["error"]["reason"]
+    assert ask(elastic, "POST", "/logstash-*/_search", {"sort": [{"_shard_doc": "asc"}]})[0] == 400
+    es_pit = ask(elastic, "POST", "/logstash-*/_pit", keep_alive="1m")[1]
+    status, answer = ask(elastic, "POST", "/logstash-*/_search", {"pit": {"id": es_pit["id"]}})
+    assert status == 400 and "[indices] cannot be used with point in time" in str(answer)
+    assert ask(elastic, "GET", "/_cat/indices/logstash-*")[0] == 400, "text unless format=json"
+    _, refused = fixture("bulk-item-errors.json")["items"]
+    elastic.reject_bulk_item("logstash-*", refused["index"])
+    bulk = '{"index":{"_index":"logstash-2024.05.20","_id":"3"}}\n{"line":"abc"}\n'
+    status, answer = elastic.handle(Request("POST", "/_bulk", {}, {}, bulk.encode()))
+    assert status == 200 and answer["errors"] is True
+    assert answer["items"] == [refused]
+
+
 # ------------------------------------------------------------------ settings
 
 
