@@ -503,6 +503,16 @@ def test_recorded_msearch_answer_with_a_shard_failure(
     }
 
 
+def test_a_total_given_as_a_number_is_read_too(cluster: FakeCluster, store: ElasticStore) -> None:
+    """``hits.total`` is an object since Elasticsearch 7, a number where
+    ``rest_total_hits_as_int`` is set (by a proxy, or an old client's default)."""
+    answer = fixture("msearch-mixed.json")
+    answer["responses"][0]["hits"]["total"] = 1
+    cluster.fail_next("POST", "/_msearch", 200, answer)
+    sigs = [make_signature("1", 'message:"delete failed"'), make_signature("2", "message:x")]
+    assert store.classify(Build(build_uuid="u-1"), sigs).totals == {"1": 1}
+
+
 def test_msearch_items_rejected_with_429_are_sent_again_alone(
     cluster: FakeCluster, store: ElasticStore
 ) -> None:

@@ -41,8 +41,7 @@ that see the hidden list change while they start are started again.
 
 **Differences from the embedded store.** The cluster decides what a query matches
 (recheck's engine follows Lucene, so it agrees on the events recheck indexed).
-``summary`` counts each value of a multi-valued field (``tags``) on its own, where
-``querystats.summarize`` counts the list as one value. ``reclassify`` searches only
+``reclassify`` searches only
 events recheck indexed, and replaces a signature's matches by deleting then writing
 (a reader in between sees that bug without matches). ``classify`` does not look up
 hidden generations (it would cost a second round trip): it is meant for builds that
@@ -207,6 +206,14 @@ class ClusterClassification:
     def bugs(self) -> list[str]:
         """The bugs with at least one matching event, in signature order."""
         return list(dict.fromkeys(match.bug for match in self.matches))
+
+
+def _total(hits: Mapping[str, Any]) -> int:
+    """``hits.total`` of a search answer: an object (``{"value": 3, "relation": "eq"}``)
+    since Elasticsearch 7 and in OpenSearch, a plain number from a cluster or proxy that
+    sets ``rest_total_hits_as_int``."""
+    total = hits.get("total", 0)
+    return int(total["value"] if isinstance(total, Mapping) else total)
 
 
 def _event_of(source: Mapping[str, Any]) -> Event:
@@ -829,9 +836,9 @@ class ElasticStore:
 
         One search, whatever the number of hits (plus the small lookup of hidden
         generations before and after it): the total, distinct builds per build_status
-        (a cardinality, exact below 40,000 builds), and each event field's top values.
-        Unlike ``querystats.summarize`` over hits, a multi-valued field (``tags``)
-        counts each of its values, as the cluster's terms do.
+        (a cardinality, exact below 40,000 builds), and each event field's top values:
+        what ``querystats.summarize`` reports over the hits (each value of a
+        multi-valued field such as ``tags`` counted once per hit, in both).
         """
         text, name, what = _described(query)
         moment = utc(now)
@@ -879,7 +886,7 @@ class ElasticStore:
             search.aggs.bucket(f"missing:{name}", "missing", field=f"{name}{suffix}")
 
     def _stats(self, answer: Mapping[str, Any], quantity: int) -> QueryStats:
-        hits = int(answer["hits"]["total"]["value"])
+        hits = _total(answer["hits"])
         aggs = answer.get("aggregations", {})
         builds = {
             str(bucket["key"]): int(bucket["builds"]["value"])
@@ -1038,7 +1045,7 @@ class ElasticStore:
                 status = int(response.get("status", 200))
                 if "error" not in response:
                     hits = response["hits"]
-                    result.totals[signature.bug] = int(hits["total"]["value"])
+                    result.totals[signature.bug] = _total(hits)
                     found[signature.bug] = [_match_of(signature.bug, hit) for hit in hits["hits"]]
                 elif status in (429, 503) and attempt < self.settings.retry.retries:
                     retry.append(signature)
