@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elastic_fake import FakeCluster, Request, fixture, serve
+from elastic_fake import Doc, FakeCluster, Request, fixture, serve
 from store_contract import NOW, StoreContract, ingest_sample, make_signature
 
 from recheck.build import Build
@@ -202,6 +202,17 @@ def test_a_cluster_without_point_in_time_is_paged_without() -> None:
     assert page.path == "/logstash-2024.05.20/_search"
     assert page.params == {"ignore_unavailable": "true", "allow_no_indices": "true"}
     assert "pit" not in page.json() and page.json()["sort"][-1] == {"_id": "asc"}
+
+
+def test_elasticsearch_refusing_a_point_in_time_is_an_error_not_a_fallback(
+    cluster: FakeCluster, store: ElasticStore
+) -> None:
+    """Elasticsearch 8 always has points in time, and refuses the fallback's _id sort."""
+    _ingest_two(store)
+    cluster.fail_next("POST", "/_pit", 400, fixture("error-query-shard.json"))
+    with pytest.raises(StoreError):
+        list(store.search(compile_query(QUERY), now=NOW))
+    assert not [r for r in cluster.calls("/logstash-") if r.path.endswith("/_search")]
 
 
 def test_classifying_a_build_is_one_msearch(cluster: FakeCluster, store: ElasticStore) -> None:
@@ -976,6 +987,24 @@ def test_a_crashed_reingest_stays_hidden_and_the_next_one_cleans_up(
     assert [d.source["message"] for d in events] == ["delete failed copy3 30"]
     [stored] = cluster.docs("recheck-builds")
     assert stored.source.get("hidden") == [], "nothing left to hide"
+
+
+def test_matches_of_two_copies_of_a_build_are_paged_without_losing_one(
+    cluster: FakeCluster, url: str
+) -> None:
+    """A re-ingest leaves two copies of a match that differ only by generation; paging
+    with search_after must not take them for one (the current one would be skipped)."""
+    from recheck.pipeline import Match
+
+    with ElasticStore(settings(url, page_size=1)) as store:
+        store.ingest(Build(build_uuid="u-1"), [], [Match("1", "job-output.txt", 7, "boom")],
+                     when=NOW - timedelta(hours=1))  # fmt: skip
+        matches = cluster.indices["recheck-matches"]
+        [(key, current)] = matches.items()
+        stale = Doc(current.index, "stale", {**current.source, "generation": "stale"}, 0)
+        matches.clear()
+        matches.update({"stale": stale, key: current})  # the stale copy comes first
+        assert [(m.bug, m.line) for m in store.matches_for("1", now=NOW)] == [("1", 7)]
 
 
 # ------------------------------------------------------------------ the command line

@@ -576,7 +576,10 @@ class ElasticStore:
                 "POST", path, {"keep_alive": KEEP_ALIVE, "ignore_unavailable": "true"}
             )
         except ClusterError as exc:
-            if exc.status in (400, 404, 405) and exc.kind != "index_not_found_exception":
+            # Only OpenSearch before 2.4 (and Elasticsearch 7 through opensearch-py) lack
+            # it; Elasticsearch 8 always has it, and its fallback sort (_id) is refused.
+            lacking = exc.status in (400, 404, 405) and exc.kind != "index_not_found_exception"
+            if lacking and self.settings.backend == "opensearch":
                 return None  # no point in time on this cluster: page without
             raise
         return str(answer[key])
@@ -918,8 +921,10 @@ class ElasticStore:
             self._pages(
                 [self.settings.matches_index],
                 Q("bool", filter=[self._term("bug", bug), self._range("build_time", gte=since)]),
+                # generation too: during a re-ingest two copies share the rest of the
+                # key, and search_after would skip a tie across a page boundary.
                 [{"build_time": "asc"}, {"build_uuid": "asc"}, {"filename": "asc"},
-                 {"line": "asc"}],
+                 {"line": "asc"}, {"generation": "asc"}],
             )
         )  # fmt: skip
         builds = self._builds_by_uuid({str(hit["_source"]["build_uuid"]) for hit in hits})
