@@ -259,3 +259,56 @@ def test_the_shipped_bot_yaml_shows_the_bot_defaults() -> None:
     assert settings.gerrit.ci_users == defaults.gerrit.ci_users
     assert settings.zuul.results == defaults.zuul.results
     assert settings.bug_url == defaults.bug_url
+
+
+def test_changed_signatures_are_rerun_over_the_stored_history(tmp_path: Path) -> None:
+    # The bot loads the signatures at start and again when a file changes; each time it
+    # re-runs the new or changed ones over the history, so pages show their past hits.
+    import os
+    import shutil
+
+    from recheck.bot.command import _reclassifier
+    from recheck.bot.triage import SignatureSet
+    from recheck.build import Build
+    from recheck.localdir import DirSource
+    from recheck.pipeline import ingest_build
+    from recheck.signatures import load_signatures
+    from recheck.store import open_store
+
+    root = Path(__file__).resolve().parents[1]
+    build_dir = root / "tests" / "fixtures" / "builds" / "gate-tempest-devstack-vm-neutron"
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    shutil.copy(root / "queries" / "1999002.yaml", queries)
+    with open_store(tmp_path / "store") as store:
+        first, _ = load_signatures(queries)
+        build = Build(build_uuid="a" * 32, build_status="FAILURE")
+        ingest_build(store, DirSource(build_dir), build, first)
+        assert store.matches_for("1999001", days=100_000) == []
+        signatures = SignatureSet(queries, print, on_load=_reclassifier(store))
+        signatures.current()  # the bot's start: nothing new yet
+        new = queries / "1999001.yaml"
+        shutil.copy(root / "queries" / "1999001.yaml", new)
+        assert {s.bug for s in signatures.current()} == {"1999001", "1999002"}
+        found = store.matches_for("1999001", days=100_000)
+        assert [(m.filename, m.line) for m in found] == [("logs/screen-q-svc.txt", 20)]
+        # A signature changed so that it no longer matches: its stored matches go.
+        new.write_text('query: message:"no such text anywhere"\n')
+        os.utime(new, (1, 1))  # a new mtime even within the file system's resolution
+        signatures.current()
+        assert store.matches_for("1999001", days=100_000) == []
+
+
+def test_a_store_error_while_rerunning_signatures_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from recheck.bot.command import _reclassifier
+    from recheck.store import StoreError
+
+    class Broken:
+        def reclassify(self, signatures: object) -> object:
+            raise StoreError("/var/lib/recheck", "database is locked")
+
+    _reclassifier(Broken())([])  # type: ignore[arg-type]
+    [record] = [r for r in caplog.records if r.getMessage() == "reclassify_failed"]
+    assert "database is locked" in record.fields["problem"]  # type: ignore[attr-defined]

@@ -20,11 +20,15 @@ from typing import TYPE_CHECKING, Any
 from recheck.cli_types import Commands
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from recheck.bot.service import Service
     from recheck.bot.settings import BotSettings
     from recheck.bugs import BugTracker
     from recheck.config import Config
+    from recheck.models import Signature
     from recheck.outcome import Notifier
+    from recheck.store import Store
 
 __all__ = ["add_parser", "run"]
 
@@ -124,10 +128,12 @@ def run(args: argparse.Namespace) -> int:
         log("signature_skipped", 30, problem=message)
 
     signatures = SignatureSet(args.queries, signature_problem)
-    signatures.current()
     store = None if args.no_store else _open_store(args, config, "bot", auto_gc=True)
     if store is None and not args.no_store:
         return 2
+    if store is not None:
+        signatures.on_load = _reclassifier(store)
+    signatures.current()
     state = _state_path(args, settings, store)
     try:
         queue = BotQueue(state)
@@ -236,6 +242,26 @@ def _reviewer(settings: BotSettings, args: argparse.Namespace) -> Any:
     if settings.gerrit.post == "ssh":
         return SshReviewer(settings.gerrit)
     return RestReviewer(settings.gerrit)
+
+
+def _reclassifier(store: Store) -> Callable[[list[Signature]], None]:
+    """What the bot does with each set of signatures it loads: re-run the new or changed
+    ones over the stored history (``Store.reclassify``). A store error is logged, never
+    fatal: classification goes on with the new signatures."""
+    from recheck.bot.log import log
+    from recheck.store import StoreError
+
+    def reclassify(signatures: list[Signature]) -> None:
+        try:
+            counts = store.reclassify(signatures)
+        except StoreError as exc:
+            log("reclassify_failed", 40, problem=str(exc))
+            return
+        if counts.signatures:
+            log("history_reclassified", signatures=list(counts.signatures),
+                builds=counts.builds, matches=counts.matches)  # fmt: skip
+
+    return reclassify
 
 
 def _irc_notifiers(config: Config, tracker: BugTracker) -> list[Notifier]:

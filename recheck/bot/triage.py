@@ -32,11 +32,22 @@ __all__ = ["SignatureSet", "Triage"]
 
 
 class SignatureSet:
-    """The signatures of a directory, loaded again when a file there changes."""
+    """The signatures of a directory, loaded again when a file there changes.
 
-    def __init__(self, directory: Path, on_error: Callable[[str], None]) -> None:
+    ``on_load`` is told each set loaded (the first one too) before any job is
+    classified with it: the bot re-runs new or changed signatures over the stored
+    history there, so the pages show a new bug's past hits at once.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        on_error: Callable[[str], None],
+        on_load: Callable[[list[Signature]], None] | None = None,
+    ) -> None:
         self.directory = directory
         self._on_error = on_error
+        self.on_load = on_load
         self._lock = threading.Lock()
         self._stamp: tuple[tuple[str, float], ...] | None = None
         self._signatures: list[Signature] = []
@@ -59,6 +70,8 @@ class SignatureSet:
                 for error in errors:
                     self._on_error(f"skipped {error}")
                 self._signatures, self._stamp = signatures, stamp
+                if self.on_load is not None:
+                    self.on_load(signatures)
             return self._signatures
 
 
