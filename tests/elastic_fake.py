@@ -780,10 +780,13 @@ class _Handler(BaseHTTPRequestHandler):
         if held is not None:
             held.wait(30)  # outside the cluster's lock: other requests go on meanwhile
         status, answer = self.cluster.handle(request)
-        payload = json.dumps(answer).encode("utf-8")
+        raw = isinstance(answer, bytes)  # a proxy's page, not the cluster's JSON
+        payload = answer if raw else json.dumps(answer).encode("utf-8")
         self.send_response(status)
         accept = request.headers.get("accept", "")
-        if "vnd.elasticsearch+json" in accept:
+        if raw:
+            self.send_header("Content-Type", "text/html")
+        elif "vnd.elasticsearch+json" in accept:
             self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
         else:
             self.send_header("Content-Type", "application/json; charset=UTF-8")

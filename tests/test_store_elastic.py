@@ -585,6 +585,21 @@ def test_a_timeout_is_retried_then_reported(backend: str) -> None:
     )
 
 
+@pytest.mark.parametrize("backend", ["elasticsearch", "opensearch"])
+def test_an_answer_that_is_not_json_is_a_clear_store_error(backend: str) -> None:
+    fake = FakeCluster(flavour=backend)
+    fake.fail_next("GET", "/_cluster/health", 200, b"<html><body>Please log in</body></html>")
+    with (
+        serve(fake) as address,
+        ElasticStore(settings(address, backend)) as store,
+        pytest.raises(ClusterError) as caught,
+    ):
+        store.health()
+    assert caught.value.kind == "bad answer" and not caught.value.retryable
+    assert str(caught.value).startswith(f"{address}: bad answer: the answer is not the cluster")
+    assert "names the cluster itself" in str(caught.value)
+
+
 def test_the_elasticsearch_client_refuses_a_server_that_is_not_elasticsearch() -> None:
     fake = FakeCluster(flavour="opensearch")
     with (

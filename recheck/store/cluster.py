@@ -412,6 +412,8 @@ class ElasticsearchCluster:
             raise ClusterError(self._url, exc.meta.status, kind, reason) from None
         except elastic_transport.ConnectionTimeout as exc:
             raise _timeout(self._url, exc) from None
+        except elastic_transport.SerializationError as exc:
+            raise _not_json(self._url, exc) from None
         except elastic_transport.TransportError as exc:
             raise _unreachable(self._url, exc) from None
 
@@ -428,7 +430,7 @@ class ElasticsearchCluster:
             answer = self._client.perform_request(
                 method, path, params=params, headers=headers, body=body
             )
-            return answer.body
+        return _json_answer(self._url, answer.body)
 
     def bulk(self, actions: Iterable[dict[str, Any]], retry: RetryPolicy) -> int:
         from elasticsearch import helpers
@@ -471,6 +473,8 @@ class OpenSearchCluster:
             raise _bulk_failed(self._url, exc.errors) from None
         except opensearchpy.ConnectionTimeout as exc:
             raise _timeout(self._url, exc) from None
+        except opensearchpy.SerializationError as exc:
+            raise _not_json(self._url, exc) from None
         except opensearchpy.ConnectionError as exc:
             raise _unreachable(self._url, exc) from None
         except opensearchpy.TransportError as exc:
@@ -487,10 +491,11 @@ class OpenSearchCluster:
         content_type: str,
     ) -> Any:
         with self._translated():
-            return self._client.transport.perform_request(
+            answer = self._client.transport.perform_request(
                 method, path, params=dict(params or {}), body=body,
                 headers={"content-type": content_type},
             )  # fmt: skip
+        return _json_answer(self._url, answer)
 
     def bulk(self, actions: Iterable[dict[str, Any]], retry: RetryPolicy) -> int:
         from opensearchpy import helpers
@@ -510,6 +515,22 @@ def _missing_extra(settings: ElasticSettings) -> StoreError:
 def _timeout(url: str, exc: Exception) -> ClusterError:
     advice = "the cluster is overloaded or store.timeout in bot.yaml is too short"
     return ClusterError(url, None, "timeout", f"no answer in time ({exc})", advice)
+
+
+def _json_answer(url: str, answer: Any) -> Any:
+    """``answer`` when it is JSON (an object or a list); the clients return a text body
+    (a proxy's or login page, ``text/html``) as a string, which no caller expects."""
+    if isinstance(answer, dict | list):
+        return answer
+    raise _not_json(url, ValueError(f"a {type(answer).__name__}: {str(answer)[:100]!r}"))
+
+
+def _not_json(url: str, exc: Exception) -> ClusterError:
+    return ClusterError(
+        url, None, "bad answer", f"the answer is not the cluster's JSON ({exc})",
+        "check that store.url in bot.yaml names the cluster itself (not a login page or a "
+        "proxy's error page)",
+    )  # fmt: skip
 
 
 def _unreachable(url: str, exc: Exception) -> ClusterError:
