@@ -292,7 +292,23 @@ def _add_classify(commands: argparse._SubParsersAction[argparse.ArgumentParser])
             "status 0 whether or not a bug matched; 2 when SOURCE or DIR is unusable."
         ),
     )
-    _add_source_options(classify)
+    classify.add_argument(
+        "source",
+        metavar="SOURCE",
+        nargs="?",
+        help=f"the build's logs: {_SOURCE_HELP}. Not with --stored",
+    )
+    _add_build_options(classify)
+    classify.add_argument(
+        "--stored",
+        metavar="UUID",
+        help=(
+            "classify the build UUID from the events the store already holds (ingested "
+            "by recheck, or indexed by logstash in a cluster store) instead of reading "
+            "its logs; a cluster does it in one round trip"
+        ),
+    )
+    _add_store_option(classify)
     _add_queries_option(classify)
     classify.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format"
@@ -314,6 +330,10 @@ def _add_classify(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
+    if (args.source is None) == (args.stored is None):
+        return _usage_error("classify", "give either SOURCE (the build's logs) or --stored UUID")
+    if args.stored is not None:
+        return _classify_stored(args)
     opened = _open_source(args, "classify")
     if opened is None:
         return 2
@@ -345,6 +365,29 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             stats = ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in
                               dataclasses.asdict(result.stats).items())  # fmt: skip
             print(f"recheck classify: {stats}", file=sys.stderr)
+    return 0
+
+
+def _classify_stored(args: argparse.Namespace) -> int:
+    """``recheck classify --stored UUID``: from the store's events, not the logs."""
+    signatures = _load_signatures_or_warn(args.queries, "classify")
+    if signatures is None:
+        return 2
+    build = _build_options(args).updated({"build_uuid": args.stored})
+    found = _on_store(args, "classify", lambda store, _: store.classify(build, signatures))
+    if found is None:
+        return 2
+    result = Classification(found.build, found.matches, found.skipped)
+    result.problems = [
+        FileProblem(f"signature {bug}", f"not evaluated: {why}")
+        for bug, why in found.errors.items()
+    ]
+    for problem in result.problems:
+        _warn_problem("classify")(problem)
+    if args.format == "json":
+        _print_json(_classification_json(result))
+    else:
+        _print_classification(result)
     return 0
 
 

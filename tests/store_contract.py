@@ -13,6 +13,7 @@ store under test.
 
 from __future__ import annotations
 
+from collections import Counter
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ QUERY_SHAPES = [
     'tags:"console.html"',
     'tags:"console.html console"',
     'filename:"logs/screen-q-svc.txt"',
-    "project:\"openstack/nova\" AND voting:1",
+    'project:"openstack/nova" AND voting:1',
     "message:failed OR message:error OR message:timeout",
     "(message:failed OR build_queue:check) AND tags:oslofmt",
     "unknown_field:foo OR message:traceback",
@@ -394,6 +395,30 @@ class StoreContract:
         assert {m.message for m in got} <= {
             str(e["message"])[:300] for _, _, events in sample.builds for _, e in events
         }
+
+    def test_classify_a_stored_build_as_the_pipeline_would(self, store: Store) -> None:
+        sigs = [make_signature(str(n), text) for n, text in enumerate(QUERY_SHAPES)]
+        sample = ingest_sample(store)
+        order = {s.bug: i for i, s in enumerate(sigs)}
+
+        def key(match: Match) -> tuple[int, str, int]:
+            return (order[match.bug], match.filename, match.line)
+
+        for build, _, part in sample.builds[:3]:
+            result = store.classify(build, sigs)
+            expected = sorted(classify(sigs, build, part), key=key)
+            assert expected, f"the sample should match something in {build.build_uuid}"
+            # Every bug with its count; a cluster lists only its first max_hits matches.
+            counts = Counter(match.bug for match in expected)
+            assert result.totals == {sig.bug: counts.get(sig.bug, 0) for sig in sigs}
+            assert result.bugs == list(counts)
+            assert set(result.matches) <= set(expected)
+            cap = getattr(getattr(store, "settings", None), "max_hits", None)
+            listed = Counter(m.bug for m in result.matches)
+            assert listed == {bug: min(n, cap or n) for bug, n in counts.items()}, (cap, listed)
+            assert result.errors == {}
+        nonvoting = Build(build_uuid="b-fail-gate", voting="0")
+        assert store.classify(nonvoting, sigs).matches == []  # no allow-nonvoting match
 
     def test_reclassify_applies_the_classification_rules(self, store: Store) -> None:
         build = Build(build_uuid="nv", build_status="FAILURE", voting="0")

@@ -107,6 +107,39 @@ def test_ingest_stores_every_event_and_the_matches_classify_reports(
     assert stored["tempest-full"].uuid == "5b2e9c1f3a8d4e6f9c0b7a2d1e4f6a8b"  # its inventory's
 
 
+def test_classify_stored_says_what_classify_says_from_the_logs(
+    store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest_fixtures(store_dir, capsys)
+    with open_store(store_dir) as store:
+        stored = {b.build.build_name: b for b in store.builds()}
+    for build_dir, name in ((ZUUL, "tempest-full"), (JENKINS, None)):
+        common = ["--queries", str(QUERIES), "--format", "json", *FAILURE]
+        code, out, _ = run(["classify", str(build_dir), *common], capsys)
+        assert code == 0
+        from_logs = json.loads(out)
+        uuid = stored[name].uuid
+        code, out, _ = run(
+            ["classify", "--stored", uuid, "--store", str(store_dir), *common], capsys
+        )
+        assert code == 0
+        from_store = json.loads(out)
+        assert from_store["bugs"] == from_logs["bugs"] and from_logs["bugs"]
+        strip = [{k: v for k, v in m.items() if k != "url"} for m in from_logs["matches"]]
+        assert from_store["matches"] == strip
+        assert from_store["build"]["build_uuid"] == uuid
+
+
+def test_classify_needs_exactly_one_of_source_and_stored(
+    store_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["classify"], capsys)[0] == 2
+    code, _, err = run(["classify", str(JENKINS), "--stored", "x"], capsys)
+    assert code == 2 and "either SOURCE" in err
+    code, _, err = run(["classify", "--stored", "nope", "--store", str(store_dir)], capsys)
+    assert code == 2 and "no stored events of build 'nope'" in err
+
+
 def test_a_second_ingest_skips_stored_builds_and_force_replaces_them(
     store_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1051,6 +1051,26 @@ def test_recheck_query_counts_in_the_cluster_with_aggregations(
     assert not cluster.calls("_pit"), "no paging"
 
 
+def test_recheck_classify_stored_asks_the_cluster_once(
+    cluster: FakeCluster, store: ElasticStore, url: str, tmp_path: Path, capsys: Any
+) -> None:
+    from recheck.cli import main
+
+    ingest_sample(store)
+    config = _cluster_config(tmp_path, url)
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "1.yaml").write_text("query: message:failed OR message:error\n")
+    (queries / "2.yaml").write_text("query: message:nothingmatchesthis\n")
+    cluster.requests.clear()
+    argv = ["classify", "--stored", "b-fail-gate", "--config", str(config),
+            "--queries", str(queries), "--format", "json"]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bugs"] == ["1"]
+    assert [r.path for r in cluster.requests] == ["/_msearch"], "one round trip"
+
+
 def test_recheck_query_reports_a_store_path_beside_a_cluster(
     url: str, tmp_path: Path, capsys: Any
 ) -> None:

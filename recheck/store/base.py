@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -42,6 +42,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredBuild",
+    "StoredClassification",
     "StoredMatch",
     "signature_hash",
     "utc",
@@ -103,6 +104,26 @@ class StoredMatch:
     message: str
     """The start of the event's message, as the classification reported it."""
     build: StoredBuild
+
+
+@dataclass
+class StoredClassification:
+    """Which signatures match the events a store holds for one build (``Store.classify``)."""
+
+    build: Build
+    matches: list[Match] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    """bug -> matching events in the store (a cluster keeps ``max_hits`` of them in
+    ``matches``)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Signatures not evaluated for this build: bug -> why (as the pipeline decides)."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """Signatures the store could not evaluate: bug -> why (a cluster's reason)."""
+
+    @property
+    def bugs(self) -> list[str]:
+        """The bugs with at least one matching event, in signature order."""
+        return list(dict.fromkeys(match.bug for match in self.matches))
 
 
 @dataclass(frozen=True)
@@ -191,6 +212,19 @@ class Store(Protocol):
     ) -> ReclassifyCounts:
         """Re-run the new or changed signatures over the stored events and replace their
         matches (all given signatures when ``only_changed`` is False)."""
+        ...
+
+    def classify(
+        self, build: Build, signatures: Sequence[Signature], since: datetime | None = None
+    ) -> StoredClassification:
+        """Which ``signatures`` match the stored events of the build ``build.build_uuid``
+        names: a build logstash (or ``recheck ingest``) indexed, classified without
+        fetching its logs. ``build``'s other fields decide which signatures apply
+        (non-voting...); ``since`` may narrow the search to events from then on.
+        The embedded store raises StoreError when it holds no events of that build; a
+        cluster, which cannot tell a build it never saw from one without matches,
+        answers with no matches.
+        """
         ...
 
     def matches_for(

@@ -323,6 +323,14 @@ def builds_with_events(
     return [(int(row[0]), _stored_build(*row[1:])) for row in conn.execute(sql, params)]
 
 
+def build_with_events(conn: sqlite3.Connection, uuid: str) -> tuple[int, StoredBuild] | None:
+    """(generation, build) of the stored build ``uuid`` if its events are still kept."""
+    sql = _BUILD_SELECT.replace("SELECT b.fields", "SELECT b.generation, b.fields", 1)
+    sql += " WHERE b.build_uuid = ? AND b.events_kept = 1"
+    row = conn.execute(sql, (uuid,)).fetchone()
+    return None if row is None else (int(row[0]), _stored_build(*row[1:]))
+
+
 def list_builds(
     conn: sqlite3.Connection,
     since: datetime | None,

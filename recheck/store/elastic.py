@@ -58,7 +58,7 @@ import json
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -74,6 +74,7 @@ from recheck.store.base import (
     ReclassifyCounts,
     Retention,
     StoredBuild,
+    StoredClassification,
     StoredMatch,
     StoreError,
     days_before,
@@ -189,23 +190,8 @@ class ClusterHealth:
     unassigned_shards: int
 
 
-@dataclass
-class ClusterClassification:
-    """Which signatures match one build's indexed events (``ElasticStore.classify``)."""
-
-    build: Build
-    matches: list[Match] = field(default_factory=list)
-    totals: dict[str, int] = field(default_factory=dict)
-    """bug -> matching events in the cluster (``matches`` keeps ``max_hits`` of them)."""
-    skipped: dict[str, str] = field(default_factory=dict)
-    """Signatures not evaluated for this build: bug -> why (as the pipeline decides)."""
-    errors: dict[str, str] = field(default_factory=dict)
-    """Signatures the cluster could not evaluate: bug -> the cluster's reason."""
-
-    @property
-    def bugs(self) -> list[str]:
-        """The bugs with at least one matching event, in signature order."""
-        return list(dict.fromkeys(match.bug for match in self.matches))
+ClusterClassification = StoredClassification
+"""The name this result had before every store could classify a stored build."""
 
 
 def _total(hits: Mapping[str, Any]) -> int:
@@ -1015,7 +1001,7 @@ class ElasticStore:
 
     def classify(
         self, build: Build, signatures: Sequence[Signature], since: datetime | None = None
-    ) -> ClusterClassification:
+    ) -> StoredClassification:
         """Which ``signatures`` match the events the cluster holds for ``build``.
 
         One ``_msearch`` round trip for all signatures (sub-searches the cluster
@@ -1028,7 +1014,7 @@ class ElasticStore:
 
         if build.build_uuid is None:
             raise StoreError(self.path, "classifying in the cluster needs the build's uuid")
-        result = ClusterClassification(build)
+        result = StoredClassification(build)
         chosen, result.skipped = applicable(signatures, build)
         filters = self._event_filters(since=since, build_uuid=build.build_uuid)
         each = (

@@ -58,6 +58,7 @@ from recheck.store.base import (
     ReclassifyCounts,
     Retention,
     StoredBuild,
+    StoredClassification,
     StoredMatch,
     StoreError,
     days_before,
@@ -337,6 +338,47 @@ class EmbeddedStore:
         for _, _, event_id, event in self._index.events(generations, candidates, searcher):
             if compiled.matches(Doc(event)):
                 yield event_id, event
+
+    def classify(
+        self, build: Build, signatures: Sequence[Signature], since: datetime | None = None
+    ) -> StoredClassification:
+        """Which ``signatures`` match the stored events of the build ``build.build_uuid``
+        names; the stored build's fields fill in those ``build`` leaves unknown.
+
+        The index finds each signature's candidates among that build's events and the
+        engine decides, as for ``search``. Raises StoreError when the build is not
+        stored or its events are no longer kept.
+        """
+        from recheck.pipeline import EXCERPT_CHARS, Match, applicable
+
+        uuid = build.build_uuid
+        reader = self._reader()
+        stored = catalog.build_with_events(reader, uuid) if uuid else None
+        if stored is None:
+            raise StoreError(
+                self._path,
+                f"no stored events of build {uuid!r}: ingest it first (recheck ingest), or "
+                "its events were dropped by retention (store.event_days)",
+            )
+        generation, known = stored
+        build = known.build.updated(build.event_fields())
+        result = StoredClassification(build)
+        chosen, result.skipped = applicable(signatures, build)
+        shared = {generation: known.build.event_fields()}
+        searcher = self._index.searcher()
+        for signature in chosen:
+            compiled = signature.compiled
+            candidates = candidate_query(compiled.root)
+            result.totals[signature.bug] = 0
+            for _, _, event_id, event in self._index.events(shared, candidates, searcher):
+                if compiled.matches(Doc(event)):
+                    filename, _, line = event_id.rpartition(":")
+                    message = event.get("message", "")
+                    text = message if isinstance(message, str) else "\n".join(message)
+                    match = Match(signature.bug, filename, int(line), text[:EXCERPT_CHARS])
+                    result.matches.append(match)
+                    result.totals[signature.bug] += 1
+        return result
 
     def matches_for(
         self, bug: str, days: float = DEFAULT_BUILD_DAYS, now: datetime | None = None
