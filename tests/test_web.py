@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -493,12 +495,44 @@ def test_serve_answers_pages_json_and_errors(server: str, data: Data) -> None:
     status, _, body = fetch(server + "bugs/1999001.html")
     assert status == 200 and "../api/bugs/1999001.json" in Tags(body.decode()).hrefs()
 
-    for missing in ("nope.html", "bugs/424242.html", "uncategorized.html?window=3d",
-                    "static/../../bot.yaml", "static/%2e%2e/bot.yaml", "index.txt"):  # fmt: skip
+    for missing in ("nope.html", "bugs/424242.html", "static/../../bot.yaml",
+                    "static/%2e%2e/bot.yaml", "index.txt"):  # fmt: skip
         assert fetch(server + missing)[0] == 404, missing
     assert json.loads(fetch(server + "api/bugs/424242.json")[2])["error"]
+    # An error page's links are relative to where the browser is, as a page's are.
+    status, _, body = fetch(server + "bugs/424242.html")
+    assert {"../index.html", "../static/style.css"} <= set(Tags(body.decode()).hrefs())
+
+    status, _, body = fetch(server + "uncategorized.html?window=3d")
+    said = "".join(Tags(body.decode()).text)
+    assert status == 400 and "Unknown window '3d': ?window= takes one of 24h, 2d, 7d, 10d" in said
+    status, _, body = fetch(server + "api/uncategorized.json?window=%3Cb%3E")
+    assert status == 400 and "Unknown window '<b>'" in json.loads(body)["error"]
     status, headers, _ = fetch(server + "static/style.css")
     assert status == 200 and headers["Content-Type"].startswith("text/css")
+
+
+def test_a_store_that_cannot_be_read_is_an_error_page_and_the_server_goes_on(
+    filled: tuple[Path, Data], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "store"
+    shutil.copytree(filled[0], broken)
+    # A damaged catalog: SQLite itself fails on reading, not recheck's store code.
+    with sqlite3.connect(broken / "catalog.sqlite") as catalog:
+        catalog.execute("ALTER TABLE matches RENAME TO lost")
+    config = write_config(tmp_path)
+    with serving(broken, config) as url:
+        for path in ("", "bugs/1999001.html"):
+            status, headers, body = fetch(url + path)
+            assert status == 503 and headers["Content-Type"].startswith("text/html"), path
+            assert f"{broken}: reading failed (no such table: matches)" in body.decode()
+        for path in ("api/", "api/index.json", "api/bugs/1999001.json"):
+            status, _, body = fetch(url + path)
+            assert status == 503 and str(broken) in json.loads(body)["error"], path
+        assert fetch(url + "static/style.css")[0] == 200, "the server still answers"
+    argv = ["report", "--store", str(broken), "--config", str(config), "--queries", str(QUERIES)]
+    assert main([*argv, "--output", str(tmp_path / "site")]) == 2
+    assert f"recheck report: error: {broken}: reading failed" in capsys.readouterr().err
 
 
 def test_unknown_port_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

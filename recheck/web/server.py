@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from recheck.store.base import StoreError
+from recheck.web.pages import WINDOWS
 from recheck.web.render import STATIC_DIR, Links, Renderer, page_json
 from recheck.web.site import UNCATEGORIZED, Page, Snapshot
 
@@ -90,9 +91,22 @@ class PageServer:
         query = parse_qs(parts.query)
         if path.startswith("/static/"):
             return self._static(path.removeprefix("/static/"))
+        api = path.startswith("/api/") or path == "/api"
+        try:
+            return self._page_answer(path, query, api)
+        except StoreError as exc:
+            message = f"the store cannot be read: {exc}"
+            if api:
+                return self._json_body(HTTPStatus.SERVICE_UNAVAILABLE, {"error": message})
+            html = self._renderer.not_found("Store unavailable", message, _links(path))
+            return HTTPStatus.SERVICE_UNAVAILABLE, "text/html; charset=utf-8", html.encode()
+
+    def _page_answer(
+        self, path: str, query: dict[str, list[str]], api: bool
+    ) -> tuple[int, str, bytes]:
+        """The answer for a page or its JSON; raises StoreError when the store fails."""
         if path in ("/api", "/api/"):
             return self._json_body(HTTPStatus.OK, self._index())
-        api = path.startswith("/api/")
         name = path.removeprefix("/api/" if api else "/")
         suffix = ".json" if api else ".html"
         if not api and name == "":
@@ -102,15 +116,10 @@ class PageServer:
         name = name.removesuffix(suffix)
         window = query.get("window", [None])[-1]
         if name == UNCATEGORIZED and window is not None:
+            if window not in dict(WINDOWS):
+                return self._bad_window(path, window, api)
             name = f"{UNCATEGORIZED}-{window}"
-        try:
-            page = self._worker.submit(self._page, name).result()
-        except StoreError as exc:
-            message = f"the store cannot be read: {exc}"
-            if api:
-                return self._json_body(HTTPStatus.SERVICE_UNAVAILABLE, {"error": message})
-            html = self._renderer.not_found("Store unavailable", message, Links(name, live=True))
-            return HTTPStatus.SERVICE_UNAVAILABLE, "text/html; charset=utf-8", html.encode()
+        page = self._worker.submit(self._page, name).result()
         if page is None:
             return self._missing(path, api)
         if api:
@@ -146,9 +155,15 @@ class PageServer:
         what = f"There is no page at {path}."
         if api:
             return self._json_body(HTTPStatus.NOT_FOUND, {"error": what})
-        # Relative links from a missing page would be wrong: point at the top instead.
-        html = self._renderer.not_found("Not found", what, Links("index", live=True))
+        html = self._renderer.not_found("Not found", what, _links(path))
         return HTTPStatus.NOT_FOUND, "text/html; charset=utf-8", html.encode("utf-8")
+
+    def _bad_window(self, path: str, window: str, api: bool) -> tuple[int, str, bytes]:
+        what = f"Unknown window {window!r}: ?window= takes one of {', '.join(dict(WINDOWS))}."
+        if api:
+            return self._json_body(HTTPStatus.BAD_REQUEST, {"error": what})
+        html = self._renderer.not_found("Bad request", what, _links(path))
+        return HTTPStatus.BAD_REQUEST, "text/html; charset=utf-8", html.encode("utf-8")
 
     @staticmethod
     def _json_body(status: int, value: object) -> tuple[int, str, bytes]:
@@ -190,3 +205,9 @@ class PageServer:
                 print("".join(c if c.isprintable() else "?" for c in text), file=sys.stderr)
 
         return Handler
+
+
+def _links(path: str) -> Links:
+    """Links for an error page answering ``path``: relative to where the browser is, so
+    that ``/bugs/424242.html`` links back to ``../index.html`` and its stylesheet."""
+    return Links(path.lstrip("/").removesuffix(".html"), live=True)
