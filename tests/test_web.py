@@ -24,11 +24,14 @@ import pytest
 from web_store import QUERIES, Data, fill_store, serving, shipped_signatures, write_config
 
 from recheck.bugs import BugInfo, BugTracker, UrlOnlyTracker
+from recheck.build import Build
 from recheck.cli import main
 from recheck.config import ConfigError, PagesConfig, load_config, parse_config
+from recheck.signatures import load_signatures
 from recheck.store import Store, StoreError, open_store
+from recheck.store.base import StoredBuild
 from recheck.web.chart import BAR_WIDTH, HEIGHT, hourly_chart
-from recheck.web.pages import WINDOWS, Hours, as_json, web_url
+from recheck.web.pages import WINDOWS, Header, Hours, as_json, trends_page, web_url
 from recheck.web.render import Links, Renderer
 from recheck.web.site import Snapshot
 
@@ -126,6 +129,34 @@ def test_trend_cards_count_builds_per_signature_and_sort_by_recent_failures(
     assert keys == sorted(keys)
     busy = [c.bug.bug for c in page.cards if not c.quiet]
     assert {"1999001", "1999002", "1999003"} <= set(busy)
+
+
+def test_trends_sort_by_failures_in_24_hours_before_failures_in_total(tmp_path: Path) -> None:
+    # As elastic-recheck did: a bug failing today outranks one that failed more, earlier.
+    for bug in ("111", "222", "333", "444"):
+        (tmp_path / f"{bug}.yaml").write_text('query: message:"x"\n', encoding="utf-8")
+    signatures, errors = load_signatures(tmp_path)
+    assert not errors
+    ago = {"111": [(2, "FAILURE")], "222": [(72, "FAILURE")] * 5,
+           "333": [(3, "FAILURE"), (96, "FAILURE"), (97, "FAILURE")],
+           "444": [(1, "SUCCESS")] * 9}  # fmt: skip
+    builds = [
+        StoredBuild(
+            Build(build_uuid=f"{bug}-{n}", build_status=status, build_queue="gate"),
+            NOW - timedelta(hours=hours),
+            NOW,
+            1,
+            True,
+            (bug,),
+        )
+        for bug, hits in ago.items()
+        for n, (hours, status) in enumerate(hits)
+    ]
+    top = Header("recheck", NOW, NOW, "gate")
+    page = trends_page(builds, signatures, Tracker(), top, days=10)
+    assert [(c.bug.bug, c.failures_24h, c.failures, c.builds) for c in page.cards] == [
+        ("333", 1, 3, 3), ("111", 1, 1, 1), ("222", 0, 5, 5), ("444", 0, 0, 9)
+    ]  # fmt: skip
 
 
 def test_gate_trends_count_only_gate_builds(store: Store, data: Data) -> None:
