@@ -500,6 +500,7 @@ def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
 
 
 def test_serve_answers_pages_json_and_errors(server: str, data: Data) -> None:
+    assert server.startswith("http://127.0.0.1:"), "without --host, only this machine"
     status, headers, body = fetch(server)
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "default-src 'none'" in headers["Content-Security-Policy"]
