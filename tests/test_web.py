@@ -33,6 +33,7 @@ from recheck.store.base import StoredBuild
 from recheck.web.chart import BAR_WIDTH, HEIGHT, hourly_chart
 from recheck.web.pages import WINDOWS, Header, Hours, as_json, trends_page, web_url
 from recheck.web.render import Links, Renderer
+from recheck.web.server import SECURITY_HEADERS
 from recheck.web.site import Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -342,6 +343,16 @@ def test_bug_page_html_shows_the_query_and_warns_about_successful_hits(store: St
     assert tags.having("span", "broad"), "a signature hitting successes is flagged"
     assert "https://logs.example.org/neutron-gate-1/logs/screen-q-svc.txt#20" in tags.hrefs()
     assert "../index.html" in tags.hrefs() and "../static/style.css" in tags.hrefs()
+
+
+def test_static_pages_carry_the_policy_recheck_serve_sends(store: Store) -> None:
+    # Any web server may serve a report: the page itself forbids scripts, as the header does.
+    html = Renderer().html(snapshot(store).trends(None), Links("index", live=False))
+    policies = [m for m in Tags(html).having("meta") if m.get("http-equiv")]
+    assert [m["http-equiv"] for m in policies] == ["Content-Security-Policy"]
+    sent = SECURITY_HEADERS["Content-Security-Policy"].split("; ")
+    # frame-ancestors only works as a header; the rest is the same policy.
+    assert str(policies[0]["content"]).split("; ") == [d for d in sent if "frame" not in d]
 
 
 def test_unknown_pages_are_none(store: Store) -> None:
