@@ -75,6 +75,7 @@ def test_public_api_is_pinned() -> None:
             "Store",
             "StoreError",
             "StoredBuild",
+            "StoredClassification",
             "StoredMatch",
             "default_store_path",
             "generated_uuid",
