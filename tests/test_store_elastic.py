@@ -1156,3 +1156,26 @@ def test_the_opensearch_store_needs_no_elasticsearch_library() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_with_index_events_off_only_builds_and_matches_are_written(
+    cluster: FakeCluster, url: str
+) -> None:
+    # Where logstash already ships the logs, recheck must not index them a second time.
+    from recheck.pipeline import Match
+
+    build = Build(build_uuid="u-1", build_status="FAILURE", build_queue="gate")
+    events = [(f"job-output.txt:{n}", {"message": f"delete failed {n}"}) for n in (1, 2)]
+    matches = [Match("1999001", "job-output.txt", 1, "delete failed 1")]
+    with ElasticStore(settings(url, index_events=False)) as store:
+        store.ingest(build, events, matches, when=NOW)
+        bulk = [r.body for r in cluster.calls("/_bulk")]
+        written = b"".join(bulk)
+        assert b"logstash-" not in written, "no event went to the daily indices"
+        assert b"recheck-matches" in written and b"recheck-builds" in written
+        [stored] = store.builds(since=NOW - timedelta(days=1))
+        assert (stored.uuid, stored.events, stored.bugs) == ("u-1", 2, ("1999001",))
+    section = {"backend": "elasticsearch", "url": url, "index_events": False}
+    assert parse_settings(section).index_events is False
+    with pytest.raises(StoreError, match="index_events must be true or false"):
+        parse_settings({**section, "index_events": "no"})

@@ -133,6 +133,10 @@ class ElasticSettings:
     page_size: int = 1000
     max_hits: int = 100
     """Matching events kept per signature when classifying one build."""
+    index_events: bool = True
+    """Whether ``recheck ingest`` and the bot index a build's events into the daily
+    indices. False where logstash already ships the logs there: recheck then stores only
+    builds and matches, and searches logstash's events."""
 
     @property
     def display_url(self) -> str:
@@ -165,6 +169,7 @@ _SETTINGS_KEYS = (
     "backoff",
     "page_size",
     "max_hits",
+    "index_events",
 )
 _GENERAL_KEYS = ("path", "event_days", "build_days")
 """Keys of the store section that recheck.config reads for every backend."""
@@ -227,10 +232,11 @@ def parse_settings(
             f"index_pattern must be one index name with one '*' for the day, such as "
             f"logstash-*, found {pattern!r}"
         )
-    if "verify_certs" in section:
-        if not isinstance(section["verify_certs"], bool):
-            raise fail(f"verify_certs must be true or false, found {section['verify_certs']!r}")
-        values["verify_certs"] = section["verify_certs"]
+    for name in ("verify_certs", "index_events"):
+        if name in section:
+            if not isinstance(section[name], bool):
+                raise fail(f"{name} must be true or false, found {section[name]!r}")
+            values[name] = section[name]
     numbers = {"timeout": (float, 0.001), "backoff": (float, 0.0), "retries": (int, 0),
                "page_size": (int, 1), "max_hits": (int, 1)}  # fmt: skip
     retry: dict[str, Any] = {}

@@ -644,6 +644,8 @@ class ElasticStore:
         def actions() -> Iterator[dict[str, Any]]:
             for rank, (event_id, event) in enumerate(events, start=1):
                 counted["events"] = rank
+                if not self.settings.index_events:
+                    continue  # logstash indexed them: only counted
                 doc: dict[str, Any] = dict(event)
                 if TIMESTAMP in doc:
                     doc[_ORIGINAL_TIME] = doc[TIMESTAMP]
