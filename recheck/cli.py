@@ -955,7 +955,7 @@ def _on_store(
     config = _load_config(args, command)
     if config is None:
         return None
-    store = _open_store(args, config, command)
+    store = _open_store(args, config, command, create=False)
     if store is None:
         return None
     with store:
@@ -967,15 +967,25 @@ def _on_store(
 
 
 def _open_store(
-    args: argparse.Namespace, config: Config, command: str, *, auto_gc: bool = False
+    args: argparse.Namespace,
+    config: Config,
+    command: str,
+    *,
+    auto_gc: bool = False,
+    create: bool = True,
 ) -> Store | None:
-    """The store ``--store``, bot.yaml or the environment names; None after an error."""
+    """The store ``--store``, bot.yaml or the environment names; None after an error.
+    Only commands that write builds (``create``) make a new store."""
     from recheck.store import Retention, StoreError, open_store
 
     retention = Retention(config.store.event_days, config.store.build_days)
     try:
         return open_store(
-            args.store or config.store.path, retention=retention, auto_gc=auto_gc, config=config
+            args.store or config.store.path,
+            retention=retention,
+            auto_gc=auto_gc,
+            config=config,
+            create=create,
         )
     except StoreError as exc:
         _usage_error(command, f"cannot use the store: {exc}")

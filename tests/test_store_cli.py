@@ -137,7 +137,16 @@ def test_classify_needs_exactly_one_of_source_and_stored(
     code, _, err = run(["classify", str(JENKINS), "--stored", "x"], capsys)
     assert code == 2 and "either SOURCE" in err
     code, _, err = run(["classify", "--stored", "nope", "--store", str(store_dir)], capsys)
+    assert code == 2 and "no store here: ingest builds first" in err
+    assert not store_dir.exists(), "a read-only command must not create a store"
+    ingest_fixtures(store_dir, capsys)
+    code, _, err = run(["classify", "--stored", "nope", "--store", str(store_dir)], capsys)
     assert code == 2 and "no stored events of build 'nope'" in err
+    for command in (["query", "message:x"], ["gc"], ["reclassify"], ["report", "--output", "o"]):
+        missing = store_dir.parent / "typo"
+        code, _, err = run([*command, "--store", str(missing)], capsys)
+        assert code == 2 and "no store here" in err, command
+        assert not missing.exists()
 
 
 def test_a_second_ingest_skips_stored_builds_and_force_replaces_them(

@@ -68,13 +68,16 @@ def open_store(
     retention: Retention | None = None,
     auto_gc: bool = False,
     config: Config | None = None,
+    create: bool = True,
 ) -> Store:
     """Open the embedded store at ``path`` (default: ``default_store_path()``).
 
-    Creates it when missing. ``auto_gc`` runs retention after ingests (at most hourly).
-    When ``config``'s ``store`` section names a cluster backend, opens that cluster
-    instead (``recheck.store.elastic``); a ``path`` as well (``--store``, or bot.yaml's
-    ``store.path``) is a conflict, reported rather than silently choosing one. Raises
+    Creates it when missing, unless ``create`` is False (commands that only read or
+    tidy: a mistyped path must be an error, not a new empty store). ``auto_gc`` runs
+    retention after ingests (at most hourly). When ``config``'s ``store`` section names
+    a cluster backend, opens that cluster instead (``recheck.store.elastic``); a
+    ``path`` as well (``--store``, or bot.yaml's ``store.path``) is a conflict, reported
+    rather than silently choosing one. Raises
     StoreError naming the path or URL and what to do when the store cannot be used.
     """
     section = None if config is None else config.sections.get("store")
@@ -91,6 +94,11 @@ def open_store(
                 "'backend: embedded')",
             )
         return open_cluster_store(section, where=where, retention=retention, auto_gc=auto_gc)
-    return EmbeddedStore(
-        default_store_path() if path is None else path, retention=retention, auto_gc=auto_gc
-    )
+    directory = default_store_path() if path is None else path
+    if not create and not EmbeddedStore.exists(directory):
+        raise StoreError(
+            directory,
+            "no store here: ingest builds first (recheck ingest), or name the store with "
+            f"--store, bot.yaml's store.path or ${HOME_VARIABLE}",
+        )
+    return EmbeddedStore(directory, retention=retention, auto_gc=auto_gc)

@@ -194,6 +194,11 @@ class EmbeddedStore:
                 f"knows up to {INDEX_VERSION}); upgrade recheck or use another RECHECK_HOME",
             )
 
+    @staticmethod
+    def exists(path: Path) -> bool:
+        """Whether ``path`` holds a store (its catalog), without creating anything."""
+        return (Path(path) / _CATALOG).is_file()
+
     @contextmanager
     def _writing(self) -> Iterator[tantivy.IndexWriter]:
         """Hold the write lock (thread and process) and an index writer for one write."""

@@ -109,7 +109,7 @@ def run_serve(args: argparse.Namespace) -> int:
     tracker = bug_tracker(config)
     if tracker is None:
         return 2
-    store = _open_store(args, config, "serve")
+    store = _open_store(args, config, "serve", create=False)
     if store is None:
         _close(tracker)
         return 2
