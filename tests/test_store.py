@@ -658,3 +658,20 @@ def test_events_come_back_with_their_build_fields_stored_once(store_dir: Path) -
     by_id = {item[1]: item for item in stored}
     assert by_id["job-output.txt:1"][2] == {"message": "Timed out waiting", "tags": ["console"]}
     assert len(by_id["job-output.txt:2"]) == 3  # kept whole: its project differs
+
+
+def test_a_catalog_damaged_after_opening_is_a_store_error_on_reading(store_dir: Path) -> None:
+    with open_store(store_dir) as store:
+        store.ingest(Build(build_uuid="u"), [("f:1", {"message": "m"})], [], when=NOW)
+        with sqlite3.connect(store_dir / "catalog.sqlite") as other:
+            other.execute("ALTER TABLE builds RENAME TO lost")
+        for read in (
+            lambda: store.builds(),
+            lambda: store.has_build("u"),
+            lambda: store.newest_event_time(),
+            lambda: list(store.search(compile_query("message:m"), now=NOW)),
+        ):
+            with pytest.raises(
+                StoreError, match=r"catalog.sqlite: cannot read the catalog \(no such table"
+            ):
+                read()

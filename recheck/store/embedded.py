@@ -45,7 +45,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from recheck.build import Build
 from recheck.models import Event, Signature
@@ -83,6 +83,8 @@ LOCK_TIMEOUT_S = 600.0
 """How long a write waits for another process's write before giving up."""
 _RECLASSIFY_BATCH = 500
 """Builds whose matches are replaced per catalog transaction during ``reclassify``."""
+
+_T = TypeVar("_T")
 
 _CATALOG = "catalog.sqlite"
 _INDEX = "index"
@@ -178,6 +180,17 @@ class EmbeddedStore:
                 self._readers.append(conn)
         return conn
 
+    def _read(self, query: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``query`` on this thread's read connection; SQLite's errors become StoreError."""
+        try:
+            return query(self._reader())
+        except sqlite3.Error as exc:
+            raise StoreError(
+                self._path / _CATALOG,
+                f"cannot read the catalog ({exc}); if the file is damaged, move the store "
+                "directory away and ingest the builds again",
+            ) from None
+
     def _check_index_version(self) -> None:
         conn = self._writer_conn
         stored = catalog.get_meta(conn, "index_version")
@@ -216,7 +229,7 @@ class EmbeddedStore:
 
     def has_build(self, uuid: str) -> bool:
         """Whether a build with this uuid is stored."""
-        return catalog.has_build(self._reader(), uuid)
+        return self._read(lambda conn: catalog.has_build(conn, uuid))
 
     def ingest(
         self,
@@ -335,7 +348,7 @@ class EmbeddedStore:
         """
         compiled = query.compiled if isinstance(query, Signature) else query
         since = days_before(utc(now), days)
-        visible = catalog.visible_generations(self._reader(), since, queue)
+        visible = self._read(lambda conn: catalog.visible_generations(conn, since, queue))
         # Catalog first, then the index snapshot: see the module docstring.
         searcher = self._index.searcher()
         generations = {g: visible[g][1] for g in sorted(visible, key=lambda g: (visible[g][0], g))}
@@ -357,8 +370,7 @@ class EmbeddedStore:
         from recheck.pipeline import EXCERPT_CHARS, Match, applicable
 
         uuid = build.build_uuid
-        reader = self._reader()
-        stored = catalog.build_with_events(reader, uuid) if uuid else None
+        stored = self._read(lambda conn: catalog.build_with_events(conn, uuid)) if uuid else None
         if stored is None:
             raise StoreError(
                 self._path,
@@ -389,7 +401,8 @@ class EmbeddedStore:
         self, bug: str, days: float = DEFAULT_BUILD_DAYS, now: datetime | None = None
     ) -> list[StoredMatch]:
         """The matches of ``bug`` in builds of the last ``days``, oldest build first."""
-        return catalog.matches_for(self._reader(), bug, days_before(utc(now), days))
+        since = days_before(utc(now), days)
+        return self._read(lambda conn: catalog.matches_for(conn, bug, since))
 
     def builds(
         self,
@@ -406,19 +419,21 @@ class EmbeddedStore:
         ``status`` and ``queue`` filter on the build fields; ``uncategorized`` keeps
         the builds without any match.
         """
-        return catalog.list_builds(
-            self._reader(),
-            None if since is None else utc(since),
-            None if until is None else utc(until),
-            status=status,
-            queue=queue,
-            uncategorized=uncategorized,
-            limit=limit,
+        return self._read(
+            lambda conn: catalog.list_builds(
+                conn,
+                None if since is None else utc(since),
+                None if until is None else utc(until),
+                status=status,
+                queue=queue,
+                uncategorized=uncategorized,
+                limit=limit,
+            )
         )
 
     def newest_event_time(self) -> datetime | None:
         """The time of the newest build whose events are stored; None when there is none."""
-        return catalog.newest_time(self._reader())
+        return self._read(catalog.newest_time)
 
     # ------------------------------------------------------------------ reclassify
 

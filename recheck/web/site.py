@@ -10,7 +10,6 @@ window), ``bugs/<bug>``. A page is written as ``<name>.html`` with its data as
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from functools import cached_property
 from recheck.bugs import BugTracker
 from recheck.config import PagesConfig
 from recheck.models import Signature
-from recheck.store.base import Store, StoredBuild, StoreError, utc
+from recheck.store.base import Store, StoredBuild, utc
 from recheck.store.freshness import freshness
 from recheck.web.pages import (
     WINDOWS,
@@ -87,14 +86,7 @@ class Snapshot:
 
         Raises StoreError when the store cannot be read.
         """
-        try:
-            return self._page(name)
-        except sqlite3.Error as exc:
-            # The embedded store lets SQLite's own errors through when reading (a damaged
-            # or locked catalog): they are the store's errors, which a page names.
-            raise StoreError(
-                self.store.path, f"reading failed ({exc}); check its files and the disk"
-            ) from exc
+        return self._page(name)
 
     def _page(self, name: str) -> Page | None:
         if name == "index":
