@@ -53,6 +53,13 @@ class Match:
     message: str
     """The start of the event's message (``EXCERPT_CHARS`` at most)."""
 
+    @classmethod
+    def of(cls, bug: str, event_id: str, event: Event) -> Match:
+        """The match of ``bug`` on the event ``<filename>:<line>`` (line 0 when the id
+        names none, as for events some other indexer stored)."""
+        filename, _, line = event_id.rpartition(":")
+        return cls(bug, filename, int(line) if line.isdigit() else 0, _excerpt(event))
+
 
 @dataclass
 class Classification:
@@ -217,12 +224,7 @@ def _match_batch(signatures: Sequence[Signature], batch: list[tuple[str, Event]]
     by_id = dict(batch)
     found: list[Match] = []
     for bug, ids in match_events(signatures, batch).items():
-        for event_id in ids:
-            event = by_id[event_id]
-            filename, _, line = event_id.rpartition(":")
-            message = event.get("message", "")
-            text = message if isinstance(message, str) else "\n".join(message)
-            found.append(Match(bug, filename, int(line), text[:EXCERPT_CHARS]))
+        found.extend(Match.of(bug, event_id, by_id[event_id]) for event_id in ids)
     return found
 
 

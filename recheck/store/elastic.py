@@ -244,13 +244,9 @@ def _event_id(hit: Mapping[str, Any]) -> str:
 
 
 def _match_of(bug: str, hit: Mapping[str, Any]) -> Match:
-    from recheck.pipeline import EXCERPT_CHARS, Match
+    from recheck.pipeline import Match
 
-    event = _event_of(hit.get("_source", {}))
-    filename, _, line = _event_id(hit).rpartition(":")
-    message = event.get("message", "")
-    text = message if isinstance(message, str) else "\n".join(message)
-    return Match(bug, filename, int(line) if line.isdigit() else 0, text[:EXCERPT_CHARS])
+    return Match.of(bug, _event_id(hit), _event_of(hit.get("_source", {})))
 
 
 def _build_of(source: Mapping[str, Any]) -> StoredBuild:

@@ -367,7 +367,7 @@ class EmbeddedStore:
         engine decides, as for ``search``. Raises StoreError when the build is not
         stored or its events are no longer kept.
         """
-        from recheck.pipeline import EXCERPT_CHARS, Match, applicable
+        from recheck.pipeline import Match, applicable
 
         uuid = build.build_uuid
         stored = self._read(lambda conn: catalog.build_with_events(conn, uuid)) if uuid else None
@@ -389,11 +389,7 @@ class EmbeddedStore:
             result.totals[signature.bug] = 0
             for _, _, event_id, event in self._index.events(shared, candidates, searcher):
                 if compiled.matches(Doc(event)):
-                    filename, _, line = event_id.rpartition(":")
-                    message = event.get("message", "")
-                    text = message if isinstance(message, str) else "\n".join(message)
-                    match = Match(signature.bug, filename, int(line), text[:EXCERPT_CHARS])
-                    result.matches.append(match)
+                    result.matches.append(Match.of(signature.bug, event_id, event))
                     result.totals[signature.bug] += 1
         return result
 
