@@ -221,12 +221,16 @@ def _build_row(
     )
 
 
+def _build(fields: str) -> Build:
+    """The Build a row's ``fields`` column holds (keys of older versions ignored)."""
+    return Build(**{k: v for k, v in json.loads(fields).items() if k in BUILD_FIELDS})
+
+
 def _stored_build(
     fields: str, time: int, ingested: int, events: int, kept: int, bugs: str | None
 ) -> StoredBuild:
-    known = {k: v for k, v in json.loads(fields).items() if k in BUILD_FIELDS}
     return StoredBuild(
-        build=Build(**known),
+        build=_build(fields),
         time=moment(time),
         ingested_at=moment(ingested),
         events=events,
@@ -301,12 +305,7 @@ def visible_generations(
     if queue is not None:
         sql += " AND build_queue = ?"
         params.append(queue)
-    return {int(g): (int(t), _event_fields(f)) for g, t, f in conn.execute(sql, params)}
-
-
-def _event_fields(fields: str) -> dict[str, str]:
-    known = {k: v for k, v in json.loads(fields).items() if k in BUILD_FIELDS}
-    return Build(**known).event_fields()
+    return {int(g): (int(t), _build(f).event_fields()) for g, t, f in conn.execute(sql, params)}
 
 
 def builds_with_events(

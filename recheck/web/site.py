@@ -86,9 +86,6 @@ class Snapshot:
 
         Raises StoreError when the store cannot be read.
         """
-        return self._page(name)
-
-    def _page(self, name: str) -> Page | None:
         if name == "index":
             return self.trends(None)
         if name == self.settings.queue:
