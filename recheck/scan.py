@@ -281,7 +281,8 @@ class BuildScanner:
             while position < len(offsets) and offsets[position][0] < end:
                 found.add(offsets[position][1])
                 position += 1
-            text = bytes(chunk[start:end]).lower()
+            region = bytes(chunk[start:end])  # the buffer is reused: keep a copy
+            text = region.lower()
             if dropped is not None:
                 text = dropped.sub(b"", text)
             contains = _Contains(text, self._literals)
@@ -295,7 +296,7 @@ class BuildScanner:
             )
             if not chosen:
                 continue
-            yield from self._evaluate(plan, bytes(chunk[start:end]), lines.at(start), chosen)
+            yield from self._evaluate(plan, region, lines.at(start), chosen)
 
     def _evaluate(
         self, plan: FilePlan, data: bytes, first_line: int, candidates: list[int]
