@@ -497,9 +497,12 @@ class _Parser:
         self.text = text
         self.default_field = default_field
         try:
-            self.tokens = tokenize_query(text)
+            tokens = tokenize_query(text)
         except LexError as e:
             raise QuerySyntaxError(e.message, e.position) from None
+        # The grammar looks at most two tokens past the current one, which is never past
+        # the EOF token: two more EOFs let ``peek`` index without bounds checks.
+        self.tokens = [*tokens, tokens[-1], tokens[-1]]
         self.i = 0
         self.warnings: list[str] = []
         self.fields: set[str] = set()
@@ -507,7 +510,7 @@ class _Parser:
 
     # -- token helpers
     def peek(self, ahead: int = 0) -> Token:
-        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+        return self.tokens[self.i + ahead]
 
     def take(self, *kinds: Kind) -> Token:
         tok = self.peek()

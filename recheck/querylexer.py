@@ -9,8 +9,9 @@ is what makes ``a - b`` mean ``a b`` and ``!x`` mean ``NOT x`` here as in Elasti
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum, auto
+from functools import lru_cache
+from typing import NamedTuple
 
 
 class Kind(Enum):
@@ -42,8 +43,7 @@ class Kind(Enum):
     EOF = auto()
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):  # a tuple: a thousand signatures make ten thousand tokens
     kind: Kind
     image: str
     position: int  # offset of the token in the query text
@@ -61,29 +61,53 @@ _ESCAPED = r"\\[\s\S]"
 _TERM_START = r"(?:[^ \t\n\r\u3000+\-!():^\[\]\"{}~*?\\/]|" + _ESCAPED + ")"
 _TERM_CHAR = r"(?:[^ \t\n\r\u3000!():^\[\]\"{}~*?\\/]|" + _ESCAPED + ")"
 
-# Rules of the DEFAULT state, in declaration order (the order breaks ties).
-_DEFAULT_RULES: list[tuple[Kind, re.Pattern[str]]] = [
-    (Kind.AND, re.compile(r"AND|&&")),
-    (Kind.OR, re.compile(r"OR|\|\|")),
-    (Kind.NOT, re.compile(r"NOT|!")),
-    (Kind.PLUS, re.compile(r"\+")),
-    (Kind.MINUS, re.compile(r"-")),
-    (Kind.BAREOPER, re.compile(r"[+\-!][ \t\n\r\u3000]")),
-    (Kind.LPAREN, re.compile(r"\(")),
-    (Kind.RPAREN, re.compile(r"\)")),
-    (Kind.COLON, re.compile(r":")),
-    (Kind.STAR, re.compile(r"\*")),
-    (Kind.CARAT, re.compile(r"\^")),
-    (Kind.QUOTED, re.compile(r'"(?:[^"\\]|' + _ESCAPED + r')*"')),
-    (Kind.TERM, re.compile(_TERM_START + _TERM_CHAR + "*")),
+# The first character of a _TERM_START (a backslash begins an escape).
+_TERM_FIRST = r"[^ \t\n\r\u3000+\-!():^\[\]\"{}~*?/]"
+
+# Rules of the DEFAULT state, in declaration order (the order breaks ties), each with the
+# pattern of the characters its tokens can begin with.
+_DEFAULT_RULES: list[tuple[Kind, re.Pattern[str], str]] = [
+    (Kind.AND, re.compile(r"AND|&&"), "[A&]"),
+    (Kind.OR, re.compile(r"OR|\|\|"), "[O|]"),
+    (Kind.NOT, re.compile(r"NOT|!"), "[N!]"),
+    (Kind.PLUS, re.compile(r"\+"), r"\+"),
+    (Kind.MINUS, re.compile(r"-"), "-"),
+    (Kind.BAREOPER, re.compile(r"[+\-!][ \t\n\r\u3000]"), r"[+\-!]"),
+    (Kind.LPAREN, re.compile(r"\("), r"\("),
+    (Kind.RPAREN, re.compile(r"\)"), r"\)"),
+    (Kind.COLON, re.compile(r":"), ":"),
+    (Kind.STAR, re.compile(r"\*"), r"\*"),
+    (Kind.CARAT, re.compile(r"\^"), r"\^"),
+    (Kind.QUOTED, re.compile(r'"(?:[^"\\]|' + _ESCAPED + r')*"'), '"'),
+    (Kind.TERM, re.compile(_TERM_START + _TERM_CHAR + "*"), _TERM_FIRST),
     # "~" followed by digits is a prefix of the second alternative: one rule suffices.
-    (Kind.FUZZY_SLOP, re.compile("~" + _TERM_CHAR + "*")),
-    (Kind.PREFIXTERM, re.compile(r"\*|" + _TERM_START + _TERM_CHAR + r"*\*")),
-    (Kind.WILDTERM, re.compile(r"(?:" + _TERM_START + r"|[*?])(?:" + _TERM_CHAR + r"|[*?])*")),
+    (Kind.FUZZY_SLOP, re.compile("~" + _TERM_CHAR + "*"), "~"),
+    (
+        Kind.PREFIXTERM,
+        re.compile(r"\*|" + _TERM_START + _TERM_CHAR + r"*\*"),
+        r"\*|" + _TERM_FIRST,
+    ),
+    (
+        Kind.WILDTERM,
+        re.compile(r"(?:" + _TERM_START + r"|[*?])(?:" + _TERM_CHAR + r"|[*?])*"),
+        r"[*?]|" + _TERM_FIRST,
+    ),
     # REGEXPTERM is matched by _delimited_length: it needs a true longest match.
-    (Kind.RANGEIN_START, re.compile(r"\[")),
-    (Kind.RANGEEX_START, re.compile(r"\{")),
+    (Kind.RANGEIN_START, re.compile(r"\["), r"\["),
+    (Kind.RANGEEX_START, re.compile(r"\{"), r"\{"),
 ]
+
+
+@lru_cache(maxsize=4096)
+def _candidates(first: str) -> tuple[tuple[Kind, re.Pattern[str]], ...]:
+    """The DEFAULT rules a token beginning with ``first`` can match, in declaration order.
+
+    Trying only these, rather than every rule at every token, is what makes lexing
+    1,000 signatures cheap; the longest match, ties included, is the same.
+    """
+    return tuple((kind, rule) for kind, rule, start in _DEFAULT_RULES if re.fullmatch(start, first))
+
+
 _RANGE_RULES: list[tuple[Kind | None, re.Pattern[str]]] = [
     (None, re.compile(r"[ \t\n\r\u3000]")),  # SKIP is declared first
     (Kind.RANGE_TO, re.compile(r"TO")),
@@ -130,7 +154,7 @@ def tokenize_query(text: str) -> list[Token]:
                 break
             best_kind: Kind | None = None
             best_len = 0
-            for kind, rule in _DEFAULT_RULES:
+            for kind, rule in _candidates(text[pos]):
                 m = rule.match(text, pos)
                 if m is not None and m.end() - pos > best_len:
                     best_kind, best_len = kind, m.end() - pos
