@@ -34,12 +34,14 @@ import itertools
 import os
 import re
 import stat
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import BinaryIO, cast
 
 from recheck.build import Build
+from recheck.linecount import count_newlines
 from recheck.logfiles import logical_name
 from recheck.models import Event, Signature
 from recheck.prefilter import Prefilter
@@ -49,6 +51,7 @@ from recheck.split import (
     PARSE_FAILURE_TAG,
     TRUNCATED_TAG,
     StartTest,
+    dropped_line_test,
     event_start_test,
     file_format,
     read_lines,
@@ -205,7 +208,6 @@ class BuildScanner:
             return
         ids = self._literal_ids
         starts = event_start_test(plan.tags)
-        dropped = _dropped_lines(plan.tags)
         file_lines = _FileLines.of(stream)
         chunks = _chunks(stream, starts, self.stats, count_lines=file_lines is None)
         first = next(chunks, None)
@@ -213,16 +215,23 @@ class BuildScanner:
             return
         # Which conjunct of each signature to locate: the one whose literals are the
         # rarest in the file's first lines. Length alone is a poor guess: "devstack" is
-        # long and on every other line of a devstack log.
-        sample = first[0][: min(first[1], SAMPLE_BYTES)].lower()
-        counts: dict[str, int] = {}
+        # long and on every other line of a devstack log. A hit on a line the splitter
+        # drops (DEBUG) is passed over cheaply; any other costs ~10 times more: finding
+        # its event and checking it. Counted in one hyperscan pass over the sample.
+        dropped = dropped_line_test(
+            plan.tags, keep_debug=self.keep_debug, max_event_chars=self.max_event_chars
+        )
+        every = frozenset(ids[lit] for gate in plan.gates.values()
+                          for alts in gate.conjuncts for lit in alts)  # fmt: skip
+        sample_size = min(first[1], SAMPLE_BYTES)
+        hits = sorted(self._database(every).scan(first[0], sample_size)[0])
+        live = hits if dropped is None else _kept_hits(first[0], sample_size, hits, dropped)
+        counts = Counter(lit for _, lit in hits)
+        for _, lit in live:
+            counts[lit] += 9
 
         def frequency(alternatives: tuple[str, ...]) -> tuple[int, int]:
-            total = 0
-            for lit in alternatives:
-                if lit not in counts:
-                    counts[lit] = sample.count(lit.encode("ascii"))
-                total += counts[lit]
+            total = sum(counts[ids[lit]] for lit in alternatives)
             return (total, -min(len(lit) for lit in alternatives))
 
         gates: list[_FileGate] = []
@@ -241,40 +250,43 @@ class BuildScanner:
         if "apachecombined" in plan.tags:
             # Its message joins fields that are not next to each other in the line.
             gates = [dataclasses.replace(gate, phrases=[]) for gate in gates]
-        database = self._database(frozenset(lit for gate in gates for lit in gate.scanned))
+        scan = _FileScan(
+            plan,
+            starts,
+            dropped,
+            _removed_lines(plan.tags),
+            gates,
+            self._database(frozenset(lit for gate in gates for lit in gate.scanned)),
+        )
         for chunk, size, offset, first_line in itertools.chain([first], chunks):
             lines = _ChunkLines(chunk, offset, first_line, file_lines)
-            yield from self._scan_chunk(plan, chunk, size, lines, starts, gates, dropped, database)
+            yield from self._scan_chunk(scan, chunk, size, lines)
 
     def _scan_chunk(
-        self,
-        plan: FilePlan,
-        chunk: bytearray,
-        size: int,
-        lines: _ChunkLines,
-        starts: StartTest,
-        gates: list[_FileGate],
-        dropped: re.Pattern[bytes] | None,
-        database: _Database,
+        self, scan: _FileScan, chunk: bytearray, size: int, lines: _ChunkLines
     ) -> Iterator[MatchFound]:
         """The matches in ``chunk[:size]`` (a buffer valid only during this call)."""
-        offsets, lowering = database.scan(chunk, size)
+        plan = scan.plan
+        offsets, lowering = scan.database.scan(chunk, size)
         if lowering:
             # Rare: hyperscan may have missed a literal; evaluate every event here.
             self.stats.chunks_with_hits += 1
-            yield from self._evaluate(plan, bytes(chunk[:size]), lines.at(0), sorted(plan.gates))
+            for index, line, event in self._evaluate(plan, bytes(chunk[:size]), sorted(plan.gates)):
+                yield index, plan.filename, lines.at(0) + line - 1, event
             return
         if not offsets:
             return
         # A signature is a candidate here only if a literal of its located conjunct is.
         present = {lit for _, lit in offsets}
         by_literal: dict[int, list[_FileGate]] = {}
-        for gate in gates:
+        for gate in scan.gates:
             for lit in gate.scanned & present:
                 by_literal.setdefault(lit, []).append(gate)
         self.stats.chunks_with_hits += 1
         offsets.sort()
-        regions = _regions(chunk, size, [at for at, _ in offsets], starts)
+        if scan.dropped is not None:
+            offsets = _kept_hits(chunk, size, offsets, scan.dropped)
+        regions = _regions(chunk, size, [at for at, _ in offsets], scan.starts)
         position = 0
         for start, end in regions:
             found: set[int] = set()
@@ -283,8 +295,8 @@ class BuildScanner:
                 position += 1
             region = bytes(chunk[start:end])  # the buffer is reused: keep a copy
             text = region.lower()
-            if dropped is not None:
-                text = dropped.sub(b"", text)
+            if scan.removed is not None:
+                text = scan.removed.sub(b"", text)
             contains = _Contains(text, self._literals)
             chosen = sorted(
                 {
@@ -296,15 +308,19 @@ class BuildScanner:
             )
             if not chosen:
                 continue
-            yield from self._evaluate(plan, region, lines.at(start), chosen)
+            # The line number is counted only for a match: counting every line break
+            # before each candidate event would cost more than the scan itself.
+            for index, line, event in self._evaluate(plan, region, chosen):
+                yield index, plan.filename, lines.at(start) + line - 1, event
 
     def _evaluate(
-        self, plan: FilePlan, data: bytes, first_line: int, candidates: list[int]
-    ) -> Iterator[MatchFound]:
+        self, plan: FilePlan, data: bytes, candidates: list[int]
+    ) -> Iterator[tuple[int, int, Event]]:
+        """``(signature index, line in data, event)`` of the matches in ``data``."""
         for line, event, doc in self._docs(plan, io.BytesIO(data)):
             for index in candidates:
                 if plan.queries[index].matches(doc):
-                    yield index, plan.filename, first_line + line - 1, event
+                    yield index, line, event
 
     def _split_all(self, plan: FilePlan, stream: BinaryIO) -> Iterator[MatchFound]:
         order = sorted(plan.queries)
@@ -415,7 +431,7 @@ def _phrase_pattern(terms: tuple[str, ...]) -> re.Pattern[bytes]:
     return re.compile(b"[^a-z0-9]*".join(re.escape(term.encode("ascii")) for term in terms))
 
 
-def _dropped_lines(tags: Sequence[str]) -> re.Pattern[bytes] | None:
+def _removed_lines(tags: Sequence[str]) -> re.Pattern[bytes] | None:
     """Lines the splitter drops, which must not separate a phrase's words in the text."""
     patterns = []
     if "screen" in tags:
@@ -423,6 +439,41 @@ def _dropped_lines(tags: Sequence[str]) -> re.Pattern[bytes] | None:
     if file_format(tags) == "console":
         patterns.append(rb"\n</?pre>\r?(?=\n|\Z)")
     return re.compile(b"|".join(patterns)) if patterns else None
+
+
+@dataclass(frozen=True)
+class _FileScan:
+    """How one file is scanned, decided from its plan and its first chunk."""
+
+    plan: FilePlan
+    starts: StartTest
+    dropped: StartTest | None
+    """Whether the splitter keeps nothing of a line (a DEBUG event's first line...)."""
+    removed: re.Pattern[bytes] | None
+    """Lines the splitter drops, removed from a candidate event's text."""
+    gates: list[_FileGate]
+    database: _Database
+
+
+def _kept_hits(
+    data: bytearray, size: int, offsets: list[tuple[int, int]], dropped: StartTest
+) -> list[tuple[int, int]]:
+    """The hits (sorted) that are not on a line the splitter keeps nothing of.
+
+    Most hits of a common literal are on DEBUG lines: one test of the line is far
+    cheaper than finding its event, only for the splitter to drop it.
+    """
+    kept: list[tuple[int, int]] = []
+    line_end = -1
+    skip = False
+    for hit in offsets:
+        if hit[0] > line_end:  # the first hit on its line
+            line_start = data.rfind(b"\n", 0, hit[0]) + 1
+            line_end = _line_end(data, hit[0], size)
+            skip = dropped(data, line_start, line_end)
+        if not skip:
+            kept.append(hit)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -552,12 +603,12 @@ def _chunks(
                 # Keep the last line break: the line after it may begin an event.
                 keep = max(buffer.rfind(b"\n", 0, filled), 0)
                 if count_lines:
-                    line += buffer.count(b"\n", 0, keep)
+                    line += count_newlines(buffer, 0, keep)
                 offset += keep
                 filled = _shift(buffer, keep, filled)
                 continue
             if count_lines:
-                line += buffer.count(b"\n", 0, begin)
+                line += count_newlines(buffer, 0, begin)
             offset += begin
             filled = _shift(buffer, begin, filled)
             skipping = False
@@ -575,7 +626,7 @@ def _chunks(
         stats.chunks += 1
         yield buffer, cut, offset, line
         if count_lines:
-            line += buffer.count(b"\n", 0, cut)
+            line += count_newlines(buffer, 0, cut)
         offset += cut
         filled = _shift(buffer, cut, filled)
 
@@ -612,7 +663,7 @@ class _FileLines:
             piece = os.pread(self._fd, min(offset - self._offset, CHUNK_BYTES), self._offset)
             if not piece:
                 break  # the file shrank under us: the best number there is
-            self._line += piece.count(b"\n")
+            self._line += count_newlines(piece, 0, len(piece))
             self._offset += len(piece)
         return self._line
 
@@ -633,7 +684,7 @@ class _ChunkLines:
         """The number of the line holding ``chunk[position]``."""
         if self._file_lines is not None:
             return self._file_lines.at(self._offset + position)
-        self._line += self._chunk.count(b"\n", self._counted, position)
+        self._line += count_newlines(self._chunk, self._counted, position)
         self._counted = position
         return self._line
 

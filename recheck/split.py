@@ -40,6 +40,7 @@ from recheck.models import Event
 __all__ = [
     "MAX_EVENT_CHARS",
     "TRUNCATED_TAG",
+    "dropped_line_test",
     "event_start_test",
     "file_format",
     "read_lines",
@@ -82,11 +83,19 @@ _CONSOLE_PREFIX = re.compile(rf"(?:{_ISO_TS} \| |{_JENKINS_START.pattern})(?P<lo
 
 _OSLO_START = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS}) ", re.ASCII)
 _OSLO_FOLD = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s*{_NUMBER}\s*(?:TRACE|ERROR)", re.ASCII)
+_OSLO_LEVELS = r"(?P<loglevel>AUDIT|CRITICAL|DEBUG|INFO|TRACE|WARNING|ERROR) "
+_OSLO_REST = r"\[?\b(?P<module>\S+)\b\]?\s*(?P<logmessage>.*)"
 _OSLO_PREFIX = re.compile(
     rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s*"
     rf"(?:(?P<syslog_program>.*?)(?:\[(?P<syslog_pid>[1-9]\d*)\])?:|(?P<pid>{_NUMBER}))?\s*"
-    r"(?P<loglevel>AUDIT|CRITICAL|DEBUG|INFO|TRACE|WARNING|ERROR) "
-    r"\[?\b(?P<module>\S+)\b\]?\s*(?P<logmessage>.*)"
+    rf"{_OSLO_LEVELS}{_OSLO_REST}"
+)
+# The syslog_program branch of _OSLO_PREFIX can only match where a colon is followed by
+# a level; on other lines (nearly all) the same pattern without it gives the same match,
+# without trying that lazy branch at every character of the line.
+_OSLO_PROGRAM_POSSIBLE = re.compile(r":\s*(?:AUDIT|CRITICAL|DEBUG|INFO|TRACE|WARNING|ERROR) ")
+_OSLO_PID_PREFIX = re.compile(
+    rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s*(?:(?P<pid>{_NUMBER}))?\s*{_OSLO_LEVELS}{_OSLO_REST}"
 )
 _SYSLOG_PREFIX = re.compile(
     rf"{_SYSLOG_TS}\s*(?P<syslog_host>[0-9A-Za-z][0-9A-Za-z.:-]*)?\s*"
@@ -105,6 +114,8 @@ _LIBVIRT = re.compile(
 )
 
 _FORMATS = ("console", "oslofmt", "apachecombined", "apacheerror", "libvirt", "syslog")
+_LEVELLED_FORMATS = ("oslofmt", "apacheerror", "libvirt")
+"""The formats whose prefix gives a loglevel (and so may drop DEBUG events)."""
 
 
 def file_format(tags: Sequence[str]) -> str | None:
@@ -128,19 +139,19 @@ def event_start_test(tags: Sequence[str]) -> StartTest:
     """
     fmt = file_format(tags)
     if fmt == "console":
-        console = re.compile(_CONSOLE_START.pattern.encode())
-        jenkins = re.compile(_JENKINS_START.pattern.encode())
+        # One pattern, not two calls: this test runs for every hit of a scan.
+        console = re.compile(f"{_CONSOLE_START.pattern}|{_JENKINS_START.pattern}".encode())
 
         def console_test(data: bytes | bytearray, start: int, end: int) -> bool:
-            return bool(console.match(data, start, end) or jenkins.match(data, start, end))
+            return console.match(data, start, end) is not None
 
         return console_test
     if fmt == "oslofmt":
-        begins = re.compile(_OSLO_START.pattern.encode())
-        folds = re.compile(_OSLO_FOLD.pattern.encode())
+        # One pattern, not two calls: this test runs for every hit of a scan.
+        begins = re.compile(f"(?!{_OSLO_FOLD.pattern}){_OSLO_START.pattern}".encode())
 
         def oslo_test(data: bytes | bytearray, start: int, end: int) -> bool:
-            return bool(begins.match(data, start, end)) and not folds.match(data, start, end)
+            return begins.match(data, start, end) is not None
 
         return oslo_test
     if "screen" in tags:
@@ -154,6 +165,39 @@ def event_start_test(tags: Sequence[str]) -> StartTest:
 
 def _every_line(data: bytes | bytearray, start: int, end: int) -> bool:
     return True
+
+
+def dropped_line_test(
+    tags: Sequence[str], *, keep_debug: bool = False, max_event_chars: int = MAX_EVENT_CHARS
+) -> StartTest | None:
+    """A test telling, from a raw line alone, that ``split_lines`` keeps nothing of it.
+
+    That is a dropped line (a screen file's ``+ `` lines) or, unless ``keep_debug``, the
+    first line of a DEBUG event (a line that surely begins an event, whose prefix says
+    DEBUG). In a devstack log most lines are DEBUG: ``recheck.scan`` passes over the
+    hits on them without looking for their events. None when nothing is dropped.
+    """
+    fmt = file_format(tags)
+    xtrace = "screen" in tags
+    debug = not keep_debug and fmt in _LEVELLED_FORMATS
+    if not debug and not xtrace:
+        return None
+    starts = event_start_test(tags)
+    # read_lines keeps at most this many bytes of a line: the prefix is read from them.
+    limit = 4 * max_event_chars + 4
+
+    def dropped(data: bytes | bytearray, start: int, end: int) -> bool:
+        if xtrace and data[start : start + 2] == b"+ ":
+            return True
+        # A loglevel of DEBUG needs those letters in the line: most lines lack them.
+        if not debug or data.find(b"DEBUG", start, end) == -1 or not starts(data, start, end):
+            return False
+        raw = bytes(data[start : min(end, start + limit)])
+        line = raw.removesuffix(b"\r").decode("utf-8", errors="replace")[:max_event_chars]
+        fields = _parse(line, fmt)
+        return fields is not None and fields.get("loglevel") == "DEBUG"
+
+    return dropped
 
 
 def read_lines(stream: BinaryIO, max_line_chars: int = MAX_EVENT_CHARS) -> Iterator[str]:
@@ -276,6 +320,8 @@ def _parse(line: str, fmt: str | None) -> dict[str, str] | None:
             fields[name] for name in ("verb", "request", "response") if name in fields
         )
         return fields
+    if pattern is _OSLO_PREFIX and _OSLO_PROGRAM_POSSIBLE.search(line) is None:
+        pattern = _OSLO_PID_PREFIX
     match = pattern.match(line)
     if match is None:
         return None

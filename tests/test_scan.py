@@ -2,9 +2,10 @@
 
 ``recheck.scan`` splits only the events around literal hits, in chunks cut where an
 event surely begins. These tests generate hostile builds (tracebacks, folded ERROR
-lines after DEBUG events, xtrace lines, CRLF, invalid UTF-8, characters whose lowercase
-is ASCII, no final newline) and compare its verdicts, with tiny chunks so that every
-boundary case is crossed, against the plain path: ``build_events`` + ``match_events``.
+lines after DEBUG events, lines that say DEBUG in odd places, xtrace lines, CRLF,
+invalid UTF-8, characters whose lowercase is ASCII, no final newline) and compare its
+verdicts, with tiny chunks so that every boundary case is crossed, against the plain
+path: ``build_events`` + ``match_events``.
 """
 
 from __future__ import annotations
@@ -60,8 +61,17 @@ def _oslo_file(rng: random.Random, lines: int) -> str:
     for _ in range(lines):
         kind = rng.random()
         level = rng.choice(["DEBUG", "INFO", "WARNING", "ERROR"])
-        if kind < 0.55:
+        if kind < 0.5:
             out.append(f"{TS} 1234 {level} nova.compute [-] {_sentence(rng)}")
+        elif kind < 0.55:
+            # Lines whose level the syslog_program branch of the prefix decides, and
+            # lines that say DEBUG without being DEBUG events.
+            out.append(rng.choice([
+                f"{TS} 1234 INFO nova.compute [-] x: DEBUG nova {_sentence(rng)}",
+                f"{TS} prog[12]: {level} nova {_sentence(rng)}",
+                f"{TS} 1234 {level} nova.compute [-] DEBUG {_sentence(rng)}",
+                f"{TS} 1234 DEBUG: {_sentence(rng)}",
+            ]))  # fmt: skip
         elif kind < 0.7:
             out.append(f"{TS} 1234 TRACE nova.compute {_sentence(rng)}")
         elif kind < 0.78:
