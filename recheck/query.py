@@ -225,32 +225,25 @@ class Bool(Node):
         return any(q.matches(doc) for q in self.should)
 
     def specialize(self, docs: Sequence[Doc], constant: Callable[[str], bool]) -> Node:
-        must = tuple(q.specialize(docs, constant) for q in self.must)
-        must_not = tuple(
-            q
-            for q in (q.specialize(docs, constant) for q in self.must_not)
-            if not isinstance(q, MatchNone)
-        )
-        if any(isinstance(q, MatchNone) for q in must) or any(
-            isinstance(q, MatchAll) for q in must_not
-        ):
+        must = _specialize_all(self.must, docs, constant, decisive=MatchNone, dropped=MatchAll)
+        if must is None:
             return MatchNone()
-        if must:
+        must_not = _specialize_all(
+            self.must_not, docs, constant, decisive=MatchAll, dropped=MatchNone
+        )
+        if must_not is None:
+            return MatchNone()
+        if self.must:
             # SHOULD clauses are ignored when there is a MUST clause (see ``matches``), and
             # a MatchAll kept in ``must`` preserves that even if all else was decided.
-            must = tuple(q for q in must if not isinstance(q, MatchAll)) or (MatchAll(),)
-            if must == (MatchAll(),) and not must_not:
+            if not must and not must_not:
                 return MatchAll()
-            return Bool(must=must, must_not=must_not)
-        should = tuple(
-            q
-            for q in (q.specialize(docs, constant) for q in self.should)
-            if not isinstance(q, MatchNone)
-        )
+            return Bool(must=must or (MatchAll(),), must_not=must_not)
+        should = _specialize_all(self.should, docs, constant, decisive=MatchAll, dropped=MatchNone)
+        if should is None:
+            return Bool(must=(MatchAll(),), must_not=must_not) if must_not else MatchAll()
         if not should:
             return MatchNone()
-        if any(isinstance(q, MatchAll) for q in should):
-            return MatchAll() if not must_not else Bool(must=(MatchAll(),), must_not=must_not)
         return Bool(should=should, must_not=must_not)
 
     def required_literals(self) -> list[list[tuple[str, str]]] | None:
@@ -277,6 +270,26 @@ class Bool(Node):
             [alt for lits in ranked for alt in lits[min(k, len(lits) - 1)]]
             for k in range(min(choices, _OR_CHOICES))
         ]
+
+
+def _specialize_all(
+    clauses: tuple[Node, ...],
+    docs: Sequence[Doc],
+    constant: Callable[[str], bool],
+    decisive: type[Node],
+    dropped: type[Node],
+) -> tuple[Node, ...] | None:
+    """The clauses specialized, without those that became ``dropped``; None as soon as
+    one becomes ``decisive``: the others need not be specialized (this runs for every
+    signature and file of a build)."""
+    out: list[Node] = []
+    for q in clauses:
+        q = q.specialize(docs, constant)
+        if isinstance(q, decisive):
+            return None
+        if not isinstance(q, dropped):
+            out.append(q)
+    return tuple(out)
 
 
 _OR_CHOICES = 3
