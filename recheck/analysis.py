@@ -20,8 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 MAX_TOKEN_LENGTH = 255
 # Elasticsearch's position_increment_gap for text fields: a phrase never spans two
@@ -72,23 +74,31 @@ _EMOJI = (
     rf"|(?:\p{{WB=Regional_Indicator}}{_X}){{2}}"
 )
 
-# Order matters only for ties, which produce the same text.
-# POSIX flag: leftmost-longest matching inside each rule, as JFlex's DFA does (an
-# ordered alternation could stop early, e.g. at a Hebrew letter followed by a quote).
-_RULES = [
-    regex.compile(_EMOJI, regex.V1 | regex.POSIX),
-    regex.compile(_WORD, regex.V1 | regex.POSIX),
-    regex.compile(rf"(?:\p{{LB=Complex_Context}}{_X})+", regex.V1),
-    regex.compile(rf"\p{{Script=Han}}{_X}", regex.V1),
-    regex.compile(rf"\p{{Script=Hiragana}}{_X}", regex.V1),
-]
-# Characters that can start some rule: everything else is skipped in one step.
-_RULE_START = regex.compile(
-    r"[\p{Extended_Pictographic}\p{Emoji}\p{Emoji_Modifier_Base}\p{WB=ZWJ}\p{WB=ALetter}"
-    r"\p{WB=Hebrew_Letter}\p{WB=Numeric}\p{WB=Katakana}\p{WB=ExtendNumLet}\p{Nd}"
-    r"\p{LB=Complex_Context}\p{Script=Han}\p{Script=Hiragana}\p{WB=Regional_Indicator}]",
-    regex.V1,
-)
+
+@lru_cache(maxsize=1)
+def _unicode_rules() -> tuple[list[regex.Pattern[str]], regex.Pattern[str]]:
+    """The full rules, and the characters that can start one, compiled on first use:
+    ``regex`` and these patterns take ~15 ms to load, and most log text is ASCII."""
+    import regex
+
+    # Order matters only for ties, which produce the same text.
+    # POSIX flag: leftmost-longest matching inside each rule, as JFlex's DFA does (an
+    # ordered alternation could stop early, e.g. at a Hebrew letter followed by a quote).
+    rules = [
+        regex.compile(_EMOJI, regex.V1 | regex.POSIX),
+        regex.compile(_WORD, regex.V1 | regex.POSIX),
+        regex.compile(rf"(?:\p{{LB=Complex_Context}}{_X})+", regex.V1),
+        regex.compile(rf"\p{{Script=Han}}{_X}", regex.V1),
+        regex.compile(rf"\p{{Script=Hiragana}}{_X}", regex.V1),
+    ]
+    # Characters that can start some rule: everything else is skipped in one step.
+    rule_start = regex.compile(
+        r"[\p{Extended_Pictographic}\p{Emoji}\p{Emoji_Modifier_Base}\p{WB=ZWJ}\p{WB=ALetter}"
+        r"\p{WB=Hebrew_Letter}\p{WB=Numeric}\p{WB=Katakana}\p{WB=ExtendNumLet}\p{Nd}"
+        r"\p{LB=Complex_Context}\p{Script=Han}\p{Script=Hiragana}\p{WB=Regional_Indicator}]",
+        regex.V1,
+    )
+    return rules, rule_start
 
 
 def _utf16_len(text: str) -> int:
@@ -105,16 +115,17 @@ def _window_end(text: str, start: int) -> int:
 
 def _unicode_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
     """Token spans by the full rule set, longest rule match first (JFlex semantics)."""
+    rules, rule_start = _unicode_rules()
     stop = len(text) if end is None else end
     pos = start
     while pos < stop:
-        found = _RULE_START.search(text, pos, stop)
+        found = rule_start.search(text, pos, stop)
         if found is None:
             return
         pos = found.start()
         limit = min(stop, _window_end(text, pos))
         best = 0
-        for rule in _RULES:
+        for rule in rules:
             m = rule.match(text, pos, limit)
             if m is not None and m.end() - pos > best:
                 best = m.end() - pos

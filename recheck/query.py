@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from recheck import analysis
 from recheck.querylexer import Kind, LexError, Token, tokenize_query
-from recheck.regexp import RegexpError, compile_regexp
 
 DEFAULT_FIELD = "message"
 MAX_EDITS = 2  # LevenshteinAutomata.MAXIMUM_SUPPORTED_DISTANCE
@@ -882,6 +881,9 @@ def prefix_query(fld: str, prefix: str) -> Node:
 
 
 def regexp_query(fld: str, pattern: str, position: int) -> Node:
+    # Imported here: few signatures hold a regexp, and its engine takes ~5 ms to import.
+    from recheck.regexp import RegexpError, compile_regexp
+
     try:
         matcher = compile_regexp(analysis.lowercase(pattern))
     except RegexpError as e:
