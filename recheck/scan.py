@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import BinaryIO, cast
+from typing import BinaryIO, TypeVar, cast
 
 from recheck.build import Build
 from recheck.linecount import count_newlines
@@ -234,6 +234,9 @@ class BuildScanner:
             total = sum(counts[ids[lit]] for lit in alternatives)
             return (total, -min(len(lit) for lit in alternatives))
 
+        # An apache access log's message joins fields that are not next to each other.
+        phrases_apart = "apachecombined" in plan.tags
+        separator = _raw_separator(plan.tags)
         gates: list[_FileGate] = []
         for index, gate in plan.gates.items():
             located = gate.conjuncts[gate.best]
@@ -245,10 +248,10 @@ class BuildScanner:
                     [frozenset(ids[lit] for lit in alts) for alts in gate.conjuncts],
                     frozenset(ids[lit] for lit in located),
                     [[_phrase_pattern(terms) for terms in alts] for alts in gate.phrases],
+                    None if phrases_apart else _suffixes(located, gate.phrases, ids, separator),
                 )
             )
-        if "apachecombined" in plan.tags:
-            # Its message joins fields that are not next to each other in the line.
+        if phrases_apart:
             gates = [dataclasses.replace(gate, phrases=[]) for gate in gates]
         scan = _FileScan(
             plan,
@@ -276,7 +279,8 @@ class BuildScanner:
             return
         if not offsets:
             return
-        # A signature is a candidate here only if a literal of its located conjunct is.
+        # A signature is a candidate here only if a literal of its located conjunct is,
+        # where one of its phrases can begin (see _FileGate.suffixes).
         present = {lit for _, lit in offsets}
         by_literal: dict[int, list[_FileGate]] = {}
         for gate in scan.gates:
@@ -284,28 +288,26 @@ class BuildScanner:
                 by_literal.setdefault(lit, []).append(gate)
         self.stats.chunks_with_hits += 1
         offsets.sort()
+        hits: list[tuple[int, list[_FileGate]]] = []
+        for at, lit in offsets:
+            passed = [gate for gate in by_literal[lit] if gate.may_begin(lit, chunk, at, size)]
+            if passed:
+                hits.append((at, passed))
         if scan.dropped is not None:
-            offsets = _kept_hits(chunk, size, offsets, scan.dropped)
-        regions = _regions(chunk, size, [at for at, _ in offsets], scan.starts)
+            hits = _kept_hits(chunk, size, hits, scan.dropped)
+        regions = _regions(chunk, size, [at for at, _ in hits], scan.starts)
         position = 0
         for start, end in regions:
-            found: set[int] = set()
-            while position < len(offsets) and offsets[position][0] < end:
-                found.add(offsets[position][1])
+            found: dict[int, _FileGate] = {}
+            while position < len(hits) and hits[position][0] < end:
+                found.update((gate.index, gate) for gate in hits[position][1])
                 position += 1
             region = bytes(chunk[start:end])  # the buffer is reused: keep a copy
             text = region.lower()
             if scan.removed is not None:
                 text = scan.removed.sub(b"", text)
             contains = _Contains(text, self._literals)
-            chosen = sorted(
-                {
-                    gate.index
-                    for lit in found
-                    for gate in by_literal[lit]
-                    if gate.admits(text, contains)
-                }
-            )
+            chosen = sorted(index for index, gate in found.items() if gate.admits(text, contains))
             if not chosen:
                 continue
             # The line number is counted only for a match: counting every line break
@@ -431,6 +433,42 @@ def _phrase_pattern(terms: tuple[str, ...]) -> re.Pattern[bytes]:
     return re.compile(b"[^a-z0-9]*".join(re.escape(term.encode("ascii")) for term in terms))
 
 
+def _raw_separator(tags: Sequence[str]) -> bytes:
+    """What may stand between two words of a phrase in a file's raw text.
+
+    In the text ``_FileGate.admits`` checks, only ``[^a-z0-9]`` (lowercased, the lines
+    the splitter drops removed: ``_removed_lines``); in the raw text also those dropped
+    lines, matched first and whole, just as the removal does. Possessive: no
+    backtracking, whatever the text.
+    """
+    dropped = []
+    if "screen" in tags:
+        dropped.append(rb"\n\+ [^\n]*+")
+    if file_format(tags) == "console":
+        dropped.append(rb"(?<=\n)</?pre>(?=\r?\n|\Z)")
+    return b"(?:" + b"|".join([*dropped, rb"[^a-z0-9]"]) + b")*+"
+
+
+def _suffixes(
+    located: tuple[str, ...],
+    phrases: tuple[tuple[tuple[str, ...], ...], ...],
+    ids: dict[str, int],
+    separator: bytes,
+) -> dict[int, list[re.Pattern[bytes]]] | None:
+    """For ``_FileGate.suffixes``: from the first phrase conjunct each of whose
+    alternatives has a located literal among its words."""
+    for alternatives in phrases:
+        if all(any(term in located for term in terms) for terms in alternatives):
+            suffixes: dict[int, list[re.Pattern[bytes]]] = {}
+            for terms in alternatives:
+                for at, term in enumerate(terms):
+                    if term in located:
+                        rest = separator.join(re.escape(t.encode("ascii")) for t in terms[at:])
+                        suffixes.setdefault(ids[term], []).append(re.compile(rest, re.I))
+            return suffixes
+    return None
+
+
 def _removed_lines(tags: Sequence[str]) -> re.Pattern[bytes] | None:
     """Lines the splitter drops, which must not separate a phrase's words in the text."""
     patterns = []
@@ -439,6 +477,10 @@ def _removed_lines(tags: Sequence[str]) -> re.Pattern[bytes] | None:
     if file_format(tags) == "console":
         patterns.append(rb"\n</?pre>\r?(?=\n|\Z)")
     return re.compile(b"|".join(patterns)) if patterns else None
+
+
+_Hit = TypeVar("_Hit", bound=tuple[int, object])
+"""A hit: its offset first, then what it found."""
 
 
 @dataclass(frozen=True)
@@ -455,18 +497,16 @@ class _FileScan:
     database: _Database
 
 
-def _kept_hits(
-    data: bytearray, size: int, offsets: list[tuple[int, int]], dropped: StartTest
-) -> list[tuple[int, int]]:
-    """The hits (sorted) that are not on a line the splitter keeps nothing of.
+def _kept_hits(data: bytearray, size: int, hits: list[_Hit], dropped: StartTest) -> list[_Hit]:
+    """The hits (sorted by offset) that are not on a line the splitter keeps nothing of.
 
     Most hits of a common literal are on DEBUG lines: one test of the line is far
     cheaper than finding its event, only for the splitter to drop it.
     """
-    kept: list[tuple[int, int]] = []
+    kept: list[_Hit] = []
     line_end = -1
     skip = False
-    for hit in offsets:
+    for hit in hits:
         if hit[0] > line_end:  # the first hit on its line
             line_start = data.rfind(b"\n", 0, hit[0]) + 1
             line_end = _line_end(data, hit[0], size)
@@ -484,6 +524,22 @@ class _FileGate:
     conjuncts: list[frozenset[int]]
     scanned: frozenset[int]
     phrases: list[list[re.Pattern[bytes]]]
+    suffixes: dict[int, list[re.Pattern[bytes]]] | None = None
+    """Located literal -> the rest of each phrase it is a word of, from that word on, as
+    a pattern on the raw text; None when the located literals are not all words of the
+    phrases of one conjunct (then every hit is a candidate)."""
+
+    def may_begin(self, lit: int, data: bytearray, at: int, size: int) -> bool:
+        """Whether the hit of ``lit`` at ``data[at]`` can be a phrase's word of a match.
+
+        A matching event holds one of the alternatives of the phrase conjunct, and
+        each alternative has a located literal among its words: that word's hit is
+        followed by the rest of the phrase. Hits that are not (most hits of a common
+        word) need no event found nor checked.
+        """
+        if self.suffixes is None:
+            return True
+        return any(suffix.match(data, at, size) for suffix in self.suffixes.get(lit, ()))
 
     def admits(self, text: bytes, contains: _Contains) -> bool:
         """Whether lowercased ``text`` holds every conjunct and phrase."""

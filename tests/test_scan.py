@@ -76,8 +76,10 @@ def _oslo_file(rng: random.Random, lines: int) -> str:
             out.append(f"{TS} 1234 TRACE nova.compute {_sentence(rng)}")
         elif kind < 0.78:
             out.append(f"{TS} ERROR nova {_sentence(rng)}")  # folds, see recheck.split
-        elif kind < 0.85:
+        elif kind < 0.82:
             out.append(f'  File "x.py", line 3, in {_sentence(rng)}')
+        elif kind < 0.85:  # continues a phrase across a dropped line
+            out.append(f"    {_sentence(rng)}")
         elif kind < 0.9:
             out.append(f"+ {_sentence(rng)}")
         elif kind < 0.95:
@@ -90,8 +92,11 @@ def _oslo_file(rng: random.Random, lines: int) -> str:
 def _console_file(rng: random.Random, lines: int) -> str:
     out: list[str] = []
     for _ in range(lines):
-        if rng.random() < 0.7:
+        kind = rng.random()
+        if kind < 0.7:
             out.append(f"2021-06-23 05:14:53.561762 | {_sentence(rng)}")
+        elif kind < 0.75:
+            out.append(rng.choice(["<pre>", "</pre>", "<pre>x"]))  # the first two dropped
         else:
             out.append(_sentence(rng))
     return "\r\n".join(out) if rng.random() < 0.3 else "\n".join(out)
@@ -185,6 +190,31 @@ def test_only_events_around_hits_are_split(tmp_path: Path) -> None:
     signatures = _signatures()[:1]
     result = classify_build(DirSource(tmp_path), signatures, Build())
     assert [(m.filename, m.line) for m in result.matches] == [("job-output.txt", 31_338)]
+    assert result.stats.events_evaluated == 1
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="the fast path needs hyperscan")
+@pytest.mark.parametrize(
+    ("path", "head", "dropped", "tail"),
+    [
+        ("controller/logs/screen-n-cpu.txt", f"{TS} 1234 INFO nova [-] the alpha",
+         "+ xtrace line", "    Beta gamma"),
+        ("job-output.txt", "2021-06-23 05:14:53.561762 | the ALPHA", "<pre>", "beta gamma"),
+    ],
+)  # fmt: skip
+def test_a_phrase_across_a_dropped_line_is_found_from_its_rare_first_word(
+    tmp_path: Path, path: str, head: str, dropped: str, tail: str
+) -> None:
+    # "beta" is everywhere, so the scanner looks for "alpha", then for the rest of the
+    # phrase after it: across the line the splitter drops, as in the event's message.
+    common = head.replace("the alpha", "beta").replace("the ALPHA", "beta")
+    lines = [common] * 2000 + [head, dropped, tail] + [common] * 10
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text("\n".join(lines) + "\n")
+    signature = Signature("1", 'message:"alpha beta"', Path("1.yaml"),
+                          compile_query('message:"alpha beta"'))  # fmt: skip
+    result = classify_build(DirSource(tmp_path), [signature], Build())
+    assert [(m.filename, m.line) for m in result.matches] == [(path, 2001)]
     assert result.stats.events_evaluated == 1
 
 
