@@ -19,7 +19,6 @@ import json
 import os
 import re
 import sys
-import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -660,6 +659,8 @@ def _ingest_one(
 def _stored_uuid(build: Build, source_text: str) -> str:
     """The uuid a build is stored under: its own, else one derived from where its logs are,
     so that ingesting the same logs again finds the build (and replaces it with --force)."""
+    import uuid as uuidlib  # here: only ingesting needs it, and it costs ~3 ms to import
+
     from recheck.store import generated_uuid
 
     if build.build_uuid:
