@@ -221,14 +221,20 @@ class BuildScanner:
         dropped = dropped_line_test(
             plan.tags, keep_debug=self.keep_debug, max_event_chars=self.max_event_chars
         )
-        every = frozenset(ids[lit] for gate in plan.gates.values()
-                          for alts in gate.conjuncts for lit in alts)  # fmt: skip
+        every = {lit for gate in plan.gates.values() for alts in gate.conjuncts for lit in alts}
+        # Words of up to 3 letters ("a", "in", "to") are on most lines: counted apart,
+        # lest their hits make the sample's pass cost as much as a chunk's.
+        short = {lit for lit in every if len(lit) <= 3}
         sample_size = min(first[1], SAMPLE_BYTES)
-        hits = sorted(self._database(every).scan(first[0], sample_size)[0])
+        located = frozenset(ids[lit] for lit in every - short)
+        hits = sorted(self._database(located).scan(first[0], sample_size)[0])
         live = hits if dropped is None else _kept_hits(first[0], sample_size, hits, dropped)
         counts = Counter(lit for _, lit in hits)
         for _, lit in live:
             counts[lit] += 9
+        lowered = first[0][:sample_size].lower()
+        for lit in short:
+            counts[ids[lit]] = 10 * lowered.count(lit.encode("ascii"))
 
         def frequency(alternatives: tuple[str, ...]) -> tuple[int, int]:
             total = sum(counts[ids[lit]] for lit in alternatives)
