@@ -226,15 +226,15 @@ class BuildScanner:
         # lest their hits make the sample's pass cost as much as a chunk's.
         short = {lit for lit in every if len(lit) <= 3}
         sample_size = min(first[1], SAMPLE_BYTES)
-        located = frozenset(ids[lit] for lit in every - short)
-        hits = sorted(self._database(located).scan(first[0], sample_size)[0])
+        counted = frozenset(ids[lit] for lit in every - short)
+        hits = sorted(self._database(counted).scan(first[0], sample_size)[0])
         live = hits if dropped is None else _kept_hits(first[0], sample_size, hits, dropped)
-        counts = Counter(lit for _, lit in hits)
-        for _, lit in live:
-            counts[lit] += 9
+        counts = Counter(hit for _, hit in hits)
+        for _, hit in live:
+            counts[hit] += 9
         lowered = first[0][:sample_size].lower()
-        for lit in short:
-            counts[ids[lit]] = 10 * lowered.count(lit.encode("ascii"))
+        for word in short:
+            counts[ids[word]] = 10 * lowered.count(word.encode("ascii"))
 
         def frequency(alternatives: tuple[str, ...]) -> tuple[int, int]:
             total = sum(counts[ids[lit]] for lit in alternatives)
