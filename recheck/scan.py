@@ -29,6 +29,7 @@ Memory is bounded by the chunk size, whatever the file's size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import itertools
 import os
@@ -253,12 +254,12 @@ class BuildScanner:
                     index,
                     [frozenset(ids[lit] for lit in alts) for alts in gate.conjuncts],
                     frozenset(ids[lit] for lit in located),
-                    [[_phrase_pattern(terms) for terms in alts] for alts in gate.phrases],
+                    gate.phrases,
                     None if phrases_apart else _suffixes(located, gate.phrases, ids, separator),
                 )
             )
         if phrases_apart:
-            gates = [dataclasses.replace(gate, phrases=[]) for gate in gates]
+            gates = [dataclasses.replace(gate, phrases=()) for gate in gates]
         scan = _FileScan(
             plan,
             starts,
@@ -433,6 +434,10 @@ def _telling(alternatives: Iterable[tuple[str, ...]]) -> tuple[int, int]:
     return (min(len(terms) for terms in alternatives), -len(alternatives))
 
 
+# Compiled when first needed, and kept: a file's gates name hundreds of phrases, of
+# which only those near a hit are ever looked for (compiling them all took a third of
+# the scan of a console log with 1,000 signatures).
+@functools.lru_cache(maxsize=8192)
 def _phrase_pattern(terms: tuple[str, ...]) -> re.Pattern[bytes]:
     # Each word begins and ends with [a-z0-9], which the separator class excludes, so
     # the pattern cannot backtrack more than one separator run per attempt.
@@ -455,22 +460,27 @@ def _raw_separator(tags: Sequence[str]) -> bytes:
     return b"(?:" + b"|".join([*dropped, rb"[^a-z0-9]"]) + b")*+"
 
 
+@functools.lru_cache(maxsize=8192)
+def _suffix_pattern(terms: tuple[str, ...], separator: bytes) -> re.Pattern[bytes]:
+    """``terms`` as they may stand in the raw text, any case, from the first one on."""
+    return re.compile(separator.join(re.escape(t.encode("ascii")) for t in terms), re.I)
+
+
 def _suffixes(
     located: tuple[str, ...],
     phrases: tuple[tuple[tuple[str, ...], ...], ...],
     ids: dict[str, int],
     separator: bytes,
-) -> dict[int, list[re.Pattern[bytes]]] | None:
+) -> dict[int, list[tuple[tuple[str, ...], bytes]]] | None:
     """For ``_FileGate.suffixes``: from the first phrase conjunct each of whose
     alternatives has a located literal among its words."""
     for alternatives in phrases:
         if all(any(term in located for term in terms) for terms in alternatives):
-            suffixes: dict[int, list[re.Pattern[bytes]]] = {}
+            suffixes: dict[int, list[tuple[tuple[str, ...], bytes]]] = {}
             for terms in alternatives:
                 for at, term in enumerate(terms):
                     if term in located:
-                        rest = separator.join(re.escape(t.encode("ascii")) for t in terms[at:])
-                        suffixes.setdefault(ids[term], []).append(re.compile(rest, re.I))
+                        suffixes.setdefault(ids[term], []).append((terms[at:], separator))
             return suffixes
     return None
 
@@ -529,11 +539,13 @@ class _FileGate:
     index: int
     conjuncts: list[frozenset[int]]
     scanned: frozenset[int]
-    phrases: list[list[re.Pattern[bytes]]]
-    suffixes: dict[int, list[re.Pattern[bytes]]] | None = None
-    """Located literal -> the rest of each phrase it is a word of, from that word on, as
-    a pattern on the raw text; None when the located literals are not all words of the
-    phrases of one conjunct (then every hit is a candidate)."""
+    phrases: tuple[tuple[tuple[str, ...], ...], ...]
+    """AND of ORs of exact phrases (see Gate.phrases)."""
+    suffixes: dict[int, list[tuple[tuple[str, ...], bytes]]] | None = None
+    """Located literal -> the rest of each phrase it is a word of, from that word on,
+    with the separator of words in the raw text (``_suffix_pattern``); None when the
+    located literals are not all words of the phrases of one conjunct (then every hit
+    is a candidate)."""
 
     def may_begin(self, lit: int, data: bytearray, at: int, size: int) -> bool:
         """Whether the hit of ``lit`` at ``data[at]`` can be a phrase's word of a match.
@@ -545,12 +557,15 @@ class _FileGate:
         """
         if self.suffixes is None:
             return True
-        return any(suffix.match(data, at, size) for suffix in self.suffixes.get(lit, ()))
+        return any(
+            _suffix_pattern(terms, separator).match(data, at, size)
+            for terms, separator in self.suffixes.get(lit, ())
+        )
 
     def admits(self, text: bytes, contains: _Contains) -> bool:
         """Whether lowercased ``text`` holds every conjunct and phrase."""
         return all(any(contains(lit) for lit in alts) for alts in self.conjuncts) and all(
-            any(phrase.search(text) for phrase in alts) for alts in self.phrases
+            any(_phrase_pattern(terms).search(text) for terms in alts) for alts in self.phrases
         )
 
 

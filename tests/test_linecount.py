@@ -14,7 +14,9 @@ from recheck.linecount import LONG_BYTES, count_newlines
 def test_long_and_short_stretches_count_as_bytes_count_does(
     monkeypatch: pytest.MonkeyPatch, with_numpy: bool
 ) -> None:
-    if not with_numpy:
+    if with_numpy:
+        monkeypatch.setattr(linecount, "NUMPY_AFTER_BYTES", 0)
+    else:
         monkeypatch.setattr(linecount, "_looked_for_numpy", True)
         monkeypatch.setattr(linecount, "_numpy", None)
     rng = random.Random(7)
