@@ -214,7 +214,18 @@ def load_config(
 
 def parse_config(text: str, path: Path) -> Config:
     """The settings written in ``text``; ``path`` names the file in errors."""
-    return _Reader(text, path).config()
+    # libyaml's loader when PyYAML has it (every command reads the config: the pure-Python
+    # loader took ~25 ms of each). Its messages differ, so a file it rejects is read again
+    # by the pure-Python loader, whose messages are the ones users see (and tests pin).
+    if _FAST_LOADER is not yaml.SafeLoader:
+        try:
+            return _Reader(text, path, _FAST_LOADER).config()
+        except (ConfigError, yaml.YAMLError):
+            pass
+    return _Reader(text, path, yaml.SafeLoader).config()
+
+
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # A node of the composed YAML and the value YAML's safe constructors make of it.
@@ -224,10 +235,10 @@ _Entry = tuple[yaml.Node, Any]
 class _Reader:
     """Checks one config file node by node, so that errors can name a line and column."""
 
-    def __init__(self, text: str, path: Path) -> None:
+    def __init__(self, text: str, path: Path, loader: type[yaml.SafeLoader]) -> None:
         self.text = text
         self.path = path
-        self.loader = yaml.SafeLoader(text)
+        self.loader = loader(text)
         self.warnings: list[str] = []
 
     def config(self) -> Config:

@@ -87,8 +87,8 @@ class FileSource:
         """
         name = logical_name(self.path.name)
         for rule in rules:
-            if rule.regex.fullmatch(name) or any(
-                rule.regex.fullmatch(f"{prefix}/{name}") for prefix in _prefixes(rule.pattern)
+            if rule.matches(name) or any(
+                rule.matches(f"{prefix}/{name}") for prefix in _prefixes(rule.pattern)
             ):
                 return (FileRule(name, rule.tags),)
         return (FileRule(name, ()),)

@@ -47,6 +47,14 @@ class FileRule:
         """The pattern compiled to an anchored regular expression."""
         return _glob_regex(self.pattern)
 
+    def matches(self, name: str) -> bool:
+        """Whether the logical path ``name`` (see ``logical_name``) is one of these files."""
+        if "*" not in self.pattern and "?" not in self.pattern:
+            # Most rules name one file: comparing saves compiling dozens of regexes in
+            # every command that lists a build.
+            return name == self.pattern
+        return self.regex.fullmatch(name) is not None
+
 
 _SCREEN = ("screen", "oslofmt", "devstack")
 _CONSOLE = ("console", "console.html")
@@ -135,7 +143,7 @@ def file_tags(path: str, rules: Iterable[FileRule] = DEFAULT_FILE_RULES) -> list
     """
     name = logical_name(path)
     for rule in rules:
-        if rule.regex.fullmatch(name):
+        if rule.matches(name):
             return _with_base_name(rule.tags, name)
     return None
 

@@ -219,3 +219,15 @@ def test_a_named_config_that_is_missing_is_an_error(tmp_path: Path) -> None:
         find_config(missing, {}, tmp_path)
     with pytest.raises(ConfigError, match=r"named by \$RECHECK_CONFIG"):
         find_config(None, {CONFIG_ENV: str(missing)}, tmp_path)
+
+
+def test_libyaml_and_pure_python_loaders_read_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yaml
+
+    from recheck import config
+
+    fast = load_config(ROOT / "bot.yaml")
+    monkeypatch.setattr(config, "_FAST_LOADER", yaml.SafeLoader)
+    assert load_config(ROOT / "bot.yaml") == fast
