@@ -237,12 +237,16 @@ class Bool(Node):
             # a MatchAll kept in ``must`` preserves that even if all else was decided.
             if not must and not must_not:
                 return MatchAll()
+            if must is self.must and must_not is self.must_not:
+                return self  # nothing decided: callers can tell and reuse what they derived
             return Bool(must=must or (MatchAll(),), must_not=must_not)
         should = _specialize_all(self.should, docs, constant, decisive=MatchAll, dropped=MatchNone)
         if should is None:
             return Bool(must=(MatchAll(),), must_not=must_not) if must_not else MatchAll()
         if not should:
             return MatchNone()
+        if should is self.should and must_not is self.must_not:
+            return self
         return Bool(should=should, must_not=must_not)
 
     def required_literals(self) -> list[list[tuple[str, str]]] | None:
@@ -280,15 +284,17 @@ def _specialize_all(
 ) -> tuple[Node, ...] | None:
     """The clauses specialized, without those that became ``dropped``; None as soon as
     one becomes ``decisive``: the others need not be specialized (this runs for every
-    signature and file of a build)."""
+    signature and file of a build). ``clauses`` itself when none changed."""
     out: list[Node] = []
-    for q in clauses:
-        q = q.specialize(docs, constant)
+    changed = False
+    for clause in clauses:
+        q = clause.specialize(docs, constant)
         if isinstance(q, decisive):
             return None
         if not isinstance(q, dropped):
             out.append(q)
-    return tuple(out)
+        changed = changed or q is not clause
+    return tuple(out) if changed else clauses
 
 
 _OR_CHOICES = 3

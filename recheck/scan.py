@@ -147,6 +147,7 @@ class BuildScanner:
         self.max_event_chars = max_event_chars
         self.stats = ScanStats()
         self._use_hyperscan = use_hyperscan and hyperscan is not None
+        self._whole_gates: dict[int, Gate | None] = {}
         self.plans = [self._plan(path, tags) for path, tags in files]
         literals = sorted({lit for plan in self.plans for gate in plan.gates.values()
                            for alternatives in gate.conjuncts for lit in alternatives})  # fmt: skip
@@ -168,19 +169,34 @@ class BuildScanner:
             for extra in ([], [PARSE_FAILURE_TAG], [TRUNCATED_TAG],
                           [PARSE_FAILURE_TAG, TRUNCATED_TAG])
         ]  # fmt: skip
-        cache: dict[str, tuple[Node, Gate | None]] = {}
+        # Query -> (its query in this file, its gate there), or None if it cannot match.
+        cache: dict[str, tuple[Query, Gate | None] | None] = {}
         for index, signature in enumerate(self.signatures):
             key = signature.query
             if key not in cache:
-                root = signature.compiled.root.specialize(docs, _is_constant)
-                cache[key] = (root, _gate(root))
-            root, gate = cache[key]
-            if _never(root):
+                compiled = signature.compiled
+                root = compiled.root.specialize(docs, _is_constant)
+                if _never(root):
+                    cache[key] = None
+                elif root is compiled.root:  # nothing decided here: as in other files
+                    cache[key] = (compiled, self._gate_of(compiled))
+                else:
+                    cache[key] = (Query(key, root, compiled.default_field), _gate(root))
+            planned = cache[key]
+            if planned is None:
                 continue
-            plan.queries[index] = Query(signature.query, root, signature.compiled.default_field)
+            query, gate = planned
+            plan.queries[index] = query
             if gate is not None:
                 plan.gates[index] = gate
         return plan
+
+    def _gate_of(self, compiled: Query) -> Gate | None:
+        """``_gate`` of a signature's whole query, worked out once for all files."""
+        key = id(compiled)
+        if key not in self._whole_gates:
+            self._whole_gates[key] = _gate(compiled.root)
+        return self._whole_gates[key]
 
     def _database(self, located: frozenset[int]) -> _Database:
         database = self._databases.get(located)

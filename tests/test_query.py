@@ -146,3 +146,16 @@ def test_prefilter_never_drops_a_match(use_hyperscan: bool) -> None:
         for index, query in enumerate(queries):
             if query.matches(event):
                 assert index in candidates, (query.text, event)
+
+
+def test_specialize_returns_the_same_query_when_it_decides_nothing() -> None:
+    # recheck.scan reuses a signature's compiled query (and what it derived from it) in
+    # every file where this holds.
+    from recheck.query import Doc
+
+    root = compile_query('message:"timed out" AND (tags:console OR tags:screen)').root
+    docs = [Doc({"tags": ["console"], "filename": "job-output.txt"})]
+    assert root.specialize(docs, lambda name: name == "filename") is root
+    decided = root.specialize(docs, lambda name: name != "message")
+    assert decided is not root
+    assert decided.matches(Doc({"message": "it timed out", "tags": ["console"]}))
