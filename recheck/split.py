@@ -97,6 +97,15 @@ _OSLO_PROGRAM_POSSIBLE = re.compile(r":\s*(?:AUDIT|CRITICAL|DEBUG|INFO|TRACE|WAR
 _OSLO_PID_PREFIX = re.compile(
     rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s*(?:(?P<pid>{_NUMBER}))?\s*{_OSLO_LEVELS}{_OSLO_REST}"
 )
+# The same on raw bytes, for lines where bytes patterns decide as the str ones do: ASCII
+# without \x1c-\x1f (which str patterns, not bytes ones, take for whitespace). Without
+# the message: only the level is wanted (``dropped_line_test``).
+_STR_ONLY_BYTES = re.compile(rb"[\x1c-\x1f\x80-\xff]")
+_OSLO_PROGRAM_POSSIBLE_BYTES = re.compile(_OSLO_PROGRAM_POSSIBLE.pattern.encode())
+_OSLO_LEVEL_BYTES = re.compile(_OSLO_PREFIX.pattern.removesuffix(r"(?P<logmessage>.*)").encode())
+_OSLO_PID_LEVEL_BYTES = re.compile(
+    _OSLO_PID_PREFIX.pattern.removesuffix(r"(?P<logmessage>.*)").encode()
+)
 _SYSLOG_PREFIX = re.compile(
     rf"{_SYSLOG_TS}\s*(?P<syslog_host>[0-9A-Za-z][0-9A-Za-z.:-]*)?\s*"
     r"(?P<syslog_program>.*?)(?:\[(?P<syslog_pid>[1-9]\d*)\])?:? (?P<logmessage>.*)"
@@ -192,9 +201,10 @@ def dropped_line_test(
         # A loglevel of DEBUG needs those letters in the line: most lines lack them.
         if not debug or data.find(b"DEBUG", start, end) == -1 or not starts(data, start, end):
             return False
-        raw = bytes(data[start : min(end, start + limit)])
-        line = raw.removesuffix(b"\r").decode("utf-8", errors="replace")[:max_event_chars]
-        fields = _parse(line, fmt)
+        raw = bytes(data[start : min(end, start + limit)]).removesuffix(b"\r")
+        if fmt == "oslofmt" and _STR_ONLY_BYTES.search(raw) is None:
+            return _oslo_level(raw[:max_event_chars]) == b"DEBUG"
+        fields = _parse(raw.decode("utf-8", errors="replace")[:max_event_chars], fmt)
         return fields is not None and fields.get("loglevel") == "DEBUG"
 
     return dropped
@@ -290,6 +300,15 @@ def split_lines(
         event = _finish(pending, tags, keep_debug)
         if event is not None:
             yield pending.line, event
+
+
+def _oslo_level(line: bytes) -> bytes | None:
+    """The loglevel ``_parse`` gives an oslo line, for an ASCII line (see above)."""
+    pattern = _OSLO_LEVEL_BYTES
+    if _OSLO_PROGRAM_POSSIBLE_BYTES.search(line) is None:
+        pattern = _OSLO_PID_LEVEL_BYTES
+    match = pattern.match(line)
+    return None if match is None else match.group("loglevel")
 
 
 def _start(number: int, line: str, fmt: str | None, limit: int) -> _Pending:

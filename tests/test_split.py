@@ -325,3 +325,33 @@ def test_continuation_lines_stop_at_the_event_size_limit() -> None:
     assert first["message"].startswith("start\nyyyyyyyyyy\n")
     assert TRUNCATED_TAG in first["tags"]
     assert events[1] == (102, {"message": "end", "tags": ["console"]})
+
+
+def test_dropped_lines_are_told_as_splitting_them_would() -> None:
+    # dropped_line_test decides ASCII oslo lines on bytes (faster); the reference here
+    # is what split_lines itself does with the line: decode, parse, compare the level.
+    import random
+
+    from recheck.split import _parse, dropped_line_test, event_start_test
+
+    rng = random.Random(5)
+    pieces = ["2021-06-23 05:14:53.561", "Jun  9 15:42:07", " ", "  ", "1234", "-7", "x:",
+              "prog[12]:", "DEBUG", "INFO", "ERROR", "TRACE", "nova.compute", "[-]", "[nova]",
+              "\x1c", "\t", "\u00a0", "é", ":", "DEBUG:", "\r"]  # fmt: skip
+    tags = ["screen", "oslofmt", "screen-n-cpu.txt"]
+    dropped = dropped_line_test(tags)
+    starts = event_start_test(tags)
+    assert dropped is not None
+    told = 0
+    for _ in range(20_000):
+        words = [rng.choice(pieces) for _ in range(rng.randint(1, 8))]
+        if rng.random() < 0.7:
+            words[0] = "2021-06-23 05:14:53.561"
+        raw = " ".join(words).encode()
+        line = raw.removesuffix(b"\r").decode("utf-8", errors="replace")
+        fields = _parse(line, "oslofmt")
+        debug = fields is not None and fields.get("loglevel") == "DEBUG"
+        expected = raw.startswith(b"+ ") or (debug and starts(raw, 0, len(raw)))
+        assert dropped(raw, 0, len(raw)) == expected, raw
+        told += expected
+    assert told > 500  # the generator makes DEBUG lines of every shape
