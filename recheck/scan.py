@@ -460,7 +460,7 @@ def _phrase_pattern(terms: tuple[str, ...]) -> re.Pattern[bytes]:
     return re.compile(b"[^a-z0-9]*".join(re.escape(term.encode("ascii")) for term in terms))
 
 
-def _raw_separator(tags: Sequence[str]) -> bytes:
+def _raw_separator(tags: Sequence[str]) -> re.Pattern[bytes]:
     """What may stand between two words of a phrase in a file's raw text.
 
     In the text ``_FileGate.admits`` checks, only ``[^a-z0-9]`` (lowercased, the lines
@@ -473,26 +473,44 @@ def _raw_separator(tags: Sequence[str]) -> bytes:
         dropped.append(rb"\n\+ [^\n]*+")
     if file_format(tags) == "console":
         dropped.append(rb"(?<=\n)</?pre>(?=\r?\n|\Z)")
-    return b"(?:" + b"|".join([*dropped, rb"[^a-z0-9]"]) + b")*+"
+    return _compiled(b"(?:" + b"|".join([*dropped, rb"[^a-z0-9]"]) + b")*+")
 
 
-@functools.lru_cache(maxsize=8192)
-def _suffix_pattern(terms: tuple[str, ...], separator: bytes) -> re.Pattern[bytes]:
-    """``terms`` as they may stand in the raw text, any case, from the first one on."""
-    return re.compile(separator.join(re.escape(t.encode("ascii")) for t in terms), re.I)
+@functools.lru_cache(maxsize=16)
+def _compiled(pattern: bytes) -> re.Pattern[bytes]:
+    # Any case: [^a-z0-9] must not take an uppercase letter for a separator.
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _followed(
+    data: bytearray, at: int, size: int, terms: tuple[str, ...], sep: re.Pattern[bytes]
+) -> bool:
+    """Whether ``terms[1:]`` follow the hit of ``terms[0]`` at ``data[at]``, in any case,
+    separated as ``sep`` allows. Word by word rather than one regex per phrase: compiling
+    those took longer than all the hits' checks. The separator being possessive, this is
+    what that regex would decide."""
+    position = at + len(terms[0])
+    for term in terms[1:]:
+        match = sep.match(data, position, size)
+        position = match.end() if match is not None else position
+        word = term.encode("ascii")
+        if data[position : position + len(word)].lower() != word:
+            return False
+        position += len(word)
+    return True
 
 
 def _suffixes(
     located: tuple[str, ...],
     phrases: tuple[tuple[tuple[str, ...], ...], ...],
     ids: dict[str, int],
-    separator: bytes,
-) -> dict[int, list[tuple[tuple[str, ...], bytes]]] | None:
+    separator: re.Pattern[bytes],
+) -> dict[int, list[tuple[tuple[str, ...], re.Pattern[bytes]]]] | None:
     """For ``_FileGate.suffixes``: from the first phrase conjunct each of whose
     alternatives has a located literal among its words."""
     for alternatives in phrases:
         if all(any(term in located for term in terms) for terms in alternatives):
-            suffixes: dict[int, list[tuple[tuple[str, ...], bytes]]] = {}
+            suffixes: dict[int, list[tuple[tuple[str, ...], re.Pattern[bytes]]]] = {}
             for terms in alternatives:
                 for at, term in enumerate(terms):
                     if term in located:
@@ -557,9 +575,9 @@ class _FileGate:
     scanned: frozenset[int]
     phrases: tuple[tuple[tuple[str, ...], ...], ...]
     """AND of ORs of exact phrases (see Gate.phrases)."""
-    suffixes: dict[int, list[tuple[tuple[str, ...], bytes]]] | None = None
+    suffixes: dict[int, list[tuple[tuple[str, ...], re.Pattern[bytes]]]] | None = None
     """Located literal -> the rest of each phrase it is a word of, from that word on,
-    with the separator of words in the raw text (``_suffix_pattern``); None when the
+    with the separator of words in the raw text (``_followed``); None when the
     located literals are not all words of the phrases of one conjunct (then every hit
     is a candidate)."""
 
@@ -574,7 +592,7 @@ class _FileGate:
         if self.suffixes is None:
             return True
         return any(
-            _suffix_pattern(terms, separator).match(data, at, size)
+            _followed(data, at, size, terms, separator)
             for terms, separator in self.suffixes.get(lit, ())
         )
 
