@@ -74,7 +74,10 @@ RAW_FIELDS = frozenset(
 """Fields the splitter takes from a file's text: each value is a substring of its lines."""
 
 SAMPLE_BYTES = 1 << 16
-"""Bytes of a file's start in which literals are counted to choose which to locate."""
+"""Bytes of a file's first chunk in which literals are counted to choose which to locate..."""
+
+SAMPLE_PIECES = 4
+"""... in this many pieces spread over the chunk."""
 
 CHUNK_BYTES = 8 << 20
 """Bytes read and scanned at a time."""
@@ -242,16 +245,17 @@ class BuildScanner:
         # Words of up to 3 letters ("a", "in", "to") are on most lines: counted apart,
         # lest their hits make the sample's pass cost as much as a chunk's.
         short = {lit for lit in every if len(lit) <= 3}
-        sample_size = min(first[1], SAMPLE_BYTES)
-        counted = frozenset(ids[lit] for lit in every - short)
-        hits = sorted(self._database(counted).scan(first[0], sample_size)[0])
-        live = hits if dropped is None else _kept_hits(first[0], sample_size, hits, dropped)
-        counts = Counter(hit for _, hit in hits)
-        for _, hit in live:
-            counts[hit] += 9
-        lowered = first[0][:sample_size].lower()
-        for word in short:
-            counts[ids[word]] = 10 * lowered.count(word.encode("ascii"))
+        counted = self._database(frozenset(ids[lit] for lit in every - short))
+        counts: Counter[int] = Counter()
+        for start, end in _sample(first[0], first[1]):
+            hits = sorted(counted.scan(first[0], end, start)[0])
+            live = hits if dropped is None else _kept_hits(first[0], end, hits, dropped)
+            counts.update(hit for _, hit in hits)
+            for _, hit in live:
+                counts[hit] += 9
+            lowered = first[0][start:end].lower()
+            for word in short:
+                counts[ids[word]] += 10 * lowered.count(word.encode("ascii"))
 
         def frequency(alternatives: tuple[str, ...]) -> tuple[int, int]:
             total = sum(counts[ids[lit]] for lit in alternatives)
@@ -367,6 +371,20 @@ class BuildScanner:
             event["filename"] = plan.filename
             event.update(self.build_fields)
             yield line, event, Doc(event)
+
+
+def _sample(data: bytearray, size: int) -> list[tuple[int, int]]:
+    """Where literals are counted in a file's first chunk ``data[:size]``: a few pieces
+    spread over it, each from a line's start (a log's first lines are seldom like the
+    rest: a service dumps its configuration when it starts)."""
+    piece = SAMPLE_BYTES // SAMPLE_PIECES
+    pieces = []
+    for k in range(SAMPLE_PIECES):
+        start = 0 if k == 0 else data.find(b"\n", size * k // SAMPLE_PIECES, size) + 1
+        if start == 0 and k:
+            break
+        pieces.append((start, min(start + piece, size)))
+    return pieces
 
 
 def _is_constant(name: str) -> bool:
@@ -638,15 +656,17 @@ class _Database:
         )
         self._scratch = hyperscan.Scratch(self._db)
 
-    def scan(self, data: bytearray, size: int) -> tuple[list[tuple[int, int]], bool]:
+    def scan(
+        self, data: bytearray, size: int, start: int = 0
+    ) -> tuple[list[tuple[int, int]], bool]:
         """``(start offset, literal id)`` of every occurrence of a literal in
-        ``data[:size]``, and whether it holds a character whose lowercase is ASCII."""
+        ``data[start:size]``, and whether it holds a character whose lowercase is ASCII."""
         hits: list[tuple[int, int]] = []
-        with memoryview(data) as whole, whole[:size] as part:
+        with memoryview(data) as whole, whole[start:size] as part:
             self._db.scan(part, match_event_handler=_collect, context=hits, scratch=self._scratch)
         count = len(self._ids)
         ids, lengths = self._ids, self._lengths
-        found = [(end - lengths[hit], ids[hit]) for hit, end in hits if hit < count]
+        found = [(start + end - lengths[hit], ids[hit]) for hit, end in hits if hit < count]
         return found, len(found) < len(hits)
 
 
