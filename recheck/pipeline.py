@@ -243,8 +243,10 @@ def classify_build(
 
     Each file is read once (``recheck.scan``); ``on_file`` is told each file's path
     before it is read, for progress reports. With ``workers`` above 1, the files of a
-    local build are scanned by that many forked processes at once (only from a process
-    without other threads: forking copies locks that another thread may hold). Raises
+    local build are planned and scanned by that many forked processes at once (only from
+    a process without other threads: forking copies locks that another thread may hold);
+    ``on_file`` is then told every file as it is handed out, even one that turns out to
+    need no reading. Raises
     SourceError when the source cannot be listed and BuildInfoError for a broken
     inventory.
     """
@@ -254,13 +256,13 @@ def classify_build(
     files = build_files(source, rules)
     scanner = BuildScanner(chosen, build, files, keep_debug=keep_debug, use_hyperscan=use_hyperscan)
     result.stats = scanner.stats
-    plans = [plan for plan in scanner.plans if not scanner.skips(plan)]
     found: list[Match] = []
-    if workers > 1 and len(plans) > 1 and isinstance(source, DirSource):
+    if workers > 1 and len(files) > 1 and isinstance(source, DirSource):
         outcomes: Iterable[_FileOutcome] = _scan_in_parallel(
-            scanner, source, chosen, plans, workers, on_file
+            scanner, source, chosen, workers, on_file
         )
     else:
+        plans = [plan for plan in scanner.plans if not scanner.skips(plan)]
         outcomes = (_scan_one(scanner, source, chosen, plan, on_file) for plan in plans)
     for matches, problems, stats in outcomes:
         found.extend(matches)
@@ -309,34 +311,35 @@ def _scan_in_parallel(
     scanner: BuildScanner,
     source: DirSource,
     chosen: Sequence[Signature],
-    plans: list[FilePlan],
     workers: int,
     on_file: Callable[[str], None] | None,
 ) -> list[_FileOutcome]:
     global _WORK
-    # Workers are sent positions in scanner.plans, not plans: a plan holds compiled
-    # queries, which the fork gave them already.
-    position = {id(plan): index for index, plan in enumerate(scanner.plans)}
-    # Biggest files first, so that no worker is left with a big file at the end.
-    by_size = sorted(plans, key=lambda plan: -source.size(plan.path))
+    # Workers are sent positions in scanner.files; each plans the files it is given (a
+    # plan holds compiled queries, which the fork gave them already), so that planning
+    # too is shared out. Biggest files first: no worker is left with a big one at the end.
+    order = sorted(range(len(scanner.files)), key=lambda i: -source.size(scanner.files[i][0]))
     _WORK = (scanner, source, chosen)
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(plans))) as pool:
-            for plan in by_size:
-                if on_file is not None:
-                    on_file(plan.path)
-            outcomes = pool.map(_scan_in_worker, [position[id(p)] for p in by_size], chunksize=1)
+        with multiprocessing.get_context("fork").Pool(min(workers, len(order))) as pool:
+            if on_file is not None:
+                for position in order:
+                    on_file(scanner.files[position][0])
+            outcomes = pool.map(_scan_in_worker, order, chunksize=1)
     finally:
         _WORK = None
-    done = {id(plan): outcome for plan, outcome in zip(by_size, outcomes, strict=True)}
-    return [done[id(plan)] for plan in plans]  # in the files' order, as a serial scan
+    done = dict(zip(order, outcomes, strict=True))
+    return [done[position] for position in sorted(done)]  # as a serial scan gives them
 
 
 def _scan_in_worker(position: int) -> _FileOutcome:
     assert _WORK is not None, "forked without the work set"
     scanner, source, chosen = _WORK
     scanner.stats = ScanStats()  # this file's counts only: the parent adds them up
-    return _scan_one(scanner, source, chosen, scanner.plans[position], None)
+    plan = scanner.plan(position)
+    if scanner.skips(plan):
+        return [], [], scanner.stats
+    return _scan_one(scanner, source, chosen, plan, None)
 
 
 def _excerpt(event: Event) -> str:

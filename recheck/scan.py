@@ -151,15 +151,33 @@ class BuildScanner:
         self.stats = ScanStats()
         self._use_hyperscan = use_hyperscan and hyperscan is not None
         self._whole_gates: dict[int, Gate | None] = {}
-        self.plans = [self._plan(path, tags) for path, tags in files]
-        literals = sorted({lit for plan in self.plans for gate in plan.gates.values()
-                           for alternatives in gate.conjuncts for lit in alternatives})  # fmt: skip
-        self._literal_ids = {lit: index for index, lit in enumerate(literals)}
-        self._literals = literals
+        self.files = list(files)
+        # Planned when first asked for: forked workers plan only the files they scan.
+        self._plans: dict[int, FilePlan] = {}
+        self._literal_ids: dict[str, int] = {}
+        self._literals: list[str] = []  # literal id -> literal, in the order first seen
         # One database per set of located literals (files of one kind share it).
         self._databases: dict[frozenset[int], _Database] = {}
 
     # ---------------------------------------------------------------- planning
+
+    @property
+    def plans(self) -> list[FilePlan]:
+        """Every file's plan, in the files' order."""
+        return [self.plan(index) for index in range(len(self.files))]
+
+    def plan(self, index: int) -> FilePlan:
+        """The plan of ``files[index]``."""
+        plan = self._plans.get(index)
+        if plan is None:
+            plan = self._plans[index] = self._plan(*self.files[index])
+            for gate in plan.gates.values():
+                for alternatives in gate.conjuncts:
+                    for lit in alternatives:
+                        if lit not in self._literal_ids:
+                            self._literal_ids[lit] = len(self._literals)
+                            self._literals.append(lit)
+        return plan
 
     def _plan(self, path: str, tags: list[str]) -> FilePlan:
         filename = logical_name(path)
