@@ -29,9 +29,11 @@ Memory is bounded by the chunk size, whatever the file's size.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import io
 import itertools
+import mmap
 import os
 import re
 import stat
@@ -52,6 +54,7 @@ from recheck.split import (
     PARSE_FAILURE_TAG,
     TRUNCATED_TAG,
     StartTest,
+    Text,
     dropped_line_test,
     event_start_test,
     file_format,
@@ -244,10 +247,27 @@ class BuildScanner:
             self.stats.files_split_in_full += 1
             yield from self._split_all(plan, stream)
             return
+        file_lines = _FileLines.of(stream)
+        mapped = _map(stream) if file_lines is not None else None
+        try:
+            yield from self._scan_chunks(plan, stream, file_lines, mapped)
+        finally:
+            if mapped is not None:
+                mapped.close()
+
+    def _scan_chunks(
+        self,
+        plan: FilePlan,
+        stream: BinaryIO,
+        file_lines: _FileLines | None,
+        mapped: mmap.mmap | None,
+    ) -> Iterator[MatchFound]:
         ids = self._literal_ids
         starts = event_start_test(plan.tags)
-        file_lines = _FileLines.of(stream)
-        chunks = _chunks(stream, starts, self.stats, count_lines=file_lines is None)
+        if mapped is not None:
+            chunks = _mapped_chunks(mapped, stream.fileno(), starts, self.stats)
+        else:
+            chunks = _chunks(stream, starts, self.stats, count_lines=file_lines is None)
         first = next(chunks, None)
         if first is None:
             return
@@ -265,7 +285,7 @@ class BuildScanner:
         short = {lit for lit in every if len(lit) <= 3}
         counted = self._database(frozenset(ids[lit] for lit in every - short))
         counts: Counter[int] = Counter()
-        for start, end in _sample(first[0], first[1]):
+        for start, end in _sample(first[0], first[1], first[2]):
             hits = sorted(counted.scan(first[0], end, start)[0])
             live = hits if dropped is None else _kept_hits(first[0], end, hits, dropped)
             counts.update(hit for _, hit in hits)
@@ -306,21 +326,22 @@ class BuildScanner:
             gates,
             self._database(frozenset(lit for gate in gates for lit in gate.scanned)),
         )
-        for chunk, size, offset, first_line in itertools.chain([first], chunks):
-            lines = _ChunkLines(chunk, offset, first_line, file_lines)
-            yield from self._scan_chunk(scan, chunk, size, lines)
+        for chunk, begin, size, offset, first_line in itertools.chain([first], chunks):
+            lines = _ChunkLines(chunk, begin, offset, first_line, file_lines)
+            yield from self._scan_chunk(scan, chunk, begin, size, lines)
 
     def _scan_chunk(
-        self, scan: _FileScan, chunk: bytearray, size: int, lines: _ChunkLines
+        self, scan: _FileScan, chunk: Text, begin: int, size: int, lines: _ChunkLines
     ) -> Iterator[MatchFound]:
-        """The matches in ``chunk[:size]`` (a buffer valid only during this call)."""
+        """The matches in ``chunk[begin:size]`` (valid only during this call)."""
         plan = scan.plan
-        offsets, lowering = scan.database.scan(chunk, size)
+        offsets, lowering = scan.database.scan(chunk, size, begin)
         if lowering:
             # Rare: hyperscan may have missed a literal; evaluate every event here.
             self.stats.chunks_with_hits += 1
-            for index, line, event in self._evaluate(plan, bytes(chunk[:size]), sorted(plan.gates)):
-                yield index, plan.filename, lines.at(0) + line - 1, event
+            whole = bytes(chunk[begin:size])
+            for index, line, event in self._evaluate(plan, whole, sorted(plan.gates)):
+                yield index, plan.filename, lines.at(begin) + line - 1, event
             return
         if not offsets:
             return
@@ -391,15 +412,15 @@ class BuildScanner:
             yield line, event, Doc(event)
 
 
-def _sample(data: bytearray, size: int) -> list[tuple[int, int]]:
-    """Where literals are counted in a file's first chunk ``data[:size]``: a few pieces
-    spread over it, each from a line's start (a log's first lines are seldom like the
-    rest: a service dumps its configuration when it starts)."""
+def _sample(data: Text, begin: int, size: int) -> list[tuple[int, int]]:
+    """Where literals are counted in a file's first chunk ``data[begin:size]``: a few
+    pieces spread over it, each from a line's start (a log's first lines are seldom like
+    the rest: a service dumps its configuration when it starts)."""
     piece = SAMPLE_BYTES // SAMPLE_PIECES
-    pieces = []
-    for k in range(SAMPLE_PIECES):
-        start = 0 if k == 0 else data.find(b"\n", size * k // SAMPLE_PIECES, size) + 1
-        if start == 0 and k:
+    pieces = [(begin, min(begin + piece, size))]
+    for k in range(1, SAMPLE_PIECES):
+        start = data.find(b"\n", begin + (size - begin) * k // SAMPLE_PIECES, size) + 1
+        if start == 0:
             break
         pieces.append((start, min(start + piece, size)))
     return pieces
@@ -519,7 +540,7 @@ def _compiled(pattern: bytes) -> re.Pattern[bytes]:
 
 
 def _followed(
-    data: bytearray, at: int, size: int, terms: tuple[str, ...], sep: re.Pattern[bytes]
+    data: Text, at: int, size: int, terms: tuple[str, ...], sep: re.Pattern[bytes]
 ) -> bool:
     """Whether ``terms[1:]`` follow the hit of ``terms[0]`` at ``data[at]``, in any case,
     separated as ``sep`` allows. Word by word rather than one regex per phrase: compiling
@@ -583,7 +604,7 @@ class _FileScan:
     database: _Database
 
 
-def _kept_hits(data: bytearray, size: int, hits: list[_Hit], dropped: StartTest) -> list[_Hit]:
+def _kept_hits(data: Text, size: int, hits: list[_Hit], dropped: StartTest) -> list[_Hit]:
     """The hits (sorted by offset) that are not on a line the splitter keeps nothing of.
 
     Most hits of a common literal are on DEBUG lines: one test of the line is far
@@ -617,7 +638,7 @@ class _FileGate:
     located literals are not all words of the phrases of one conjunct (then every hit
     is a candidate)."""
 
-    def may_begin(self, lit: int, data: bytearray, at: int, size: int) -> bool:
+    def may_begin(self, lit: int, data: Text, at: int, size: int) -> bool:
         """Whether the hit of ``lit`` at ``data[at]`` can be a phrase's word of a match.
 
         A matching event holds one of the alternatives of the phrase conjunct, and
@@ -674,9 +695,7 @@ class _Database:
         )
         self._scratch = hyperscan.Scratch(self._db)
 
-    def scan(
-        self, data: bytearray, size: int, start: int = 0
-    ) -> tuple[list[tuple[int, int]], bool]:
+    def scan(self, data: Text, size: int, start: int = 0) -> tuple[list[tuple[int, int]], bool]:
         """``(start offset, literal id)`` of every occurrence of a literal in
         ``data[start:size]``, and whether it holds a character whose lowercase is ASCII."""
         hits: list[tuple[int, int]] = []
@@ -694,14 +713,12 @@ def _collect(
     hits.append((pattern_id, end))
 
 
-def _line_end(data: bytearray, start: int, size: int) -> int:
+def _line_end(data: Text, start: int, size: int) -> int:
     end = data.find(b"\n", start, size)
     return size if end == -1 else end
 
 
-def _regions(
-    data: bytearray, size: int, offsets: list[int], starts: StartTest
-) -> list[tuple[int, int]]:
+def _regions(data: Text, size: int, offsets: list[int], starts: StartTest) -> list[tuple[int, int]]:
     """The spans ``[start, end)`` of whole events of ``data[:size]`` around ``offsets``
     (sorted, disjoint)."""
     regions: list[tuple[int, int]] = []
@@ -721,12 +738,17 @@ def _regions(
     return regions
 
 
+_Chunk = tuple[Text, int, int, int, int]
+"""``(data, begin, end, offset, first line)``: a chunk is ``data[begin:end]``; ``data[0]``
+is at ``offset`` in the file; the chunk's first line is ``first line`` (0: not counted)."""
+
+
 def _chunks(
     stream: BinaryIO, starts: StartTest, stats: ScanStats, *, count_lines: bool = True
-) -> Iterator[tuple[bytearray, int, int, int]]:
-    """``(buffer, size, offset, number of the first line)``: the chunk is
-    ``buffer[:size]``, found at ``offset`` in the stream, and each chunk starts where an
-    event surely does. Without ``count_lines`` the line number is always 0.
+) -> Iterator[_Chunk]:
+    """The chunks of ``stream``, read into a buffer: ``buffer[:size]``, found at
+    ``offset`` in the stream, each starting where an event surely does. Without
+    ``count_lines`` the line number is always 0.
 
     One buffer is filled again for every chunk (what follows the cut moved to its
     front), so the chunk is valid only until the next is asked for. Reading into one
@@ -764,7 +786,7 @@ def _chunks(
         if not got:
             if filled:
                 stats.chunks += 1
-                yield buffer, filled, offset, line
+                yield buffer, 0, filled, offset, line
             return
         cut = _last_start(buffer, filled, starts)
         if cut is None:
@@ -773,11 +795,56 @@ def _chunks(
             cut = filled
             skipping = True
         stats.chunks += 1
-        yield buffer, cut, offset, line
+        yield buffer, 0, cut, offset, line
         if count_lines:
             line += count_newlines(buffer, 0, cut)
         offset += cut
         filled = _shift(buffer, cut, filled)
+
+
+def _map(stream: BinaryIO) -> mmap.mmap | None:
+    """The regular file ``stream`` mapped into memory, or None if it cannot be.
+
+    Scanning a mapping saves copying every byte out of the page cache (a seventh of a
+    scan). Mapped only for local files, which are complete logs: a file that shrinks
+    while mapped would kill the process (SIGBUS), so each chunk first checks the size.
+    """
+    try:
+        if os.fstat(stream.fileno()).st_size == 0:
+            return None
+        return mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+
+
+def _mapped_chunks(
+    data: mmap.mmap, fd: int, starts: StartTest, stats: ScanStats
+) -> Iterator[_Chunk]:
+    """The chunks of a mapped file, cut as ``_chunks`` cuts them; pages already scanned
+    are released, so that memory stays bounded whatever the file's size."""
+    size = len(data)
+    stats.bytes_read += size
+    begin = 0
+    while begin < size:
+        if os.fstat(fd).st_size < size:
+            raise OSError(errno.EIO, "the file shrank while it was being read")
+        end = min(begin + CHUNK_BYTES, size)
+        cut = _last_start(data, end, starts, begin) if end < size else size
+        while cut is None and end < size and end - begin < MAX_SPAN_BYTES:
+            end = min(end + CHUNK_BYTES, size)
+            cut = _last_start(data, end, starts, begin) if end < size else size
+        stats.chunks += 1
+        if cut is None:  # an event far longer than an event keeps: its rest is skipped
+            yield data, begin, end, 0, 0
+            cut = _first_start(data, size, starts, complete_only=False, begin=end) or size
+        else:
+            yield data, begin, cut, 0, 0
+        page = mmap.PAGESIZE
+        if hasattr(data, "madvise") and cut // page > begin // page:
+            data.madvise(
+                mmap.MADV_DONTNEED, begin // page * page, (cut // page - begin // page) * page
+            )
+        begin = cut
 
 
 class _FileLines:
@@ -821,18 +888,24 @@ class _ChunkLines:
     """Line numbers of positions in one chunk, asked in increasing order."""
 
     def __init__(
-        self, chunk: bytearray, offset: int, first_line: int, file_lines: _FileLines | None
+        self,
+        chunk: Text,
+        begin: int,
+        offset: int,
+        first_line: int,
+        file_lines: _FileLines | None,
     ) -> None:
         self._chunk = chunk
         self._offset = offset
         self._file_lines = file_lines
         self._line = first_line
-        self._counted = 0
+        self._counted = begin
 
     def at(self, position: int) -> int:
         """The number of the line holding ``chunk[position]``."""
         if self._file_lines is not None:
             return self._file_lines.at(self._offset + position)
+        assert not isinstance(self._chunk, mmap.mmap), "a mapped file counts with _FileLines"
         self._line += count_newlines(self._chunk, self._counted, position)
         self._counted = position
         return self._line
@@ -855,13 +928,13 @@ def _shift(buffer: bytearray, begin: int, filled: int) -> int:
     return filled - begin
 
 
-def _last_start(data: bytearray, size: int, starts: StartTest) -> int | None:
-    """The start of the last complete line of ``data[:size]`` (not its first) that
+def _last_start(data: Text, size: int, starts: StartTest, begin: int = 0) -> int | None:
+    """The start of the last complete line of ``data[begin:size]`` (not its first) that
     begins an event."""
-    end = data.rfind(b"\n", 0, size)
-    while end > 0:
-        start = data.rfind(b"\n", 0, end) + 1
-        if start == 0:
+    end = data.rfind(b"\n", begin, size)
+    while end > begin:
+        start = data.rfind(b"\n", begin, end) + 1
+        if start <= begin:
             return None
         if starts(data, start, end):
             return start
@@ -869,9 +942,12 @@ def _last_start(data: bytearray, size: int, starts: StartTest) -> int | None:
     return None
 
 
-def _first_start(data: bytearray, size: int, starts: StartTest, complete_only: bool) -> int | None:
-    """The first line start after the beginning of ``data[:size]`` that begins an event."""
-    start = data.find(b"\n", 0, size) + 1
+def _first_start(
+    data: Text, size: int, starts: StartTest, complete_only: bool, begin: int = 0
+) -> int | None:
+    """The first line start after the beginning of ``data[begin:size]`` that begins an
+    event."""
+    start = data.find(b"\n", begin, size) + 1
     while start:
         end = data.find(b"\n", start, size)
         if end == -1:

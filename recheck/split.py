@@ -30,6 +30,7 @@ counted but not stored, and the event gets the ``_truncated`` tag.
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -134,7 +135,10 @@ def file_format(tags: Sequence[str]) -> str | None:
     return next((name for name in _FORMATS if name in tags), None)
 
 
-StartTest = Callable[[bytes | bytearray, int, int], bool]
+Text = bytes | bytearray | mmap.mmap
+"""Raw text the line tests read: a buffer, or a file mapped into memory."""
+
+StartTest = Callable[[Text, int, int], bool]
 """``test(data, start, end)``: does the line ``data[start:end]`` surely begin an event?"""
 
 
@@ -151,7 +155,7 @@ def event_start_test(tags: Sequence[str]) -> StartTest:
         # One pattern, not two calls: this test runs for every hit of a scan.
         console = re.compile(f"{_CONSOLE_START.pattern}|{_JENKINS_START.pattern}".encode())
 
-        def console_test(data: bytes | bytearray, start: int, end: int) -> bool:
+        def console_test(data: Text, start: int, end: int) -> bool:
             return console.match(data, start, end) is not None
 
         return console_test
@@ -159,20 +163,20 @@ def event_start_test(tags: Sequence[str]) -> StartTest:
         # One pattern, not two calls: this test runs for every hit of a scan.
         begins = re.compile(f"(?!{_OSLO_FOLD.pattern}){_OSLO_START.pattern}".encode())
 
-        def oslo_test(data: bytes | bytearray, start: int, end: int) -> bool:
+        def oslo_test(data: Text, start: int, end: int) -> bool:
             return begins.match(data, start, end) is not None
 
         return oslo_test
     if "screen" in tags:
 
-        def screen_test(data: bytes | bytearray, start: int, end: int) -> bool:
-            return not data.startswith(b"+ ", start)
+        def screen_test(data: Text, start: int, end: int) -> bool:
+            return data[start : start + 2] != b"+ "
 
         return screen_test
     return _every_line
 
 
-def _every_line(data: bytes | bytearray, start: int, end: int) -> bool:
+def _every_line(data: Text, start: int, end: int) -> bool:
     return True
 
 
@@ -195,7 +199,7 @@ def dropped_line_test(
     # read_lines keeps at most this many bytes of a line: the prefix is read from them.
     limit = 4 * max_event_chars + 4
 
-    def dropped(data: bytes | bytearray, start: int, end: int) -> bool:
+    def dropped(data: Text, start: int, end: int) -> bool:
         if xtrace and data[start : start + 2] == b"+ ":
             return True
         # A loglevel of DEBUG needs those letters in the line: most lines lack them.

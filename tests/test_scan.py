@@ -288,3 +288,26 @@ def test_a_100_mb_line_is_cut_and_the_lines_after_it_still_match(
     result = classify_build(DirSource(tmp_path), _signatures()[:1], Build(), use_hyperscan=fast)
     assert [m.line for m in result.matches] == [1, 2]
     assert result.problems == []
+
+
+def test_a_mapped_file_that_shrinks_is_an_error_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading a mapped page past a file's new end would kill the process (SIGBUS): the
+    # scanner checks the size before each chunk.
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 4096)
+    path = tmp_path / "job-output.txt"
+    path.write_text("".join(f"2021-06-23 05:14:53.561762 | line {n}\n" for n in range(2000)))
+    with open(path, "rb") as stream:
+        mapped = scan._map(stream)
+        assert mapped is not None
+        starts = scan.event_start_test(["console"])
+        chunks = scan._mapped_chunks(mapped, stream.fileno(), starts, ScanStats())
+        data, begin, end, _, _ = next(chunks)
+        assert (begin, data[end : end + 4]) == (0, b"2021")  # cut where an event begins
+        with open(path, "r+b") as writer:
+            writer.truncate(100)
+        with pytest.raises(OSError, match="shrank"):
+            next(chunks)
+        chunks.close()
+        mapped.close()
