@@ -19,9 +19,9 @@ Printed:
 - `grep -F -c -r -f PHRASES` over the same files, where PHRASES holds every quoted
   phrase of the 1,000 signatures, with and without -i, in the C locale (grep's fastest);
   the faster of the two is the baseline, and the ratio is printed.
-Files are read once before timing so that every command finds them in the page cache;
-recheck runs once untimed first, so that its modules' bytecode is cached, as it is for an
-installed package. Each command is timed --runs times and its best run is kept.
+Files are read again before each timed run, so that every command finds them in the page
+cache; recheck runs once untimed first, so that its modules' bytecode is cached, as it is
+for an installed package. Each command is timed --runs times and its best run is kept.
 """
 
 from __future__ import annotations
@@ -156,8 +156,26 @@ def phrases_file(path: Path, queries: list[str]) -> int:
     return len(phrases)
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, bytes]:
+def warm(directory: Path) -> None:
+    """Read every file of ``directory`` into the page cache.
+
+    Before every timed command alike: some machines page out file pages idle for a few
+    seconds (this one's kernel runs DAMON with a pageout scheme), which would time
+    reading the disk instead of the commands.
+    """
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as stream:
+                while stream.read(1 << 24):
+                    pass
+
+
+def timed(
+    command: list[str], env: dict[str, str] | None = None, warm_first: Path | None = None
+) -> tuple[float, int, bytes]:
     """Wall seconds, peak RSS in MiB (of the child) and stdout of ``command``."""
+    if warm_first is not None:
+        warm(warm_first)
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
     assert process.stdout is not None
@@ -201,10 +219,6 @@ def main() -> None:
 
     files = [p for p in build.rglob("*.txt")]
     total = sum(p.stat().st_size for p in files)
-    for path in files:  # into the page cache, for every command alike
-        with open(path, "rb") as stream:
-            while stream.read(1 << 24):
-                pass
     print(f"build: {total / (1 << 20):,.0f} MiB in {len(files)} files; {len(queries)} signatures")
 
     recheck = [
@@ -221,7 +235,7 @@ def main() -> None:
     for jobs in sorted({1, cpus}):
         best = None
         for _ in range(args.runs):
-            seconds, rss, output = timed([*recheck, "--jobs", str(jobs)], recheck_env)
+            seconds, rss, output = timed([*recheck, "--jobs", str(jobs)], recheck_env, build)
             if best is None or seconds < best[0]:
                 best = (seconds, rss, output)
         assert best is not None
@@ -245,7 +259,9 @@ def main() -> None:
             "use_hyperscan=False); print(len(r.matches))"
         )
         python = str(ROOT / ".venv" / "bin" / "python")
-        seconds_fb, rss_fb, out = timed([python, "-c", code, str(queries_dir), str(build)])
+        seconds_fb, rss_fb, out = timed(
+            [python, "-c", code, str(queries_dir), str(build)], None, build
+        )
         print(
             f"recheck without hyperscan (pure Python): {seconds_fb:6.2f} s  "
             f"{total / (1 << 20) / seconds_fb:7.0f} MiB/s  peak RSS {rss_fb} MiB  "
@@ -256,7 +272,7 @@ def main() -> None:
     grep_times = {}
     for flags in (["-F"], ["-F", "-i"]):
         runs = [
-            timed(["grep", *flags, "-c", "-r", "-f", str(phrases), str(build)], grep_env)[0]
+            timed(["grep", *flags, "-c", "-r", "-f", str(phrases), str(build)], grep_env, build)[0]
             for _ in range(args.runs)
         ]
         grep_times[" ".join(flags)] = min(runs)
