@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from recheck import querycache
 from recheck.models import Signature
-from recheck.query import Query, QuerySyntaxError, compile_query
+from recheck.query import Query, QuerySyntaxError
+from recheck.querycache import compile_cached
 
 __all__ = ["KNOWN_KEYS", "SignatureError", "load_signature", "load_signatures"]
 
@@ -74,6 +76,7 @@ def load_signatures(directory: str | Path) -> tuple[list[Signature], list[Signat
             errors.append(loaded)
         else:
             signatures.append(loaded)
+    querycache.save()
     signatures.sort(key=lambda s: s.bug)
     return signatures, errors
 
@@ -276,7 +279,7 @@ def _resolved_at(field: _Field) -> str | None:
 
 def _compile(query: str, key: yaml.Node, node: yaml.Node, text: str) -> Query:
     try:
-        return compile_query(query)
+        return compile_cached(query)
     except QuerySyntaxError as exc:
         if exc.position is None:
             line, column = _mark(key.start_mark)

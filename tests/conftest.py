@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,8 @@ def real_queries_dir() -> Path:
 from lucene_oracle import lucene  # noqa: E402, F401
 
 # --- end Lucene oracle ----------------------------------------------------------------
+
+# --- compiled-query cache (recheck/querycache.py) -------------------------------------
+# Tests, and the commands they run, keep compiled queries in a directory of their own,
+# never in the user's ~/.cache.
+os.environ.setdefault("RECHECK_CACHE_DIR", tempfile.mkdtemp(prefix="recheck-test-cache-"))

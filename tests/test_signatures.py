@@ -239,7 +239,7 @@ def test_query_error_position_maps_into_the_file(
     def fake_compile(text: str, default_field: str = "message") -> object:
         raise QuerySyntaxError("unexpected '@'", text.index("@"))
 
-    monkeypatch.setattr(signatures_module, "compile_query", fake_compile)
+    monkeypatch.setattr(signatures_module, "compile_cached", fake_compile)
     path = tmp_path / "1.yaml"
     path.write_text(content)
 
@@ -258,7 +258,7 @@ def test_query_error_at_end_points_after_the_last_character(
     def fake_compile(text: str, default_field: str = "message") -> object:
         raise QuerySyntaxError("unexpected end of query", len(text))
 
-    monkeypatch.setattr(signatures_module, "compile_query", fake_compile)
+    monkeypatch.setattr(signatures_module, "compile_cached", fake_compile)
     path = tmp_path / "1.yaml"
     path.write_text("query: >-\n  message:a AND\n  (tags:b\nallow-nonvoting: true\n")
 
@@ -271,14 +271,14 @@ def test_query_error_at_end_points_after_the_last_character(
 def test_engine_crash_is_reported_for_that_file_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_compile = signatures_module.compile_query
+    real_compile = signatures_module.compile_cached
 
     def flaky_compile(text: str, default_field: str = "message") -> object:
         if "boom" in text:
             raise RecursionError("too deep")
-        return real_compile(text, default_field)
+        return real_compile(text)
 
-    monkeypatch.setattr(signatures_module, "compile_query", flaky_compile)
+    monkeypatch.setattr(signatures_module, "compile_cached", flaky_compile)
     (tmp_path / "1.yaml").write_text(GOOD)
     (tmp_path / "2.yaml").write_text("\nquery: boom\n")
 
