@@ -88,7 +88,8 @@ CHUNK_BYTES = 8 << 20
 MAX_SPAN_BYTES = 32 << 20
 """Longest stretch kept in memory while looking for a line that begins an event; past
 it, the event is far longer than an event keeps (``MAX_EVENT_CHARS``) and the rest of
-it is skipped."""
+it is skipped. Counted without the lines the splitter drops, and at least what
+``max_event_chars`` needs (see ``_span_test``)."""
 
 # Characters outside ASCII whose Java lowercase is an ASCII letter: a literal's ASCII
 # letters may stand for them in the text, and hyperscan's caseless mode only folds ASCII.
@@ -264,10 +265,13 @@ class BuildScanner:
     ) -> Iterator[MatchFound]:
         ids = self._literal_ids
         starts = event_start_test(plan.tags)
+        beyond = _span_test(plan.tags, self.max_event_chars)
         if mapped is not None:
-            chunks = _mapped_chunks(mapped, stream.fileno(), starts, self.stats)
+            chunks = _mapped_chunks(mapped, stream.fileno(), starts, self.stats, beyond)
         else:
-            chunks = _chunks(stream, starts, self.stats, count_lines=file_lines is None)
+            chunks = _chunks(
+                stream, starts, self.stats, count_lines=file_lines is None, beyond=beyond
+            )
         first = next(chunks, None)
         if first is None:
             return
@@ -369,9 +373,9 @@ class BuildScanner:
                 found.update((gate.index, gate) for gate in hits[position][1])
                 position += 1
             region = bytes(chunk[start:end])  # the buffer is reused: keep a copy
-            text = region.lower()
-            if scan.removed is not None:
-                text = scan.removed.sub(b"", text)
+            # Dropped lines removed before lowering: the splitter drops "<pre>", not "<PRE>".
+            text = region if scan.removed is None else scan.removed.sub(b"", region)
+            text = text.lower()
             contains = _Contains(text, self._literals)
             chosen = sorted(index for index, gate in found.items() if gate.admits(text, contains))
             if not chosen:
@@ -529,7 +533,9 @@ def _raw_separator(tags: Sequence[str]) -> re.Pattern[bytes]:
     if "screen" in tags:
         dropped.append(rb"\n\+ [^\n]*+")
     if file_format(tags) == "console":
-        dropped.append(rb"(?<=\n)</?pre>(?=\r?\n|\Z)")
+        # Case-sensitive, as the splitter drops only these: a "<PRE>" line is kept, and
+        # its word "pre" stands between the words around it.
+        dropped.append(rb"(?<=\n)(?-i:</?pre>)(?=\r?\n|\Z)")
     return _compiled(b"(?:" + b"|".join([*dropped, rb"[^a-z0-9]"]) + b")*+")
 
 
@@ -577,7 +583,8 @@ def _suffixes(
 
 
 def _removed_lines(tags: Sequence[str]) -> re.Pattern[bytes] | None:
-    """Lines the splitter drops, which must not separate a phrase's words in the text."""
+    """Lines the splitter drops, which must not separate a phrase's words in the text
+    (matched in the raw text, before it is lowercased)."""
     patterns = []
     if "screen" in tags:
         patterns.append(rb"\n\+ [^\n]*")
@@ -743,8 +750,41 @@ _Chunk = tuple[Text, int, int, int, int]
 is at ``offset`` in the file; the chunk's first line is ``first line`` (0: not counted)."""
 
 
+def _span_test(tags: Sequence[str], max_event_chars: int) -> StartTest:
+    """Whether ``data[begin:end]``, from an event's first line on, holds more of it than
+    the event keeps, so that the rest of the event can be skipped.
+
+    The event keeps ``max_event_chars`` characters, and a character is at most 4 bytes
+    (a line longer than ``4 * max_event_chars + 4`` bytes is cut there): 8 bytes a
+    character cover the text and a last line cut by the span. Lines the splitter drops
+    (xtrace, ``<pre>``) keep nothing, so they do not count: an event of a screen log
+    may hold megabytes of xtrace and then the line a signature looks for.
+    """
+    least = max(MAX_SPAN_BYTES, 8 * (max_event_chars + 2))
+    removed = _removed_lines(tags)
+
+    def beyond(data: Text, begin: int, end: int) -> bool:
+        if end - begin < least:
+            return False
+        if removed is None:
+            return True
+        dropped = sum(m.end() - m.start() for m in removed.finditer(data, begin, end))
+        return end - begin - dropped >= least
+
+    return beyond
+
+
+def _longer_than_span(data: Text, begin: int, end: int) -> bool:
+    return end - begin >= MAX_SPAN_BYTES
+
+
 def _chunks(
-    stream: BinaryIO, starts: StartTest, stats: ScanStats, *, count_lines: bool = True
+    stream: BinaryIO,
+    starts: StartTest,
+    stats: ScanStats,
+    *,
+    count_lines: bool = True,
+    beyond: StartTest = _longer_than_span,
 ) -> Iterator[_Chunk]:
     """The chunks of ``stream``, read into a buffer: ``buffer[:size]``, found at
     ``offset`` in the stream, each starting where an event surely does. Without
@@ -790,16 +830,19 @@ def _chunks(
             return
         cut = _last_start(buffer, filled, starts)
         if cut is None:
-            if filled < MAX_SPAN_BYTES:
+            if not beyond(buffer, 0, filled):
                 continue
             cut = filled
             skipping = True
         stats.chunks += 1
         yield buffer, 0, cut, offset, line
+        # Cut inside a long event: keep its last byte, so that a line beginning right
+        # after the cut is still tested as the first line after a line break.
+        kept = cut - 1 if skipping else cut
         if count_lines:
-            line += count_newlines(buffer, 0, cut)
-        offset += cut
-        filled = _shift(buffer, cut, filled)
+            line += count_newlines(buffer, 0, kept)
+        offset += kept
+        filled = _shift(buffer, kept, filled)
 
 
 def _map(stream: BinaryIO) -> mmap.mmap | None:
@@ -818,7 +861,11 @@ def _map(stream: BinaryIO) -> mmap.mmap | None:
 
 
 def _mapped_chunks(
-    data: mmap.mmap, fd: int, starts: StartTest, stats: ScanStats
+    data: mmap.mmap,
+    fd: int,
+    starts: StartTest,
+    stats: ScanStats,
+    beyond: StartTest = _longer_than_span,
 ) -> Iterator[_Chunk]:
     """The chunks of a mapped file, cut as ``_chunks`` cuts them; pages already scanned
     are released, so that memory stays bounded whatever the file's size."""
@@ -830,13 +877,14 @@ def _mapped_chunks(
             raise OSError(errno.EIO, "the file shrank while it was being read")
         end = min(begin + CHUNK_BYTES, size)
         cut = _last_start(data, end, starts, begin) if end < size else size
-        while cut is None and end < size and end - begin < MAX_SPAN_BYTES:
+        while cut is None and end < size and not beyond(data, begin, end):
             end = min(end + CHUNK_BYTES, size)
             cut = _last_start(data, end, starts, begin) if end < size else size
         stats.chunks += 1
         if cut is None:  # an event far longer than an event keeps: its rest is skipped
             yield data, begin, end, 0, 0
-            cut = _first_start(data, size, starts, complete_only=False, begin=end) or size
+            # From the byte before the cut: a line may begin right at it.
+            cut = _first_start(data, size, starts, complete_only=False, begin=end - 1) or size
         else:
             yield data, begin, cut, 0, 0
         page = mmap.PAGESIZE
