@@ -299,18 +299,30 @@ class BuildScanner:
             for word in short:
                 counts[ids[word]] += 10 * lowered.count(word.encode("ascii"))
 
-        def frequency(alternatives: tuple[str, ...]) -> tuple[int, int]:
+        # Among conjuncts as rare as each other, one whose literals other signatures
+        # look for already: hyperscan scans a set of literals the slower the bigger it is.
+        looked_for: set[str] = set()
+
+        def cost(alternatives: tuple[str, ...]) -> tuple[int, int, int]:
             total = sum(counts[ids[lit]] for lit in alternatives)
-            return (total, -min(len(lit) for lit in alternatives))
+            new = sum(lit not in looked_for for lit in alternatives)
+            return (total, new, -min(len(lit) for lit in alternatives))
+
+        # Signatures with one conjunct first: their literals are looked for whatever.
+        located_of: dict[int, tuple[str, ...]] = {}
+        for index, gate in sorted(plan.gates.items(), key=lambda item: len(item[1].conjuncts)):
+            located = gate.conjuncts[gate.best]
+            if len(gate.conjuncts) > 1:
+                located = min(gate.conjuncts, key=cost)
+            located_of[index] = located
+            looked_for.update(located)
 
         # An apache access log's message joins fields that are not next to each other.
         phrases_apart = "apachecombined" in plan.tags
         separator = _raw_separator(plan.tags)
         gates: list[_FileGate] = []
         for index, gate in plan.gates.items():
-            located = gate.conjuncts[gate.best]
-            if len(gate.conjuncts) > 1:
-                located = min(gate.conjuncts, key=frequency)
+            located = located_of[index]
             gates.append(
                 _FileGate(
                     index,
