@@ -205,10 +205,14 @@ def dropped_line_test(
         # A loglevel of DEBUG needs those letters in the line: most lines lack them.
         if not debug or data.find(b"DEBUG", start, end) == -1 or not starts(data, start, end):
             return False
-        raw = bytes(data[start : min(end, start + limit)]).removesuffix(b"\r")
-        if fmt == "oslofmt" and _STR_ONLY_BYTES.search(raw) is None:
-            return _oslo_level(raw[:max_event_chars]) == b"DEBUG"
-        fields = _parse(raw.decode("utf-8", errors="replace")[:max_event_chars], fmt)
+        stop = min(end, start + limit)
+        if stop > start and data[stop - 1 : stop] == b"\r":
+            stop -= 1
+        if fmt == "oslofmt" and _STR_ONLY_BYTES.search(data, start, stop) is None:
+            # In place, no copy: an ASCII line's characters are its bytes.
+            return _oslo_level(data, start, min(stop, start + max_event_chars)) == b"DEBUG"
+        line = bytes(data[start:stop]).decode("utf-8", errors="replace")[:max_event_chars]
+        fields = _parse(line, fmt)
         return fields is not None and fields.get("loglevel") == "DEBUG"
 
     return dropped
@@ -306,12 +310,14 @@ def split_lines(
             yield pending.line, event
 
 
-def _oslo_level(line: bytes) -> bytes | None:
-    """The loglevel ``_parse`` gives an oslo line, for an ASCII line (see above)."""
+def _oslo_level(data: Text, start: int, end: int) -> bytes | None:
+    """The loglevel ``_parse`` gives the oslo line ``data[start:end]``, an ASCII line
+    (see above). Matched in place: a line begins after a line break, so ``\\b`` at
+    ``start`` sees what it would at the start of the line alone."""
     pattern = _OSLO_LEVEL_BYTES
-    if _OSLO_PROGRAM_POSSIBLE_BYTES.search(line) is None:
+    if _OSLO_PROGRAM_POSSIBLE_BYTES.search(data, start, end) is None:
         pattern = _OSLO_PID_LEVEL_BYTES
-    match = pattern.match(line)
+    match = pattern.match(data, start, end)
     return None if match is None else match.group("loglevel")
 
 

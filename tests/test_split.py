@@ -353,5 +353,7 @@ def test_dropped_lines_are_told_as_splitting_them_would() -> None:
         debug = fields is not None and fields.get("loglevel") == "DEBUG"
         expected = raw.startswith(b"+ ") or (debug and starts(raw, 0, len(raw)))
         assert dropped(raw, 0, len(raw)) == expected, raw
+        # In a chunk, after other lines: the same verdict.
+        assert dropped(b"x DEBUG\n" + raw + b"\ny", 8, 8 + len(raw)) == expected, raw
         told += expected
     assert told > 500  # the generator makes DEBUG lines of every shape
