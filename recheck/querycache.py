@@ -14,13 +14,12 @@ decoded is ignored and written again; one that cannot be written is no error.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 import threading
 import unicodedata
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +99,8 @@ def save() -> None:
                 break
             entries.setdefault(text, tree)
         _changed = False
+    import tempfile  # here: only a run that compiled new queries writes
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
@@ -131,19 +132,22 @@ def _entries() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _code_digest() -> str:
-    digest = hashlib.sha256()
+    # CRC-32 and lengths, not a cryptographic hash: this tells versions apart, it guards
+    # against no one (and importing hashlib costs more than a third of what it would).
     here = Path(__file__).parent
+    parts = [unicodedata.unidata_version.encode()]
     for name in _SOURCES:
-        digest.update((here / name).read_bytes())
-    digest.update(unicodedata.unidata_version.encode())
+        source = (here / name).read_bytes()
+        parts.append(f"{name} {len(source)} {zlib.crc32(source)}".encode())
     # The third-party regex module tokenizes non-ASCII text; its installed files stand
     # for its version (importing it to ask would cost more than the cache saves).
     spec = importlib.util.find_spec("regex")
     if spec is not None and spec.origin is not None:
         for found in sorted(Path(spec.origin).parent.glob("*.py")):
             stat = found.stat()
-            digest.update(f"{found.name} {stat.st_size} {stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
+            parts.append(f"{found.name} {stat.st_size} {stat.st_mtime_ns}".encode())
+    joined = b"\n".join(parts)
+    return f"{zlib.crc32(joined):08x}{len(joined):x}"
 
 
 def _encode(node: Node) -> list[Any] | None:
