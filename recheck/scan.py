@@ -13,17 +13,22 @@ the few places where a signature could match. So, per file:
    phrase it looks for). One hyperscan database holds every signature's literals; each
    chunk of a file is scanned once, case-insensitively. A chunk with no literal of a
    signature that can match in this file is skipped without being split.
-3. **Split around the hits.** For each occurrence of a literal, the enclosing event is
-   found by walking back to the nearest line that surely begins an event
-   (``split.event_start_test``) and forward to the next one; only those lines are split,
-   with the same splitter as everything else, and the candidate signatures are then
-   evaluated in full by the engine. The result is exactly what splitting and matching
-   every event would give.
+3. **Pass over the hits that cannot matter.** A hit on a line the splitter keeps
+   nothing of (the first line of a DEBUG event, an xtrace line:
+   ``split.dropped_line_test``) is dropped, and so is a hit of a word of a required
+   phrase that the rest of the phrase does not follow (``_FileGate.may_begin``). Which
+   conjunct each signature locates is chosen from a sample of the file's first chunk.
+4. **Split around the hits left.** For each, the enclosing event is found by walking
+   back to the nearest line that surely begins an event (``split.event_start_test``)
+   and forward to the next one; only those lines are split, with the same splitter as
+   everything else, and the candidate signatures are then evaluated in full by the
+   engine. The result is exactly what splitting and matching every event would give.
 
-Chunks are cut where an event surely begins, so no event spans two chunks. A file for
-which some signature has no usable literal (a query that only says ``NOT ...``, or
-literals that are not ASCII) is split in full; so is every file without hyperscan.
-Memory is bounded by the chunk size, whatever the file's size.
+Chunks are cut where an event surely begins, so no event spans two chunks. A local file
+is scanned mapped into memory (no copy), other streams through one reused buffer. A
+file for which some signature has no usable literal (a query that only says ``NOT
+...``, or literals that are not ASCII) is split in full; so is every file without
+hyperscan. Memory is bounded by the chunk size, whatever the file's size.
 """
 
 from __future__ import annotations
