@@ -7,7 +7,6 @@ or file (``recheck.localdir``), a logs server or a Zuul build (``recheck.fetch``
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from recheck.build import Build
 from recheck.buildlogs import build_events, build_files, open_build_file, read_build_info
+from recheck.forkmap import fork_map
 from recheck.localdir import DirSource
 from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.matcher import match_events
@@ -243,8 +243,8 @@ def classify_build(
 
     Each file is read once (``recheck.scan``); ``on_file`` is told each file's path
     before it is read, for progress reports. With ``workers`` above 1, the files of a
-    local build are planned and scanned by that many forked processes at once (only from
-    a process without other threads: forking copies locks that another thread may hold);
+    local build are planned and scanned by that many processes at once, this one and
+    forked ones (``recheck.forkmap``: only from a process without other threads);
     ``on_file`` is then told every file as it is handed out, even one that turns out to
     need no reading. Raises
     SourceError when the source cannot be listed and BuildInfoError for a broken
@@ -302,11 +302,6 @@ def _scan_one(
     return found, problems, scanner.stats
 
 
-# What a forked worker scans with: set in the parent just before the workers are forked,
-# so they inherit the compiled signatures instead of receiving them pickled.
-_WORK: tuple[BuildScanner, LogSource, Sequence[Signature]] | None = None
-
-
 def _scan_in_parallel(
     scanner: BuildScanner,
     source: DirSource,
@@ -314,32 +309,28 @@ def _scan_in_parallel(
     workers: int,
     on_file: Callable[[str], None] | None,
 ) -> list[_FileOutcome]:
-    global _WORK
-    # Workers are sent positions in scanner.files; each plans the files it is given (a
-    # plan holds compiled queries, which the fork gave them already), so that planning
-    # too is shared out. Biggest files first: no worker is left with a big one at the end.
+    # Each process plans the files it is given (a plan holds compiled queries, which the
+    # fork gave the children already), so that planning too is shared out. Biggest files
+    # first: no process is left with a big one at the end.
     order = sorted(range(len(scanner.files)), key=lambda i: -source.size(scanner.files[i][0]))
-    _WORK = (scanner, source, chosen)
-    try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(order))) as pool:
-            if on_file is not None:
-                for position in order:
-                    on_file(scanner.files[position][0])
-            outcomes = pool.map(_scan_in_worker, order, chunksize=1)
-    finally:
-        _WORK = None
+    if on_file is not None:
+        for position in order:
+            on_file(scanner.files[position][0])
+
+    def scan(position: int) -> _FileOutcome:
+        kept = scanner.stats
+        scanner.stats = ScanStats()  # this file's counts only: classify_build adds them up
+        try:
+            plan = scanner.plan(position)
+            if scanner.skips(plan):
+                return [], [], scanner.stats
+            return _scan_one(scanner, source, chosen, plan, None)
+        finally:
+            scanner.stats = kept
+
+    outcomes = fork_map(scan, order, workers)
     done = dict(zip(order, outcomes, strict=True))
     return [done[position] for position in sorted(done)]  # as a serial scan gives them
-
-
-def _scan_in_worker(position: int) -> _FileOutcome:
-    assert _WORK is not None, "forked without the work set"
-    scanner, source, chosen = _WORK
-    scanner.stats = ScanStats()  # this file's counts only: the parent adds them up
-    plan = scanner.plan(position)
-    if scanner.skips(plan):
-        return [], [], scanner.stats
-    return _scan_one(scanner, source, chosen, plan, None)
 
 
 def _excerpt(event: Event) -> str:
