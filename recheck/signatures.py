@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,8 +70,11 @@ def load_signatures(directory: str | Path) -> tuple[list[Signature], list[Signat
         raise NotADirectoryError(f"{directory}: signature directory not found")
     signatures: list[Signature] = []
     errors: list[SignatureError] = []
-    # key=str: files of one directory sort as their Paths do, at a tenth of the cost.
-    for path in sorted((p for p in directory.glob("*.yaml") if p.is_file()), key=str):
+    # One scandir, no stat per file (glob then is_file took 1,000 of them); sorted as
+    # their Paths would be.
+    with os.scandir(directory) as entries:
+        names = sorted(e.name for e in entries if e.name.endswith(".yaml") and e.is_file())
+    for path in (directory / name for name in names):
         loaded = load_signature(path)
         if isinstance(loaded, SignatureError):
             errors.append(loaded)
