@@ -21,9 +21,10 @@ Printed:
 - `grep -F -c -r -f PHRASES` over the same files, where PHRASES holds every quoted
   phrase of the 1,000 signatures, with and without -i, in the C locale (grep's fastest);
   the faster of the two is the baseline, and the ratio is printed.
-Files are read again before each timed run, so that every command finds them in the page
-cache; recheck runs once untimed first, so that its modules' bytecode is cached, as it is
-for an installed package. Each command is timed --runs times and its best run is kept.
+Inputs (build, signature files, phrases) are read again before each timed run, so that
+every command finds them in the page cache; recheck runs once untimed first, so that its
+modules' bytecode is cached, as it is for an installed package. Each command is timed
+--runs times and its best run is kept.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def phrases_file(path: Path, queries: list[str]) -> int:
 
 
 def warm(directory: Path) -> None:
-    """Read every file of ``directory`` into the page cache.
+    """Read every file under ``directory`` into the page cache.
 
     Before every timed command alike: some machines page out file pages idle for a few
     seconds (this one's kernel runs DAMON with a pageout scheme), which would time
@@ -225,6 +226,7 @@ def main() -> None:
     files = [p for p in build.rglob("*.txt")]
     total = sum(p.stat().st_size for p in files)
     print(f"build: {total / (1 << 20):,.0f} MiB in {len(files)} files; {len(queries)} signatures")
+    inputs = build.parent  # the build, the signature files and the phrases file
 
     recheck = [
         str(ROOT / ".venv" / "bin" / "recheck"), "classify", "--queries", str(queries_dir),
@@ -242,13 +244,13 @@ def main() -> None:
     recheck_env["RECHECK_CACHE_DIR"] = cache
     timed([*recheck, "--jobs", "1"], recheck_env)  # bytecode written
     shutil.rmtree(cache)
-    cold = timed([*recheck, "--jobs", str(cpus)], recheck_env, build)[0]
+    cold = timed([*recheck, "--jobs", str(cpus)], recheck_env, inputs)[0]
     print(f"recheck classify -j {cpus}, compiled-query cache empty: {cold:6.2f} s")
     results: dict[int, float] = {}
     for jobs in sorted({1, cpus}):
         best = None
         for _ in range(args.runs):
-            seconds, rss, output = timed([*recheck, "--jobs", str(jobs)], recheck_env, build)
+            seconds, rss, output = timed([*recheck, "--jobs", str(jobs)], recheck_env, inputs)
             if best is None or seconds < best[0]:
                 best = (seconds, rss, output)
         assert best is not None
@@ -273,7 +275,7 @@ def main() -> None:
         )
         python = str(ROOT / ".venv" / "bin" / "python")
         seconds_fb, rss_fb, out = timed(
-            [python, "-c", code, str(queries_dir), str(build)], None, build
+            [python, "-c", code, str(queries_dir), str(build)], None, inputs
         )
         print(
             f"recheck without hyperscan (pure Python): {seconds_fb:6.2f} s  "
@@ -285,7 +287,7 @@ def main() -> None:
     grep_times = {}
     for flags in (["-F"], ["-F", "-i"]):
         runs = [
-            timed(["grep", *flags, "-c", "-r", "-f", str(phrases), str(build)], grep_env, build)[0]
+            timed(["grep", *flags, "-c", "-r", "-f", str(phrases), str(build)], grep_env, inputs)[0]
             for _ in range(args.runs)
         ]
         grep_times[" ".join(flags)] = min(runs)
