@@ -57,7 +57,12 @@ def cache_file() -> Path | None:
             return None
         directory = Path(configured)
     else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = os.environ.get("XDG_CACHE_HOME")
+        if not base:
+            try:
+                base = str(Path.home() / ".cache")
+            except RuntimeError:  # no home directory: no cache, rather than no recheck
+                return None
         directory = Path(base) / "recheck"
     return directory / f"queries-{_code_digest()}.json"
 

@@ -91,3 +91,17 @@ def test_files_made_by_other_code_are_removed(cache_dir: Path) -> None:
     assert querycache.compile_cached("message:x") == compile_query("message:x")
     querycache.save()
     assert not stale.exists()
+
+
+def test_without_a_home_directory_there_is_no_cache_and_no_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RECHECK_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert querycache.cache_file() is None
+    assert querycache.compile_cached("message:x") == compile_query("message:x")
