@@ -38,6 +38,7 @@ from typing import Any, NoReturn
 import yaml
 
 from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
+from recheck.yamlload import parse_with_fast_loader
 
 __all__ = [
     "CONFIG_ENV",
@@ -214,18 +215,11 @@ def load_config(
 
 def parse_config(text: str, path: Path) -> Config:
     """The settings written in ``text``; ``path`` names the file in errors."""
-    # libyaml's loader when PyYAML has it (every command reads the config: the pure-Python
-    # loader took ~25 ms of each). Its messages differ, so a file it rejects is read again
-    # by the pure-Python loader, whose messages are the ones users see (and tests pin).
-    if _FAST_LOADER is not yaml.SafeLoader:
-        try:
-            return _Reader(text, path, _FAST_LOADER).config()
-        except (ConfigError, yaml.YAMLError):
-            pass
-    return _Reader(text, path, yaml.SafeLoader).config()
-
-
-_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # libyaml when present: every command reads the config (the pure-Python loader took
+    # ~25 ms of each).
+    return parse_with_fast_loader(
+        lambda loader: _Reader(text, path, loader).config(), (ConfigError, yaml.YAMLError)
+    )
 
 
 # A node of the composed YAML and the value YAML's safe constructors make of it.

@@ -21,6 +21,7 @@ from recheck import querycache
 from recheck.models import Signature
 from recheck.query import Query, QuerySyntaxError
 from recheck.querycache import compile_cached
+from recheck.yamlload import parse_with_fast_loader
 
 __all__ = ["KNOWN_KEYS", "SignatureError", "load_signature", "load_signatures"]
 
@@ -95,21 +96,11 @@ def load_signature(path: Path) -> Signature | SignatureError:
         return SignatureError(path, 1, 1, f"cannot read file: {exc.strerror or exc}")
 
 
-# libyaml's loader when PyYAML has it: 1,000 signatures load ~5x faster. Its messages
-# differ from the pure-Python loader's, so a file it rejects is read again by the
-# latter, whose messages are the ones users see (and the tests pin).
-_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _load(path: Path) -> Signature:
-    raw = path.read_bytes()
-    text = _decode(raw)
-    if _FAST_LOADER is not yaml.SafeLoader:
-        try:
-            return _parse(path, text, _FAST_LOADER)
-        except (_Invalid, yaml.YAMLError):
-            pass
-    return _parse(path, text, yaml.SafeLoader)
+    text = _decode(path.read_bytes())
+    return parse_with_fast_loader(
+        lambda loader: _parse(path, text, loader), (_Invalid, yaml.YAMLError)
+    )
 
 
 def _parse(path: Path, text: str, loader_class: type[yaml.SafeLoader]) -> Signature:

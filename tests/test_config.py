@@ -226,8 +226,8 @@ def test_libyaml_and_pure_python_loaders_read_the_same_settings(
 ) -> None:
     import yaml
 
-    from recheck import config
+    from recheck import yamlload
 
     fast = load_config(ROOT / "bot.yaml")
-    monkeypatch.setattr(config, "_FAST_LOADER", yaml.SafeLoader)
+    monkeypatch.setattr(yamlload, "FAST_LOADER", yaml.SafeLoader)
     assert load_config(ROOT / "bot.yaml") == fast
