@@ -159,7 +159,7 @@ class BuildScanner:
         self.max_event_chars = max_event_chars
         self.stats = ScanStats()
         self._use_hyperscan = use_hyperscan and hyperscan is not None
-        self._whole_gates: dict[int, Gate | None] = {}
+        self._whole_gates: dict[str, Gate | None] = {}  # query -> gate of its whole tree
         self.files = list(files)
         # Planned when first asked for: forked workers plan only the files they scan.
         self._plans: dict[int, FilePlan] = {}
@@ -223,10 +223,9 @@ class BuildScanner:
 
     def _gate_of(self, compiled: Query) -> Gate | None:
         """``_gate`` of a signature's whole query, worked out once for all files."""
-        key = id(compiled)
-        if key not in self._whole_gates:
-            self._whole_gates[key] = _gate(compiled.root)
-        return self._whole_gates[key]
+        if compiled.text not in self._whole_gates:
+            self._whole_gates[compiled.text] = _gate(compiled.root)
+        return self._whole_gates[compiled.text]
 
     def _database(self, located: frozenset[int]) -> _Database:
         database = self._databases.get(located)
@@ -275,7 +274,7 @@ class BuildScanner:
             chunks = _mapped_chunks(mapped, stream.fileno(), starts, self.stats, beyond)
         else:
             chunks = _chunks(
-                stream, starts, self.stats, count_lines=file_lines is None, beyond=beyond
+                stream, starts, self.stats, beyond=beyond, count_lines=file_lines is None
             )
         first = next(chunks, None)
         if first is None:
@@ -361,8 +360,7 @@ class BuildScanner:
             # Rare: hyperscan may have missed a literal; evaluate every event here.
             self.stats.chunks_with_hits += 1
             whole = bytes(chunk[begin:size])
-            for index, line, event in self._evaluate(plan, whole, sorted(plan.gates)):
-                yield index, plan.filename, lines.at(begin) + line - 1, event
+            yield from self._evaluate(plan, whole, sorted(plan.gates), lines, begin)
             return
         if not offsets:
             return
@@ -397,19 +395,18 @@ class BuildScanner:
             chosen = sorted(index for index, gate in found.items() if gate.admits(text, contains))
             if not chosen:
                 continue
-            # The line number is counted only for a match: counting every line break
-            # before each candidate event would cost more than the scan itself.
-            for index, line, event in self._evaluate(plan, region, chosen):
-                yield index, plan.filename, lines.at(start) + line - 1, event
+            yield from self._evaluate(plan, region, chosen, lines, start)
 
     def _evaluate(
-        self, plan: FilePlan, data: bytes, candidates: list[int]
-    ) -> Iterator[tuple[int, int, Event]]:
-        """``(signature index, line in data, event)`` of the matches in ``data``."""
+        self, plan: FilePlan, data: bytes, candidates: list[int], lines: _ChunkLines, at: int
+    ) -> Iterator[MatchFound]:
+        """The matches in ``data``, found at ``at`` in the chunk ``lines`` numbers."""
         for line, event, doc in self._docs(plan, io.BytesIO(data)):
             for index in candidates:
                 if plan.queries[index].matches(doc):
-                    yield index, line, event
+                    # Counted only for a match: counting every line break before each
+                    # candidate event would cost more than the scan itself.
+                    yield index, plan.filename, lines.at(at) + line - 1, event
 
     def _split_all(self, plan: FilePlan, stream: BinaryIO) -> Iterator[MatchFound]:
         order = sorted(plan.queries)
@@ -791,17 +788,13 @@ def _span_test(tags: Sequence[str], max_event_chars: int) -> StartTest:
     return beyond
 
 
-def _longer_than_span(data: Text, begin: int, end: int) -> bool:
-    return end - begin >= MAX_SPAN_BYTES
-
-
 def _chunks(
     stream: BinaryIO,
     starts: StartTest,
     stats: ScanStats,
     *,
+    beyond: StartTest,
     count_lines: bool = True,
-    beyond: StartTest = _longer_than_span,
 ) -> Iterator[_Chunk]:
     """The chunks of ``stream``, read into a buffer: ``buffer[:size]``, found at
     ``offset`` in the stream, each starting where an event surely does. Without
@@ -882,7 +875,7 @@ def _mapped_chunks(
     fd: int,
     starts: StartTest,
     stats: ScanStats,
-    beyond: StartTest = _longer_than_span,
+    beyond: StartTest,
 ) -> Iterator[_Chunk]:
     """The chunks of a mapped file, cut as ``_chunks`` cuts them; pages already scanned
     are released, so that memory stays bounded whatever the file's size."""

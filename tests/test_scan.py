@@ -310,7 +310,8 @@ def test_a_mapped_file_that_shrinks_is_an_error_not_a_crash(
         mapped = scan._map(stream)
         assert mapped is not None
         starts = scan.event_start_test(["console"])
-        chunks = scan._mapped_chunks(mapped, stream.fileno(), starts, ScanStats())
+        beyond = scan._span_test(["console"], 1 << 20)
+        chunks = scan._mapped_chunks(mapped, stream.fileno(), starts, ScanStats(), beyond)
         data, begin, end, _, _ = next(chunks)
         assert (begin, data[end : end + 4]) == (0, b"2021")  # cut where an event begins
         with open(path, "r+b") as writer:
