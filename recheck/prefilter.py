@@ -10,6 +10,7 @@ set is satisfied are evaluated, so an event that can match nothing costs almost 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -24,6 +25,8 @@ except ImportError:  # pragma: no cover - exercised where hyperscan is missing
     hyperscan = None
 
 __all__ = ["Prefilter", "hyperscan_available"]
+
+log = logging.getLogger(__name__)
 
 
 def hyperscan_available() -> bool:
@@ -77,13 +80,19 @@ class Prefilter:
         if use_hyperscan and hyperscan is not None and default_literals:
             self._db_literals = sorted(default_literals)
             self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            self._db.compile(
-                expressions=[lit.encode("utf-8") for lit in self._db_literals],
-                ids=list(range(len(self._db_literals))),
-                elements=len(self._db_literals),
-                flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(self._db_literals),
-                literal=True,  # literals, not regexes: nothing to escape
-            )
+            try:
+                self._db.compile(
+                    expressions=[lit.encode("utf-8") for lit in self._db_literals],
+                    ids=list(range(len(self._db_literals))),
+                    elements=len(self._db_literals),
+                    flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(self._db_literals),
+                    literal=True,  # literals, not regexes: nothing to escape
+                )
+            except hyperscan.error as exc:
+                # Never expected (literals are scannable); the substring test below is
+                # exact too, only slower: one odd literal must not stop every signature.
+                log.error("hyperscan refused the literals (%s); matching without it", exc)
+                self._db = None
         self._scratch = (
             hyperscan.Scratch(self._db) if hyperscan is not None and self._db is not None else None
         )

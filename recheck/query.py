@@ -165,7 +165,8 @@ class Term(Node):
         return self.term in doc.terms(self.field)
 
     def required_literals(self) -> list[list[tuple[str, str]]] | None:
-        return [[(self.field, self.term)]]
+        piece = scannable(self.term)
+        return [[(self.field, piece)]] if piece else None
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class Phrase(Node):
         return _sloppy_phrase(self.terms, positions, self.slop)
 
     def required_literals(self) -> list[list[tuple[str, str]]] | None:
-        return [[(self.field, t)] for t in self.terms]
+        return [[(self.field, piece)] for t in self.terms if (piece := scannable(t))] or None
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,8 @@ class TokenTest(Node):
         return any(test(t) for t in doc.terms(self.field))
 
     def required_literals(self) -> list[list[tuple[str, str]]] | None:
-        return [[(self.field, self.literal)]] if self.literal else None
+        piece = scannable(self.literal)
+        return [[(self.field, piece)]] if piece else None
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,16 @@ def _specialize_all(
 
 
 _OR_CHOICES = 3
+
+
+def scannable(literal: str) -> str:
+    """The longest part of ``literal`` without a NUL: what a necessary substring may be.
+
+    Multi-literal scanners (hyperscan) take C strings, so a NUL would cut a literal short
+    or leave it empty; any part of a necessary substring is necessary too."""
+    return max(literal.split("\0"), key=len) if "\0" in literal else literal
+
+
 """How many necessary OR-sets an OR query offers (see ``Bool.required_literals``)."""
 
 

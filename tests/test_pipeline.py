@@ -14,7 +14,7 @@ from recheck.eventfile import iter_events
 from recheck.localdir import DirSource
 from recheck.matcher import match_events
 from recheck.models import Signature
-from recheck.pipeline import Match, classify_build
+from recheck.pipeline import Match, build_events, classify_build
 from recheck.signatures import load_signatures
 
 ROOT = Path(__file__).parents[1]
@@ -208,3 +208,20 @@ def test_forked_workers_classify_as_one_process_does(
     assert len(seen) == len(set(seen))  # each file announced once
     # Every file read, and the broken one that could not be.
     assert len(seen) == serial.stats.files - serial.stats.files_skipped + 1
+
+
+@pytest.mark.parametrize("query", ["message:\0a*", "?\0foo", "\0* ~", 'message:"\0"', "a\0b*"])
+def test_a_signature_with_a_nul_never_stops_the_others(
+    query: str, shipped_signatures: list[Signature], tmp_path: Path
+) -> None:
+    # A NUL once emptied the literal handed to hyperscan, which then refused the whole
+    # set: every signature failed in classify, match and ingest (and in the bot).
+    (tmp_path / "1.yaml").write_text(f"query: {json.dumps(query)}\n")
+    hostile, errors = load_signatures(tmp_path)
+    assert errors == []
+    signatures = [*shipped_signatures, *hostile]
+    result = classify_build(DirSource(JENKINS), signatures, Build(build_status="FAILURE"))
+    assert result.bugs == ["1999001", "1999002"]
+    events = list(build_events(DirSource(JENKINS), Build()))
+    matched = match_events(signatures, events)
+    assert matched["1999001"] and matched["1999002"]
