@@ -13,7 +13,7 @@ Signatures: the 91 real elastic-recheck queries plus 909 generated from their sh
 
 Printed:
 - `recheck classify` with its default `-j` once with an empty compiled-query cache (as
-  the first run after the signatures change; recheck.querycache), then
+  the first run after the signatures change; recheck.query.cache), then
 - `recheck classify` run as a command (a fresh process, as a user runs it), with one
   process (`-j 1`) and with its default (`-j` = the CPUs: files scanned by forked
   workers): wall time, peak RSS (ru_maxrss: the largest process of the run), bugs
@@ -237,7 +237,7 @@ def main() -> None:
     # install time). The first run writes it, untimed, even where the environment says
     # PYTHONDONTWRITEBYTECODE (which would recompile every module on every run).
     recheck_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    # Compiled queries are cached between runs (recheck.querycache): the first run after
+    # Compiled queries are cached between runs (recheck.query.cache): the first run after
     # the signatures change compiles them all. That run is timed apart, from an empty cache.
     cache = tempfile.mkdtemp(prefix="recheck-bench-cache-")
     atexit.register(shutil.rmtree, cache, ignore_errors=True)
@@ -266,9 +266,10 @@ def main() -> None:
     if args.fallback:
         # The same classification without hyperscan: every file split in full.
         code = (
-            "import sys; from pathlib import Path; from recheck.build import Build; "
-            "from recheck.localdir import DirSource; from recheck.pipeline import classify_build; "
-            "from recheck.signatures import load_signatures; "
+            "import sys; from pathlib import Path; from recheck.logs.build import Build; "
+            "from recheck.logs.localdir import DirSource; "
+            "from recheck.pipeline import classify_build; "
+            "from recheck.query.signatures import load_signatures; "
             "sigs, _ = load_signatures(Path(sys.argv[1])); "
             "r = classify_build(DirSource(Path(sys.argv[2])), sigs, Build(build_status='FAILURE'), "
             "use_hyperscan=False); print(len(r.matches))"

@@ -29,9 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recheck.signatures import load_signatures  # noqa: E402
-from recheck.store.cluster import ElasticSettings  # noqa: E402
-from recheck.store.elastic import ElasticStore  # noqa: E402
+from recheck.query.signatures import load_signatures  # noqa: E402
+from recheck.store.elastic.cluster import ElasticSettings  # noqa: E402
+from recheck.store.elastic.store import ElasticStore  # noqa: E402
 
 QUERIES = ROOT / "tests" / "fixtures" / "queries" / "elastic-recheck-2020"
 

@@ -38,11 +38,11 @@ from typing import TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recheck.build import Build  # noqa: E402
+from recheck.logs.build import Build  # noqa: E402
 from recheck.models import Event  # noqa: E402
-from recheck.query import Query, compile_query  # noqa: E402
-from recheck.querystats import summarize  # noqa: E402
+from recheck.query.engine import Query, compile_query  # noqa: E402
 from recheck.store import EmbeddedStore  # noqa: E402
+from recheck.store.stats import summarize  # noqa: E402
 
 T = TypeVar("T")
 LOGS = ROOT / "tests" / "fixtures" / "logs"

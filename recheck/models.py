@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
     # Only for the annotation: models stay importable without pulling in the engine.
-    from recheck.query import Query
+    from recheck.query.engine import Query
 
 # Fields a logstash-style event carries: the logstash pipeline's own (message, tags,
 # filename, @timestamp...), what its grok patterns extract (loglevel, module, pid,

@@ -2,7 +2,7 @@
 
 Both the command line and (later) the bot call ``classify_build``; it owns no I/O of
 its own beyond what the stages do. The source is any ``LogSource``: a local directory
-or file (``recheck.localdir``), a logs server or a Zuul build (``recheck.fetch``).
+or file (``recheck.logs.localdir``), a logs server or a Zuul build (``recheck.logs.fetch``).
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from recheck.build import Build
-from recheck.buildlogs import build_events, build_files, open_build_file, read_build_info
-from recheck.forkmap import fork_map
-from recheck.localdir import DirSource
-from recheck.logfiles import DEFAULT_FILE_RULES, FileRule
-from recheck.matcher import match_events
+from recheck.logs.build import Build
+from recheck.logs.buildlogs import build_events, build_files, open_build_file, read_build_info
+from recheck.logs.localdir import DirSource
+from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule
+from recheck.logs.source import READ_ERRORS, FileProblem, LogSource, read_error_message
 from recheck.models import Event, Signature
-from recheck.scan import BuildScanner, FilePlan, ScanStats
-from recheck.source import READ_ERRORS, FileProblem, LogSource, read_error_message
+from recheck.query.matcher import match_events
+from recheck.scan.forkmap import fork_map
+from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
 
 if TYPE_CHECKING:  # the store (tantivy, sqlite) is only loaded by the commands that use it
+    from recheck.logs.testresults import SubunitResults
     from recheck.store.base import Store
-    from recheck.testresults import SubunitResults
 
 __all__ = [
     "Classification",
@@ -105,7 +105,7 @@ def applicable(
 
 
 def _test_skip(signature: Signature, tests: SubunitResults | None) -> str | None:
-    from recheck.testresults import skip_reason
+    from recheck.logs.testresults import skip_reason
 
     return skip_reason(signature.test_ids, tests)
 
@@ -120,7 +120,7 @@ def signatures_for(
     tests = None
     if any(signature.test_ids for signature in signatures):
         # python-subunit is imported only here: most classifications need no test results.
-        from recheck.testresults import build_test_results
+        from recheck.logs.testresults import build_test_results
 
         tests = build_test_results(source.paths(), source.open)
         for problem in tests.problems if tests is not None else ():
@@ -241,10 +241,10 @@ def classify_build(
 ) -> Classification:
     """Classify the build whose logs ``source`` holds against ``signatures``.
 
-    Each file is read once (``recheck.scan``); ``on_file`` is told each file's path
+    Each file is read once (``recheck.scan.scanner``); ``on_file`` is told each file's path
     before it is read, for progress reports. With ``workers`` above 1, the files of a
     local build are planned and scanned by that many processes at once, this one and
-    forked ones (``recheck.forkmap``: only from a process without other threads);
+    forked ones (``recheck.scan.forkmap``: only from a process without other threads);
     ``on_file`` is then told every file as it is handed out, even one that turns out to
     need no reading. Raises
     SourceError when the source cannot be listed and BuildInfoError for a broken

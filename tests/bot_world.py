@@ -126,7 +126,7 @@ class World:
             env["RECHECK_BOT_CRASH_AT"] = crash_at
         log = open(self.tmp / f"bot-{len(self.bots)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from recheck.cli import main; sys.exit(main())",
+            [sys.executable, "-m", "recheck",
              "bot", "--config", str(self.tmp / "bot.yaml"),
              "--queries", str(queries or ROOT / "queries"), *args],
             cwd=self.tmp, env=env, stdout=subprocess.PIPE, stderr=log,

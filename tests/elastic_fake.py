@@ -1,7 +1,7 @@
 """A small in-memory Elasticsearch / OpenSearch served over real HTTP, for the cluster store.
 
 No cluster can run on these machines, so ``FakeCluster`` implements the REST endpoints
-``recheck.store.elastic`` uses (``_bulk``, ``_search``, ``_msearch``, point in time,
+``recheck.store.elastic.store`` uses (``_bulk``, ``_search``, ``_msearch``, point in time,
 ``_delete_by_query``, ``_cat/indices``, ``_doc``, ``_refresh``, ``_cluster/health``,
 index creation) with the response shapes recorded in ``tests/fixtures/elastic/`` and
 the headers the real servers send: Elasticsearch's ``X-Elastic-Product`` (the
@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from recheck.query import Doc as QueryDoc
-from recheck.query import QuerySyntaxError, compile_query
+from recheck.query.engine import Doc as QueryDoc
+from recheck.query.engine import QuerySyntaxError, compile_query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "elastic"
 DATE_FIELDS = frozenset({"@timestamp", "time", "ingested_at", "build_time", "recorded_at"})

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from recheck.build import Build
-from recheck.eventfile import iter_events
+from recheck.logs.build import Build
+from recheck.logs.eventfile import iter_events
 from recheck.models import Event, Signature
 from recheck.pipeline import Match, applicable, classify_events
-from recheck.query import compile_query
-from recheck.querystats import summarize
-from recheck.signatures import load_signatures
+from recheck.query.engine import compile_query
+from recheck.query.signatures import load_signatures
 from recheck.store import Store
+from recheck.store.stats import summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "sample-events.jsonl"

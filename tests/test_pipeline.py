@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from recheck.build import Build
-from recheck.cli import main
-from recheck.eventfile import iter_events
-from recheck.localdir import DirSource
-from recheck.matcher import match_events
+from recheck.cli.main import main
+from recheck.logs.build import Build
+from recheck.logs.eventfile import iter_events
+from recheck.logs.localdir import DirSource
 from recheck.models import Signature
 from recheck.pipeline import Match, build_events, classify_build
-from recheck.signatures import load_signatures
+from recheck.query.matcher import match_events
+from recheck.query.signatures import load_signatures
 
 ROOT = Path(__file__).parents[1]
 BUILDS = Path(__file__).parent / "fixtures" / "builds"

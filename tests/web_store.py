@@ -22,11 +22,11 @@ from pathlib import Path
 
 from store_contract import classify, sample_events, with_build
 
-from recheck.build import Build
+from recheck.logs.build import Build
+from recheck.logs.sources import open_source
 from recheck.models import Signature
 from recheck.pipeline import ingest_build
-from recheck.signatures import load_signatures
-from recheck.sources import open_source
+from recheck.query.signatures import load_signatures
 from recheck.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

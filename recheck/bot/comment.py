@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 
-from recheck.bot.settings import Messages
-from recheck.bugs import BugTracker
-from recheck.outcome import FailureReport, JobOutcome
+from recheck.bot.outcome import FailureReport, JobOutcome
+from recheck.bugs.tracker import BugTracker
+from recheck.config.bot import Messages
 
 __all__ = ["comment_text", "job_line"]
 

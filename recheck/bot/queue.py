@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from recheck.outcome import FailureReport, JobOutcome
+from recheck.bot.outcome import FailureReport, JobOutcome
 
 __all__ = ["BotQueue", "QueueError", "QueueRow", "report_from_json", "report_to_json"]
 

@@ -26,22 +26,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from recheck.bot.backoff import Backoff
 from recheck.bot.comment import comment_text
-from recheck.bot.events import (
+from recheck.bot.gerrit.events import (
     FailureEvent,
     MalformedEvent,
     failure_from_gerrit,
     failure_from_zuul,
 )
+from recheck.bot.gerrit.review import PostError, Reviewer
 from recheck.bot.log import log
 from recheck.bot.metrics import Metrics
+from recheck.bot.outcome import FailureReport, JobOutcome, Notifier
 from recheck.bot.queue import BotQueue, QueueRow, report_to_json
-from recheck.bot.review import PostError, Reviewer
-from recheck.bot.settings import BotSettings
 from recheck.bot.triage import Triage
-from recheck.bugs import BugTracker
-from recheck.outcome import FailureReport, JobOutcome, Notifier
+from recheck.bugs.tracker import BugTracker
+from recheck.config.bot import BotSettings
+from recheck.lib.backoff import Backoff
 
 __all__ = ["CRASH_ENV", "Service", "ServiceOptions"]
 

@@ -15,17 +15,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from recheck.bot.events import NO_LOG_RESULTS, FailedJob, FailureEvent
-from recheck.build import Build, BuildInfoError
-from recheck.buildlogs import read_build_info
-from recheck.config import Config
-from recheck.fetch import Fetcher, FetchError, HttpLogSource
+from recheck.bot.gerrit.events import NO_LOG_RESULTS, FailedJob, FailureEvent
+from recheck.bot.outcome import JobOutcome
+from recheck.config.files import Config
+from recheck.logs.build import Build, BuildInfoError
+from recheck.logs.buildlogs import read_build_info
+from recheck.logs.fetch import Fetcher, FetchError, HttpLogSource
+from recheck.logs.source import LogSource, SourceError
+from recheck.logs.sources import open_source
 from recheck.models import Signature
-from recheck.outcome import JobOutcome
 from recheck.pipeline import classify_build, ingest_build
-from recheck.signatures import load_signatures
-from recheck.source import LogSource, SourceError
-from recheck.sources import open_source
+from recheck.query.signatures import load_signatures
 from recheck.store.base import Store, StoreError
 
 __all__ = ["SignatureSet", "Triage"]

@@ -2,7 +2,7 @@
 
 ``open_store()`` opens the embedded store (SQLite catalog + tantivy event index, no
 server) in ``$RECHECK_HOME`` or ``./.recheck/``, or, when bot.yaml's ``store.backend``
-says ``elasticsearch`` or ``opensearch``, the cluster store (``recheck.store.elastic``,
+says ``elasticsearch`` or ``opensearch``, the cluster store (``recheck.store.elastic.store``,
 an optional extra). Nothing outside this package speaks SQL, tantivy or Elasticsearch;
 callers use the ``Store`` methods and the records in ``base``.
 """
@@ -27,11 +27,11 @@ from recheck.store.base import (
     StoreError,
     signature_hash,
 )
-from recheck.store.elastic import open_cluster_store, wants_cluster
-from recheck.store.embedded import EmbeddedStore, generated_uuid
+from recheck.store.elastic.store import open_cluster_store, wants_cluster
+from recheck.store.embedded.store import EmbeddedStore, generated_uuid
 
 if TYPE_CHECKING:
-    from recheck.config import Config
+    from recheck.config.files import Config
 
 __all__ = [
     "DEFAULT_BUILD_DAYS",
@@ -75,7 +75,7 @@ def open_store(
     Creates it when missing, unless ``create`` is False (commands that only read or
     tidy: a mistyped path must be an error, not a new empty store). ``auto_gc`` runs
     retention after ingests (at most hourly). When ``config``'s ``store`` section names
-    a cluster backend, opens that cluster instead (``recheck.store.elastic``); a
+    a cluster backend, opens that cluster instead (``recheck.store.elastic.store``); a
     ``path`` as well (``--store``, or bot.yaml's ``store.path``) is a conflict, reported
     rather than silently choosing one. Raises
     StoreError naming the path or URL and what to do when the store cannot be used.

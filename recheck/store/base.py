@@ -3,7 +3,7 @@
 A **store** keeps history: the builds recheck has seen (all of them, successful ones too,
 so a signature's false positives can be measured), every event of their logs for a
 while, and which known bugs each build showed. The embedded store (SQLite + tantivy,
-``recheck.store.embedded``) implements it with no server; an Elasticsearch store can
+``recheck.store.embedded.store``) implements it with no server; an Elasticsearch store can
 implement the same interface, and ``tests/store_contract.py`` checks either.
 
 Times are timezone-aware UTC datetimes; a naive datetime given to a store is read as UTC.
@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from recheck.build import Build
+from recheck.logs.build import Build
 from recheck.models import Event, Signature
-from recheck.query import Query
+from recheck.query.engine import Query
 
 if TYPE_CHECKING:
     # Annotation only: the pipeline will import the store, not the other way round.

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from recheck.bugs import BugTracker
-from recheck.config import PagesConfig
+from recheck.bugs.tracker import BugTracker
+from recheck.config.files import PagesConfig
 from recheck.models import Signature
 from recheck.pipeline import Classification, Match
 from recheck.store.base import StoredBuild, StoredMatch

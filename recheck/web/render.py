@@ -11,7 +11,6 @@ environment autoescapes everything, and links are only ever made from URLs that
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,15 +25,7 @@ from recheck.web.site import UNCATEGORIZED, Page, bug_name
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "Links", "Renderer", "page_json"]
 
 
-def _web_dir() -> Path:
-    """``web/`` of the source tree (a checkout, an editable install), else the copy a
-    wheel installs under ``<prefix>/share/recheck/web`` (pyproject's data-files)."""
-    source = Path(__file__).resolve().parent.parent.parent / "web"
-    installed = Path(sys.prefix) / "share" / "recheck" / "web"
-    return source if (source / "templates").is_dir() or not installed.is_dir() else installed
-
-
-WEB_DIR = _web_dir()
+WEB_DIR = Path(__file__).resolve().parent  # templates/ and static/ ship inside the package
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 

@@ -1,0 +1,114 @@
+"""Log sources on the local disk: a build's log directory, or one log file.
+
+The directory is a build's log root as a logs server stores it (``job-output.txt``,
+``controller/logs/screen-n-cpu.txt.gz``, ``zuul-info/inventory.yaml`` ...). A single
+file is a build of one file, tagged as the file rules tag that file name wherever it
+sits (``screen-n-cpu.txt`` gets the tags of ``controller/logs/screen-n-cpu.txt``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from recheck.logs.build import Build
+from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule, logical_name
+from recheck.logs.source import SourceError
+
+__all__ = ["DirSource", "FileSource", "local_source"]
+
+
+class DirSource:
+    """A build's log root in a local directory."""
+
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise SourceError(f"{root}: not a directory; pass a build's log directory or file")
+        self.root = root
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def paths(self) -> list[str]:
+        found: list[str] = []
+        # Symlinks are not followed: a link out of the build directory must not pull in
+        # files that are not the build's.
+        for directory, subdirs, names in os.walk(self.root):
+            subdirs.sort()
+            for name in names:
+                full = Path(directory, name)
+                if full.is_symlink() or not full.is_file():
+                    continue
+                found.append(full.relative_to(self.root).as_posix())
+        return sorted(found)
+
+    def open(self, path: str) -> BinaryIO:
+        return open(self.root / path, "rb")
+
+    def size(self, path: str) -> int:
+        """The file's size in bytes (0 if it went away), to share out work by size."""
+        try:
+            return (self.root / path).stat().st_size
+        except OSError:
+            return 0
+
+    def build_info(self) -> Build:
+        return Build()
+
+
+class FileSource:
+    """One log file, read as a build of that single file."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise SourceError(f"{path}: no such file")
+        self.path = path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def paths(self) -> list[str]:
+        return [self.path.name]
+
+    def open(self, path: str) -> BinaryIO:
+        return open(self.path, "rb")
+
+    def build_info(self) -> Build:
+        return Build()
+
+    def rules(self, rules: tuple[FileRule, ...] = DEFAULT_FILE_RULES) -> tuple[FileRule, ...]:
+        """File rules that tag this file as its name would be tagged anywhere in a build.
+
+        A file no rule names is still read, as plain lines (one event per line), since
+        the user asked for it explicitly.
+        """
+        name = logical_name(self.path.name)
+        for rule in rules:
+            if rule.matches(name) or any(
+                rule.matches(f"{prefix}/{name}") for prefix in _prefixes(rule.pattern)
+            ):
+                return (FileRule(name, rule.tags),)
+        return (FileRule(name, ()),)
+
+
+def _prefixes(pattern: str) -> list[str]:
+    """Directory parts under which ``pattern`` could name a file (``*`` as a placeholder)."""
+    parent = str(PurePosixPath(pattern).parent)
+    if parent == ".":
+        return []
+    return [parent.replace("**/", "").replace("*", "x")]
+
+
+def local_source(path: Path) -> DirSource | FileSource:
+    """The local source at ``path``: a directory or a single file."""
+    if path.is_dir():
+        return DirSource(path)
+    if path.is_file():
+        return FileSource(path)
+    raise SourceError(
+        f"{path}: no such file or directory; SOURCE is a build's log directory, a log file "
+        "or a log URL"
+    )

@@ -1,0 +1,172 @@
+"""Which files of a build are split into events, and with which tags.
+
+A **file rule** pairs a path pattern (relative to the build's log root, ``.gz`` ignored)
+with the tags its events get. The tags also choose how the file is split (see
+``recheck.logs.split``): ``console``/``console.html`` files are console logs, ``oslofmt``
+files are oslo.log service logs, and ``apachecombined``, ``apacheerror``, ``libvirt``
+and ``syslog`` their own formats, in that order of precedence, as in OpenStack's
+logstash pipeline.
+
+``DEFAULT_FILE_RULES`` is OpenDev's indexing list (ci-log-processing's
+``download-list.yaml``) plus the layouts older builds used (Jenkins ``console.html``,
+``logs/screen-*.txt``, grenade's ``logs/old/`` and ``logs/new/``, devstack's systemd
+``devstack@*.service`` logs), so that the real signatures' ``tags:`` conditions work on
+old and new builds alike. It is a plain list so that ``bot.yaml`` can replace it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import PurePosixPath
+
+__all__ = [
+    "DEFAULT_FILE_RULES",
+    "FileRule",
+    "file_tags",
+    "logical_name",
+]
+
+
+@dataclass(frozen=True)
+class FileRule:
+    """Files whose path matches ``pattern`` are split into events tagged ``tags``.
+
+    ``pattern`` is a ``/``-separated glob relative to the build's log root, matched
+    against the whole path with any ``.gz`` suffix removed: ``*`` and ``?`` stay inside
+    one directory, ``**/`` spans any number of directories (including none).
+    """
+
+    pattern: str
+    tags: tuple[str, ...] = field(default=())
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The pattern compiled to an anchored regular expression."""
+        return _glob_regex(self.pattern)
+
+    def matches(self, name: str) -> bool:
+        """Whether the logical path ``name`` (see ``logical_name``) is one of these files."""
+        if "*" not in self.pattern and "?" not in self.pattern:
+            # Most rules name one file: comparing saves compiling dozens of regexes in
+            # every command that lists a build.
+            return name == self.pattern
+        return self.regex.fullmatch(name) is not None
+
+
+_SCREEN = ("screen", "oslofmt", "devstack")
+_CONSOLE = ("console", "console.html")
+
+
+def _opendev_rules() -> list[FileRule]:
+    # OpenDev's list, file by file (reference/opendev-download-list.yaml). Left out on
+    # purpose: the testrepository.subunit files (binary; read for test results, not
+    # split), zuul-info/inventory.yaml (build metadata, see recheck.logs.build) and
+    # performance.json (one JSON document, not log lines).
+    rules = [
+        FileRule("job-output.txt", _CONSOLE),
+        FileRule("controller/logs/grenade.sh_log.txt", (*_CONSOLE, "grenade")),
+        FileRule("controller/logs/devstacklog.txt", (*_CONSOLE, "devstack")),
+        FileRule("controller/logs/devstacklog.txt.summary", (*_CONSOLE, "devstack_summary")),
+        FileRule("controller/logs/syslog.txt", ("syslog",)),
+        FileRule("controller/logs/tempest_log.txt", ("screen", "oslofmt", "tempest", "devstack")),
+    ]
+    projects = {
+        "nova": ["n-api", "n-api-meta", "n-cond-cell1", "n-cond-cell2", "n-novnc-cell1",
+                 "n-novnc-cell2", "n-cpu", "n-sch", "n-super-cond"],
+        "placement": ["placement-api"],
+        "neutron": ["q-agt", "q-dhcp", "q-l3", "q-metering", "q-svc", "q-ovn-metadata-agent"],
+        "keystone": ["keystone"],
+        "cinder": ["c-api", "c-bak", "c-sch", "c-vol"],
+        "glance": ["g-api"],
+    }  # fmt: skip
+    for project, services in projects.items():
+        for service in services:
+            rules.append(FileRule(f"controller/logs/screen-{service}.txt", (*_SCREEN, project)))
+    rules += [
+        FileRule("logs/undercloud/home/zuul/overcloud_deploy.log.txt", ("overcloud", "tripleo")),
+        FileRule("logs/undercloud/var/log/extra/logstash.txt", ("console", "postci", "tripleo")),
+        FileRule("logs/undercloud/var/log/extra/errors.txt", ("console", "errors", "tripleo")),
+        FileRule("logs/undercloud/var/log/tempest/tempest_run.log", ("tempest", "tripleo")),
+        FileRule("logs/undercloud/var/log/extra/journal.txt", ("tempest", "errors", "tripleo")),
+        FileRule("compute1/logs/syslog.txt", (*_SCREEN, "syslog", "multinode")),
+    ]
+    multinode = [("n-cpu", "nova"), ("q-agt", "neutron"), ("q-l3", "neutron"),
+                 ("q-dhcp", "neutron"), ("c-bak", "cinder"), ("c-vol", "cinder")]  # fmt: skip
+    for service, project in multinode:
+        rules.append(
+            FileRule(f"compute1/logs/screen-{service}.txt", (*_SCREEN, project, "multinode"))
+        )
+    return rules
+
+
+def _older_layout_rules() -> list[FileRule]:
+    # Jenkins-era and early-Zuul-v3 builds kept everything under logs/ (grenade under
+    # logs/old/ and logs/new/), with screen-<service>.txt names; devstack's systemd era
+    # wrote devstack@<service>.service logs in journal format, still oslo.log records.
+    rules: list[FileRule] = [FileRule("console.html", _CONSOLE)]
+    for root in ("logs", "logs/old", "logs/new", "*/logs"):
+        rules += [
+            FileRule(f"{root}/devstacklog.txt", (*_CONSOLE, "devstack")),
+            FileRule(f"{root}/devstacklog.txt.summary", (*_CONSOLE, "devstack_summary")),
+            FileRule(f"{root}/grenade.sh.txt", (*_CONSOLE, "grenade")),
+            FileRule(f"{root}/grenade.sh_log.txt", (*_CONSOLE, "grenade")),
+            FileRule(f"{root}/syslog.txt", ("syslog",)),
+            FileRule(f"{root}/libvirt/libvirtd.txt", ("libvirt",)),
+            FileRule(f"{root}/apache/*access*.txt", ("apachecombined",)),
+            FileRule(f"{root}/apache/*error*.txt", ("apacheerror",)),
+            FileRule(f"{root}/tempest.txt", ("screen", "oslofmt", "tempest")),
+            FileRule(f"{root}/tempest_log.txt", ("screen", "oslofmt", "tempest", "devstack")),
+            FileRule(f"{root}/screen-*.txt", _SCREEN),
+            FileRule(f"{root}/devstack@*.service.log.txt", _SCREEN),
+        ]
+    return rules
+
+
+DEFAULT_FILE_RULES: tuple[FileRule, ...] = (*_opendev_rules(), *_older_layout_rules())
+"""The default file list: first matching rule wins, so specific rules come first."""
+
+
+def logical_name(path: str) -> str:
+    """The path a rule is matched against: ``/``-separated, relative, ``.gz`` removed."""
+    text = path.replace("\\", "/").lstrip("/")
+    return text.removesuffix(".gz")
+
+
+def file_tags(path: str, rules: Iterable[FileRule] = DEFAULT_FILE_RULES) -> list[str] | None:
+    """Tags for the file at ``path`` (relative to the build root), or None if not indexed.
+
+    The tags are the first matching rule's plus the file's base name without ``.gz``,
+    as logstash added it (so ``tags:"screen-n-cpu.txt"`` selects that service's log).
+    """
+    name = logical_name(path)
+    for rule in rules:
+        if rule.matches(name):
+            return _with_base_name(rule.tags, name)
+    return None
+
+
+def _with_base_name(tags: Sequence[str], name: str) -> list[str]:
+    base = PurePosixPath(name).name
+    return [*tags, base] if base not in tags else list(tags)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            parts.append("(?:[^/]+/)*")
+            index += 3
+            continue
+        char = pattern[index]
+        if char == "*":
+            parts.append("[^/]*")
+        elif char == "?":
+            parts.append("[^/]")
+        else:
+            parts.append(re.escape(char))
+        index += 1
+    return re.compile("".join(parts))

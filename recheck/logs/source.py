@@ -1,0 +1,165 @@
+"""Where a build's logs come from: the one interface every log source implements.
+
+A **log source** is a build's log root, wherever it is: a local directory
+(``recheck.logs.localdir``), a logs server or a Zuul build (``recheck.logs.fetch``). It lists the
+build's files and opens each as a byte stream; everything downstream (choosing files,
+decompressing, splitting into events, matching) is the same for every source.
+
+Errors come in two sizes:
+
+- ``SourceError``: the whole source is unusable (no such directory, host not allowed,
+  server down after retries). Nothing of the build can be read.
+- ``FileProblem``: one file could not be read completely (truncated ``.gz``, binary
+  content, a read error, an HTTP error for that file). It is reported with the file's
+  path, the events read before it are kept, and the other files are read as usual.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, cast
+
+from recheck.logs.build import Build
+
+__all__ = [
+    "BINARY_SNIFF_BYTES",
+    "COMPRESSION_ERRORS",
+    "READ_ERRORS",
+    "FileProblem",
+    "LogSource",
+    "ProblemHandler",
+    "SourceError",
+    "open_text_stream",
+    "read_error_message",
+]
+
+BINARY_SNIFF_BYTES = 8192
+"""A file whose first 8 KiB (decompressed) hold a NUL byte is binary, as grep decides."""
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+COMPRESSION_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
+"""What a truncated or corrupt gzip stream raises while it is read."""
+
+READ_ERRORS: tuple[type[Exception], ...] = (EOFError, OSError, ValueError, zlib.error)
+"""What reading one file of a build can raise: a problem for that file, not the build."""
+
+
+class SourceError(Exception):
+    """The build's logs cannot be read at all; the message says what and what to do."""
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A file of the build that could not be read completely, and why."""
+
+    path: str
+    """The file's path in the build, as the source lists it (``.gz`` included)."""
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+ProblemHandler = Callable[[FileProblem], None]
+
+
+class LogSource(Protocol):
+    """A build's log root: its file list, a way to open each file, what it knows of the build."""
+
+    @property
+    def location(self) -> str:
+        """Where the logs are, as the user gave it: for messages."""
+        ...
+
+    def paths(self) -> list[str]:
+        """Every file of the build: ``/``-separated paths relative to the root, sorted.
+
+        Raises SourceError when the list cannot be had.
+        """
+        ...
+
+    def open(self, path: str) -> BinaryIO:
+        """The file's bytes as stored (possibly gzip-compressed); OSError if unreadable."""
+        ...
+
+    def build_info(self) -> Build:
+        """The build metadata the source itself holds (inventory, Zuul API); may be empty."""
+        ...
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` followed by the rest of ``stream``: lets us sniff a stream without seeking."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+def open_text_stream(raw: BinaryIO) -> BinaryIO:
+    """The file's content, decompressed when it is gzip (by its magic bytes, not its name).
+
+    Logs servers store ``job-output.txt.gz`` but often serve it decompressed, and some
+    files are compressed without the suffix, so the bytes decide. Raises
+    ``BinaryFileError`` when the content is binary.
+    """
+    head = raw.read(2)
+    stream: BinaryIO
+    if raw.seekable():  # a local file: rewind rather than copy every read through _Prefixed
+        raw.seek(0)
+        stream = (
+            raw
+            if isinstance(raw, io.BufferedReader)
+            else cast(BinaryIO, io.BufferedReader(raw, 1 << 16))
+        )
+    else:
+        stream = cast(BinaryIO, io.BufferedReader(_Prefixed(head, raw), 1 << 16))
+    if head == _GZIP_MAGIC:
+        # GzipFile is a binary stream; typeshed just does not declare it a BinaryIO.
+        stream = cast(BinaryIO, io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16))
+    sniff = cast(io.BufferedReader, stream).peek(BINARY_SNIFF_BYTES)[:BINARY_SNIFF_BYTES]
+    if b"\x00" in sniff:
+        stream.close()
+        raise BinaryFileError(
+            "binary content (NUL bytes near the start), not a text log; skipped. "
+            "Remove it from the file rules if it is never text"
+        )
+    return stream
+
+
+class BinaryFileError(ValueError):
+    """The file is not text: splitting it into lines would make garbage events."""
+
+
+def read_error_message(exc: BaseException, where: str) -> str:
+    """What to tell about a file that stopped being readable ``where`` ("after line 7")."""
+    if isinstance(exc, COMPRESSION_ERRORS):
+        return (
+            f"compressed data is truncated or corrupt {where} ({exc}); "
+            "kept the events before it, the rest of the file is missing"
+        )
+    if isinstance(exc, OSError):
+        return f"read error {where}: {exc.strerror or exc}"
+    return f"read error {where}: {exc}"

@@ -1,0 +1,380 @@
+"""The embedded store's event index: every stored event in tantivy, to find candidates.
+
+The index never decides a match: it narrows millions of events down to the few a query
+could match, and the query engine (``Query.matches``) decides each of those, so results
+are exactly what ``recheck match`` says. That only needs the index's answer to be a
+superset of the engine's, which holds because the index sees the engine's own tokens:
+each field value is analyzed with ``recheck.query.analysis`` (Lucene's StandardAnalyzer rules)
+and handed to tantivy already split, one token per space-separated word.
+
+Each document holds:
+
+- the searchable fields (``INDEXED_FIELDS``), as those tokens with positions;
+- ``_gen``: the **generation** of the ingest that wrote it. Generations are never
+  reused, and the catalog names the one generation of each build that readers may
+  see: events of an unfinished or replaced ingest are invisible until deleted;
+- ``_time``: the build's time in seconds, for retention and time windows;
+- ``_event``: the event as JSON (with its id and its rank in the build), so it comes
+  back with the fields and values it was ingested with. The build's fields, the same
+  on every event of a build, are left out when the event's all equal the build's
+  (marked by a fourth element) and put back, last, from the catalog on reading: they
+  were half of every stored event.
+
+How a compiled query becomes a candidate query (``candidate_query``): required terms
+and phrases map to tantivy term and phrase queries; wildcard, prefix and regexp terms
+to a regex over the term dictionary built from the literal every matching token
+contains; anything else (fuzzy, ranges, ``_exists_``, negations, unindexed fields) adds
+no constraint, which is always correct and only slower.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import tantivy
+
+from recheck.models import EVENT_FIELDS, Event
+from recheck.query import analysis
+from recheck.query.engine import Bool, MatchNone, Node, Phrase, Term, TokenTest
+from recheck.store.base import StoreError
+
+__all__ = [
+    "INDEXED_FIELDS",
+    "INDEX_VERSION",
+    "SCHEMA",
+    "EventIndex",
+    "IndexedEvent",
+    "candidate_query",
+]
+
+INDEX_VERSION = 1
+"""Layout of the index documents; bump it (and rebuild or migrate) when the schema changes."""
+
+INDEXED_FIELDS: tuple[str, ...] = tuple(
+    name for name in EVENT_FIELDS if name not in ("@timestamp", "received_at")
+)
+"""Event fields searchable in the index; a query on any other field scans its window."""
+
+_TOKENIZER = "recheck_tokens"
+# The analysis already happened in Python; tantivy only splits on the spaces we put
+# between tokens (StandardAnalyzer tokens never contain an ASCII space).
+_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex("[^ ]+")).build()
+
+WRITER_HEAP_BYTES = 64_000_000
+"""Memory the index writer buffers before it flushes a segment."""
+WRITER_THREADS = 1
+"""Indexing threads: one, so an ingest leaves the other cores to the readers."""
+PAGE = 20_000
+"""Most documents fetched from one search; larger result sets are split by generation."""
+_CACHED_VALUE_CHARS = 200
+"""Short values (tags, file names, build fields) repeat on every event of a build."""
+
+IndexedEvent = tuple[int, int, str, Event]
+"""(generation, rank in its build, event id, event) as stored."""
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    for name in INDEXED_FIELDS:
+        builder.add_text_field(name, tokenizer_name=_TOKENIZER, index_option="position")
+    builder.add_unsigned_field("_gen", indexed=True, fast=True)
+    builder.add_integer_field("_time", indexed=True, fast=True)
+    builder.add_bytes_field("_event", stored=True)
+    return builder.build()
+
+
+SCHEMA = _schema()
+"""The schema of every event index (fixed by ``INDEX_VERSION``)."""
+
+
+class EventIndex:
+    """The tantivy index in one directory: add events, delete generations, find candidates."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.schema = SCHEMA
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if tantivy.Index.exists(str(path)) and not tantivy.Index.is_compatible(str(path)):
+                raise StoreError(
+                    path,
+                    "the event index was written by a newer tantivy than this recheck "
+                    "uses; upgrade recheck, or delete this directory and ingest the "
+                    "builds again",
+                )
+            self._index = tantivy.Index(self.schema, path=str(path), reuse=True)
+        except StoreError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                path,
+                f"cannot open the event index ({exc}); if it is damaged, delete this "
+                "directory and ingest the builds again",
+            ) from None
+        self._index.register_tokenizer(_TOKENIZER, _ANALYZER)
+        # Readers reload explicitly before each search (see ``searcher``): no watcher
+        # thread polling meta.json in every process that opens the store.
+        self._index.config_reader(reload_policy="Manual")
+        self._token_cache: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def writer(self) -> Iterator[tantivy.IndexWriter]:
+        """The index writer for one write operation; rolled back if the block raises.
+
+        The caller holds the store's write lock. On a normal exit the writer waits
+        for its background merges, so segments keep being merged even though each
+        write operation has a writer of its own.
+        """
+        try:
+            writer = self._index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=WRITER_THREADS)
+        except ValueError as exc:
+            raise StoreError(
+                self.path,
+                f"cannot write to the event index ({exc}); is another recheck "
+                "writing to the same store outside its lock?",
+            ) from None
+        try:
+            yield writer
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            self._token_cache.clear()
+        writer.wait_merging_threads()
+
+    def add(
+        self,
+        writer: tantivy.IndexWriter,
+        generation: int,
+        time: int,
+        rank: int,
+        event_id: str,
+        event: Event,
+        shared: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add one event of generation ``generation`` (not visible until committed).
+
+        ``shared`` are its build's fields: stored once in the catalog, not here, when
+        the event has them all with the same values (``events`` puts them back).
+        """
+        doc = tantivy.Document()
+        for name, value in event.items():
+            if name not in _INDEXED or value is None:
+                continue
+            for text in (value,) if isinstance(value, str) else value:
+                if text:
+                    doc.add_text(name, self._tokens(text))
+        doc.add_unsigned("_gen", generation)
+        doc.add_integer("_time", time)
+        stored: list[object] = [rank, event_id, event]
+        if shared and all(event.get(name) == value for name, value in shared.items()):
+            stored = [rank, event_id, {k: v for k, v in event.items() if k not in shared}, 1]
+        doc.add_bytes("_event", json.dumps(stored).encode("utf-8"))
+        writer.add_document(doc)
+
+    def _tokens(self, text: str) -> str:
+        cached = self._token_cache.get(text)
+        if cached is None:
+            cached = " ".join(analysis.tokenize(text))
+            if len(text) <= _CACHED_VALUE_CHARS:
+                self._token_cache[text] = cached
+        return cached
+
+    def delete_generations(self, writer: tantivy.IndexWriter, generations: Sequence[int]) -> None:
+        """Delete every event of these generations (at the writer's next commit)."""
+        if generations:
+            writer.delete_documents_by_query(
+                tantivy.Query.term_set_query(self.schema, "_gen", list(generations))
+            )
+
+    def count_before(self, time: int) -> int:
+        """How many events (visible or not) have a time before ``time``."""
+        return self._count(self._before(time))
+
+    def delete_before(self, writer: tantivy.IndexWriter, time: int) -> None:
+        """Delete every event with a time before ``time`` (at the writer's next commit)."""
+        writer.delete_documents_by_query(self._before(time))
+
+    def _before(self, time: int) -> tantivy.Query:
+        return tantivy.Query.range_query(
+            self.schema, "_time", tantivy.FieldType.Integer, None, time, include_upper=False
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def searcher(self) -> tantivy.Searcher:
+        """A searcher on the last commit: a consistent snapshot for one whole search."""
+        self._index.reload()
+        return self._index.searcher()
+
+    def _count(self, query: tantivy.Query) -> int:
+        return _hit_count(self.searcher(), query)
+
+    def num_docs(self) -> int:
+        """Documents in the last commit, visible or not (for benchmarks and tests)."""
+        return int(self.searcher().num_docs)
+
+    def events(
+        self,
+        generations: Mapping[int, Mapping[str, str]],
+        candidates: tantivy.Query | None,
+        searcher: tantivy.Searcher | None = None,
+    ) -> Iterator[IndexedEvent]:
+        """Events of ``generations`` (each with its build's fields, see ``add``) that
+        ``candidates`` (None: all) selects.
+
+        Ordered by the order of ``generations``, then by rank in the build. Large result
+        sets are fetched a page at a time (split by generation) to bound memory.
+        """
+        if not generations:
+            return
+        searcher = searcher or self.searcher()
+        for page in self._pages(searcher, list(generations), candidates):
+            yield from self._page_events(searcher, generations, *page)
+
+    def _pages(
+        self,
+        searcher: tantivy.Searcher,
+        generations: list[int],
+        candidates: tantivy.Query | None,
+    ) -> Iterator[tuple[list[int], tantivy.Query, int]]:
+        """``(generations, query, hits)`` of each page: consecutive generations whose
+        candidates number at most PAGE (or one generation, however many it has)."""
+        query = tantivy.Query.term_set_query(self.schema, "_gen", generations)
+        if candidates is not None:
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, query), (tantivy.Occur.Must, candidates)]
+            )
+        count = _hit_count(searcher, query)
+        if count == 0:
+            return
+        if count > PAGE and len(generations) > 1:
+            middle = len(generations) // 2
+            yield from self._pages(searcher, generations[:middle], candidates)
+            yield from self._pages(searcher, generations[middle:], candidates)
+            return
+        yield generations, query, count
+
+    def _page_events(
+        self,
+        searcher: tantivy.Searcher,
+        shared: Mapping[int, Mapping[str, str]],
+        generations: list[int],
+        query: tantivy.Query,
+        count: int,
+    ) -> list[IndexedEvent]:
+        """One page's events, in the order of ``generations``, then by rank."""
+        found: list[IndexedEvent] = []
+        addresses = [address for _, address in searcher.search(query, limit=count).hits]
+        gens = searcher.fast_field_values("_gen", addresses)
+        for gen, address in zip(gens, addresses, strict=True):
+            generation = int(cast(int, gen))
+            data = cast(bytes, searcher.doc(address).get_first("_event"))
+            stored = json.loads(data.decode("utf-8"))  # str: json skips sniffing the encoding
+            event = stored[2]
+            if len(stored) > 3:  # the build's fields were left out: put them back
+                event.update(shared[generation])
+            found.append((generation, stored[0], stored[1], event))
+        order = {generation: index for index, generation in enumerate(generations)}
+        found.sort(key=lambda item: (order[item[0]], item[1]))
+        return found
+
+
+_INDEXED = frozenset(INDEXED_FIELDS)
+
+
+def candidate_query(root: Node) -> tantivy.Query | None:
+    """A tantivy query that every event ``root`` matches also matches; None if none.
+
+    None means "no constraint": the caller scans every event of its window.
+    """
+    return _Translator(SCHEMA).translate(root)
+
+
+def _hit_count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    """How many documents ``query`` matches (tantivy wants a limit of at least 1)."""
+    # SearchResult.count exists but is missing from tantivy's type stubs.
+    result: Any = searcher.search(query, limit=1, count=True)
+    return int(result.count or 0)
+
+
+class _Translator:
+    """Turn the engine's query tree into a necessary condition the index can evaluate."""
+
+    def __init__(self, schema: tantivy.Schema) -> None:
+        self.schema = schema
+
+    def translate(self, node: Node) -> tantivy.Query | None:
+        if isinstance(node, MatchNone):
+            return tantivy.Query.empty_query()
+        if isinstance(node, Term):
+            return self._term(node.field, node.term)
+        if isinstance(node, Phrase):
+            return self._phrase(node)
+        if isinstance(node, TokenTest):
+            return self._token_test(node)
+        if isinstance(node, Bool):
+            return self._bool(node)
+        # MatchAll, _exists_, and any node kind added later: no constraint.
+        return None
+
+    def _term(self, field: str, term: str) -> tantivy.Query | None:
+        if field not in _INDEXED:
+            return None
+        return tantivy.Query.term_query(self.schema, field, term)
+
+    def _phrase(self, node: Phrase) -> tantivy.Query | None:
+        if node.field not in _INDEXED:
+            return None
+        if node.slop == 0:
+            # Positions in the index are the engine's within a value, and a phrase never
+            # spans two values in either, so tantivy's exact phrase is a superset.
+            return tantivy.Query.phrase_query(self.schema, node.field, list(node.terms))
+        # Lucene's sloppy phrase (moves, reordering) is not tantivy's: require the words.
+        terms = [self._term(node.field, term) for term in dict.fromkeys(node.terms)]
+        return _all([term for term in terms if term is not None])
+
+    def _token_test(self, node: TokenTest) -> tantivy.Query | None:
+        if node.field not in _INDEXED or not node.literal:
+            return None
+        literal = _regex_literal(node.literal)
+        pattern = f"{literal}.*" if node.kind == "prefix" else f".*{literal}.*"
+        return tantivy.Query.regex_query(self.schema, node.field, pattern)
+
+    def _bool(self, node: Bool) -> tantivy.Query | None:
+        if node.must:
+            # SHOULD clauses do not constrain when there is a MUST (Lucene's rule), and
+            # MUST_NOT clauses never narrow a superset.
+            required = [q for q in (self.translate(child) for child in node.must) if q is not None]
+            return _all(required) if required else None
+        if not node.should:
+            return tantivy.Query.empty_query()  # only prohibitions: matches nothing
+        alternatives: list[tantivy.Query] = []
+        for child in node.should:
+            query = self.translate(child)
+            if query is None:
+                return None  # one unconstrained alternative: the OR is unconstrained
+            alternatives.append(query)
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in alternatives])
+
+
+def _all(queries: list[tantivy.Query]) -> tantivy.Query | None:
+    if not queries:
+        return None
+    if len(queries) == 1:
+        return queries[0]
+    return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as a tantivy (Rust) regex matching exactly it: letters and digits as they
+    are, every other character as a ``\\x{...}`` escape, which needs no case analysis."""
+    return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in text)
