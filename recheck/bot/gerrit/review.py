@@ -19,17 +19,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import asyncssh
 import httpx
+from cryptography.utils import CryptographyDeprecationWarning
 
 from recheck import __version__
 from recheck.bot.gerrit.events import FailureEvent
 from recheck.bot.gerrit.stream import ssh_connect
 from recheck.config.bot import GerritSettings
 from recheck.logs.fetch import redact
+
+with warnings.catch_warnings():
+    # asyncssh still touches cryptography's deprecated DSA classes at import time, which
+    # printed a CryptographyDeprecationWarning on every `recheck bot` start (issue 17.13).
+    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    import asyncssh
 
 __all__ = ["PostError", "RestReviewer", "Reviewer", "SshReviewer"]
 

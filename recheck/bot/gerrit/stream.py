@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-import asyncssh
+from cryptography.utils import CryptographyDeprecationWarning
 
 from recheck.bot.gerrit.events import MalformedEvent, failure_from_zuul
 from recheck.bot.log import log
@@ -25,6 +26,12 @@ from recheck.config.files import Config
 from recheck.lib.backoff import Backoff
 from recheck.logs.fetch import Fetcher, redact, zuul_builds
 from recheck.logs.source import SourceError
+
+with warnings.catch_warnings():
+    # asyncssh still touches cryptography's deprecated DSA classes at import time, which
+    # printed a CryptographyDeprecationWarning on every `recheck bot` start (issue 17.13).
+    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    import asyncssh
 
 __all__ = ["GerritStream", "ZuulPoller", "ssh_connect"]
 
