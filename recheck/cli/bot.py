@@ -1,4 +1,4 @@
-"""``recheck bot``: its options and its entry point (cli.py only registers it).
+"""``recheck bot``: its options and its entry point (cli/main.py only registers it).
 
 Turns options and bot.yaml into the bot's parts (queue, triage, reviewer, notifiers,
 reader, metrics server) and runs them: for ever, or with ``--once`` until the queue is
@@ -16,7 +16,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recheck.cli.common import Commands
+from recheck.cli.common import (
+    Commands,
+    add_config_option,
+    add_queries_option,
+    add_store_option,
+    load_config,
+    open_store,
+    usage_error,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,7 +34,7 @@ if TYPE_CHECKING:
     from recheck.bugs.tracker import BugTracker
     from recheck.config.bot import BotSettings
     from recheck.config.files import Config
-    from recheck.models import Signature
+    from recheck.query.signatures import Signature
     from recheck.store import Store
 
 __all__ = ["add_parser", "run"]
@@ -36,8 +44,6 @@ STATE_NAME = "bot.sqlite"
 
 def add_parser(commands: Commands) -> None:
     """Register ``recheck bot``."""
-    from recheck.cli.main import _add_config_option, _add_queries_option, _add_store_option
-
     bot = commands.add_parser(
         "bot",
         help="run the bot: failed builds in, Gerrit comments and IRC messages out",
@@ -50,9 +56,9 @@ def add_parser(commands: Commands) -> None:
             "messages and bug_url sections. Logs are JSON lines on stderr."
         ),
     )
-    _add_config_option(bot)
-    _add_queries_option(bot)
-    _add_store_option(bot)
+    add_config_option(bot)
+    add_queries_option(bot)
+    add_store_option(bot)
     bot.add_argument(
         "--no-store",
         action="store_true",
@@ -101,12 +107,11 @@ def run(args: argparse.Namespace) -> int:
     from recheck.bot.service import Service, ServiceOptions
     from recheck.bot.triage import SignatureSet, Triage
     from recheck.bugs.tracker import UrlOnlyTracker
-    from recheck.cli.main import _load_config, _open_store, _usage_error
     from recheck.config.bot import bot_settings
     from recheck.config.files import ConfigError
 
     setup_logging()
-    config = _load_config(args, "bot")
+    config = load_config(args, "bot")
     if config is None:
         return 2
     try:
@@ -114,12 +119,12 @@ def run(args: argparse.Namespace) -> int:
         if args.metrics is not None:
             settings = _with_metrics(settings, args.metrics)
     except ConfigError as exc:
-        return _usage_error("bot", str(exc))
+        return usage_error("bot", str(exc))
     problem = _missing_settings(settings, args)
     if problem:
-        return _usage_error("bot", problem)
+        return usage_error("bot", problem)
     if not args.queries.is_dir():
-        return _usage_error(
+        return usage_error(
             "bot", f"{args.queries}: signature directory not found; pass --queries DIR"
         )
 
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         log("signature_skipped", 30, problem=message)
 
     signatures = SignatureSet(args.queries, signature_problem)
-    store = None if args.no_store else _open_store(args, config, "bot", auto_gc=True)
+    store = None if args.no_store else open_store(args, config, "bot", auto_gc=True)
     if store is None and not args.no_store:
         return 2
     if store is not None:
@@ -139,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     except QueueError as exc:
         if store is not None:
             store.close()
-        return _usage_error("bot", str(exc))
+        return usage_error("bot", str(exc))
     tracker = UrlOnlyTracker(settings.bug_url)
     notifiers: list[Notifier] = []
     metrics_server: MetricsServer | None = None
@@ -152,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 metrics_server = MetricsServer(metrics, host, int(port)).start()
             except OSError as exc:
-                return _usage_error(
+                return usage_error(
                     "bot", f"cannot serve metrics on {settings.metrics}: {exc.strerror or exc}; "
                     "choose another bot.metrics or --metrics (off disables it)"
                 )  # fmt: skip
@@ -177,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         log("bot_stopped", queue=queue.counts())
         return 0
     except ConfigError as exc:
-        return _usage_error("bot", str(exc))
+        return usage_error("bot", str(exc))
     finally:
         for notifier in notifiers:
             close = getattr(notifier, "close", None)
@@ -277,15 +282,13 @@ def _irc_notifiers(config: Config, tracker: BugTracker) -> list[Notifier]:
 
 
 def _replay(service: Service, name: str) -> bool:
-    from recheck.cli.main import _usage_error
-
     try:
         if name == "-":
             lines = sys.stdin.read().splitlines()
         else:
             lines = Path(name).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
-        _usage_error("bot", f"{name}: cannot read it: {exc.strerror or exc}")
+        usage_error("bot", f"{name}: cannot read it: {exc.strerror or exc}")
         return False
     for line in lines:
         if line.strip():

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from recheck.bugs.tracker import BugTracker, UrlOnlyTracker
-from recheck.cli.common import Commands
+from recheck.cli.common import (
+    Commands,
+    add_config_option,
+    add_queries_option,
+    add_store_option,
+    load_config,
+    load_signatures_or_warn,
+    on_store,
+    open_store,
+)
 from recheck.config.files import Config, ConfigError
 
 if TYPE_CHECKING:
@@ -24,10 +33,8 @@ _PAGES_HELP = (
 )
 
 
-def add_parsers(commands: Commands) -> None:
+def add_parser(commands: Commands) -> None:
     """Register ``recheck report`` and ``recheck serve``."""
-    from recheck.cli.main import _add_config_option, _add_queries_option, _add_store_option
-
     report = commands.add_parser(
         "report",
         help="write the pages as static files",
@@ -58,19 +65,18 @@ def add_parsers(commands: Commands) -> None:
         help="read the store again at most this often (default 60)",
     )
     for parser, run in ((report, run_report), (serve, run_serve)):
-        _add_store_option(parser)
-        _add_config_option(parser)
-        _add_queries_option(parser)
+        add_store_option(parser)
+        add_config_option(parser)
+        add_queries_option(parser)
         parser.set_defaults(run=run)
 
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the static pages; returns the exit code."""
-    from recheck.cli.main import _load_signatures_or_warn, _on_store
     from recheck.web.report import Written, write_report
     from recheck.web.site import Snapshot
 
-    signatures = _load_signatures_or_warn(args.queries, "report")
+    signatures = load_signatures_or_warn(args.queries, "report")
     if signatures is None:
         return 2
     started = time.perf_counter()
@@ -85,7 +91,7 @@ def run_report(args: argparse.Namespace) -> int:
             _close(tracker)
 
     try:
-        written = _on_store(args, "report", write)
+        written = on_store(args, "report", write)
     except OSError as exc:
         print(f"recheck report: error: cannot write {args.output}: {exc}", file=sys.stderr)
         return 2
@@ -99,24 +105,23 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve the pages until interrupted; returns the exit code."""
-    from recheck.cli.main import _load_config, _load_signatures_or_warn, _open_store
     from recheck.web.server import PageServer
     from recheck.web.site import Snapshot
 
-    config = _load_config(args, "serve")
-    if config is None or _load_signatures_or_warn(args.queries, "serve") is None:
+    config = load_config(args, "serve")
+    if config is None or load_signatures_or_warn(args.queries, "serve") is None:
         return 2
     tracker = bug_tracker(config)
     if tracker is None:
         return 2
-    store = _open_store(args, config, "serve", create=False)
+    store = open_store(args, config, "serve", create=False)
     if store is None:
         _close(tracker)
         return 2
 
     def snapshot() -> Snapshot:
         # Signatures are read again with each snapshot, so new ones show up live.
-        signatures = _load_signatures_or_warn(args.queries, "serve") or []
+        signatures = load_signatures_or_warn(args.queries, "serve") or []
         return Snapshot(store, signatures, tracker, config.pages)
 
     with store:

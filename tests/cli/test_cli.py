@@ -302,6 +302,7 @@ def test_match_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
     assert recheck.stdout is not None and recheck.stderr is not None
     recheck.stdout.read(1)
     recheck.stdout.close()  # what `head` does after its first line
-    stderr = recheck.stderr.read().decode()
+    with recheck.stderr:
+        stderr = recheck.stderr.read().decode()
     assert recheck.wait(timeout=120) == 0
     assert "Traceback" not in stderr

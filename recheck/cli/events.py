@@ -1,0 +1,60 @@
+"""``recheck events``: a build's logs split into events, printed as JSON lines.
+
+Shows what the signatures would be matched against, in the format ``recheck match``
+reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from recheck.cli.common import Commands
+from recheck.cli.sources import add_source_options, open_source, warn_problem
+from recheck.logs.buildlogs import build_events
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: Commands) -> None:
+    """Register ``recheck events``."""
+    events = commands.add_parser(
+        "events",
+        help="split a build's logs into events, printed as JSON lines",
+        description=(
+            "Split the log files of the build in directory SOURCE into events the way "
+            "OpenStack's logstash pipeline did, and print them as JSON lines, the format "
+            '`recheck match` reads: {"id": "<filename>:<line>", "message": ..., "tags": '
+            "[...], ...}. Build fields come from SOURCE/zuul-info/inventory.yaml when "
+            "present, then from the options. Files that cannot be read to the end are "
+            "reported on stderr; their events so far are still printed."
+        ),
+    )
+    add_source_options(events)
+    events.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    opened = open_source(args, "events")
+    if opened is None:
+        return 2
+    source, rules, build = opened
+    events = build_events(
+        source,
+        build,
+        rules=rules,
+        keep_debug=args.keep_debug,
+        on_problem=warn_problem("events"),
+    )
+    try:
+        for event_id, event in events:
+            sys.stdout.write(json.dumps({"id": event_id, **event}, ensure_ascii=False))
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `recheck events ... | head` is normal use: stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    return 0
