@@ -1,23 +1,25 @@
 """The bot's sections of bot.yaml: ``bot``, ``gerrit``, ``zuul``, ``messages``, ``bug_url``.
 
-``recheck.config.files`` keeps these sections as parsed (``Config.sections``); this module
-checks them and turns them into typed settings. Every mistake is a ``ConfigError``
-naming the file, the key and what to do. Secrets (Gerrit's HTTP password) are never
-written in bot.yaml: ``http_password_env`` names an environment variable,
-``http_password_file`` a file; they are read when the bot starts and never logged.
+``recheck.config.schema`` declares these sections and checks their values when bot.yaml
+is read; this module turns them into typed settings with their defaults. Secrets
+(Gerrit's HTTP password) are never written in bot.yaml: ``http_password_env`` names an
+environment variable, ``http_password_file`` a file; ``recheck.lib.secrets`` reads them
+when the bot starts, and they are never logged.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from recheck.bugs.tracker import DEFAULT_BUG_URL
-from recheck.config.files import Config, ConfigError
+from recheck.config.files import Config, ConfigError, sections_schema
+from recheck.config.schema import GerritSection
+from recheck.lib.secrets import SecretError, read_secret
 
 __all__ = [
     "DEFAULT_MESSAGES",
@@ -132,171 +134,60 @@ class BotSettings:
 
 
 def bot_settings(config: Config, environ: Mapping[str, str] | None = None) -> BotSettings:
-    """The bot's settings from ``config``'s raw sections; ConfigError when one is wrong."""
-    environ = os.environ if environ is None else environ
-    check = _Checker(str(config.path or "bot.yaml"), config.path)
-    sections = config.sections
-    bot = check.mapping(sections.get("bot"), "bot")
-    source = check.choice(bot, "bot", "source", ("gerrit", "zuul"), "gerrit")
-    projects = check.text(bot, "bot", "projects", ".*")
-    try:
-        re.compile(projects)
-    except re.error as exc:
-        raise ConfigError(
-            f"{check.where}: bot.projects is not a valid regular expression ({exc}); "
-            "write one such as '^openstack/'"
-        ) from None
-    metrics = check.text(bot, "bot", "metrics", DEFAULT_METRICS)
-    if metrics not in ("", "off") and not re.fullmatch(r"[^:\s]*:\d{1,5}", metrics):
-        raise ConfigError(
-            f"{check.where}: bot.metrics must be host:port such as 127.0.0.1:9108, or off"
-        )
+    """The bot's settings from ``config``'s sections; ConfigError when one is wrong.
+
+    Gerrit's HTTP password is read here (``recheck.lib.secrets``), once per call.
+    """
+    where = str(config.path or "bot.yaml")
+    base = config.path.parent if config.path is not None else Path.cwd()
+    document = sections_schema(config)
     # One template for every bug link: bug_url, else the bug tracker's (recheck.bugs.launchpad).
-    tracker = sections.get("bug_tracker")
-    fallback = tracker.get("url", DEFAULT_BUG_URL) if isinstance(tracker, dict) else None
-    bug_url = sections.get("bug_url", fallback or DEFAULT_BUG_URL)
+    tracker_url = document.bug_tracker.url
+    bug_url = document.bug_url or (tracker_url if tracker_url is not None else DEFAULT_BUG_URL)
     if not isinstance(bug_url, str) or "{bug}" not in bug_url:
         raise ConfigError(
-            f"{check.where}: bug_url must be a URL template holding {{bug}}, such as "
-            f"{DEFAULT_BUG_URL}"
+            f"{where}: bug_url must be a URL template holding {{bug}}, such as {DEFAULT_BUG_URL}"
         )
+    bot = document.bot
+    values = _given(bot, "source", "projects", "log_timeout", "log_poll", "retry", "workers")
     return BotSettings(
-        source=source,
-        projects=projects,
-        state=check.path(bot, "bot", "state"),
-        log_timeout=check.number(bot, "bot", "log_timeout", DEFAULT_LOG_TIMEOUT),
-        log_poll=check.number(bot, "bot", "log_poll", 10.0),
-        retry=check.number(bot, "bot", "retry", 5.0),
-        workers=int(check.number(bot, "bot", "workers", 2, whole=True)),
-        metrics=metrics,
-        gerrit=_gerrit(check, sections.get("gerrit"), environ),
-        zuul=_zuul(check, sections.get("zuul")),
-        messages=_messages(check, sections.get("messages")),
+        **values,
+        state=None if bot.state is None else base / bot.state,
+        metrics=DEFAULT_METRICS if bot.metrics is None else bot.metrics,
+        gerrit=_gerrit(document.gerrit, base, where, environ),
+        zuul=ZuulSettings(**_given(document.zuul, *ZuulSettings.__dataclass_fields__)),
+        messages=replace(DEFAULT_MESSAGES, **_given(document.messages, *_MESSAGE_KEYS)),
         bug_url=bug_url,
     )
 
 
-def _gerrit(check: _Checker, raw: Any, environ: Mapping[str, str]) -> GerritSettings:
-    section = check.mapping(raw, "gerrit")
-    if "http_password" in section or "password" in section:
-        raise ConfigError(
-            f"{check.where}: gerrit: never write a password in bot.yaml; name an environment "
-            "variable with http_password_env or a file with http_password_file"
-        )
-    users = check.words(section, "gerrit", "ci_users", DEFAULT_CI_USERS)
-    password = ""
-    if "http_password_env" in section:
-        name = check.text(section, "gerrit", "http_password_env", "")
-        password = environ.get(name, "")
-        if not password:
-            raise ConfigError(
-                f"{check.where}: gerrit.http_password_env names ${name}, which is not set; "
-                "set it to the Gerrit HTTP password of the bot's account"
-            )
-    elif "http_password_file" in section:
-        path = check.path(section, "gerrit", "http_password_file")
-        assert path is not None
-        try:
-            password = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{check.where}: gerrit.http_password_file {path}: cannot read it "
-                f"({exc.strerror or exc})"
-            ) from None
+_MESSAGE_KEYS = tuple(DEFAULT_MESSAGES.__dataclass_fields__)
+
+
+def _gerrit(
+    section: GerritSection, base: Path, where: str, environ: Mapping[str, str] | None
+) -> GerritSettings:
+    secret = None if section.http_password_file is None else base / section.http_password_file
+    try:
+        password = read_secret("gerrit.http_password", section.http_password_env, secret, environ)
+    except SecretError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    values = _given(section, "host", "port", "user", "post", "http_user", "tag")
     return GerritSettings(
-        host=check.text(section, "gerrit", "host", ""),
-        port=int(check.number(section, "gerrit", "port", 29418, whole=True)),
-        user=check.text(section, "gerrit", "user", ""),
-        key_file=check.path(section, "gerrit", "key_file"),
-        known_hosts=check.path(section, "gerrit", "known_hosts"),
-        ci_users=tuple(user.lower() for user in users),
-        post=check.choice(section, "gerrit", "post", ("rest", "ssh", "none"), "rest"),
-        url=check.text(section, "gerrit", "url", "").rstrip("/"),
-        http_user=check.text(section, "gerrit", "http_user", ""),
-        http_password=password,
-        tag=check.text(section, "gerrit", "tag", REVIEW_TAG),
+        **values,
+        key_file=None if section.key_file is None else base / section.key_file,
+        known_hosts=None if section.known_hosts is None else base / section.known_hosts,
+        ci_users=tuple(user.lower() for user in section.ci_users or DEFAULT_CI_USERS),
+        url=(section.url or "").rstrip("/"),
+        http_password=password or "",
     )
 
 
-def _zuul(check: _Checker, raw: Any) -> ZuulSettings:
-    section = check.mapping(raw, "zuul")
-    return ZuulSettings(
-        url=check.text(section, "zuul", "url", "").rstrip("/"),
-        tenant=check.text(section, "zuul", "tenant", ""),
-        pipelines=check.words(section, "zuul", "pipelines", ("gate", "check")),
-        results=check.words(section, "zuul", "results", ZuulSettings.results),
-        poll_interval=check.number(section, "zuul", "poll_interval", 60.0),
-        limit=int(check.number(section, "zuul", "limit", 50, whole=True)),
-    )
-
-
-def _messages(check: _Checker, raw: Any) -> Messages:
-    section = check.mapping(raw, "messages")
-    values = {
-        name: check.text(section, "messages", name, getattr(DEFAULT_MESSAGES, name), empty=True)
-        for name in DEFAULT_MESSAGES.__dataclass_fields__
-    }
-    return Messages(**values)
-
-
-class _Checker:
-    """Reads typed values out of raw sections; errors name the file and the key."""
-
-    def __init__(self, where: str, path: Path | None) -> None:
-        self.where = where
-        self.base = path.parent if path is not None else Path.cwd()
-
-    def mapping(self, raw: Any, name: str) -> dict[str, Any]:
-        if raw is None:
-            return {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{self.where}: {name} must be a mapping of 'key: value' lines")
-        return raw
-
-    def text(
-        self, section: dict[str, Any], name: str, key: str, default: str, *, empty: bool = False
-    ) -> str:
-        value = section.get(key, default)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or (not empty and key in section and not value.strip()):
-            raise ConfigError(f"{self.where}: {name}.{key} must be text")
-        return value if empty else value.strip()
-
-    def choice(
-        self, section: dict[str, Any], name: str, key: str, choices: tuple[str, ...], default: str
-    ) -> str:
-        value = self.text(section, name, key, default).lower()
-        if value not in choices:
-            raise ConfigError(
-                f"{self.where}: {name}.{key} must be one of {', '.join(choices)}, found {value!r}"
-            )
-        return value
-
-    def number(
-        self, section: dict[str, Any], name: str, key: str, default: float, *, whole: bool = False
-    ) -> float:
-        value = section.get(key, default)
-        good = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-        if not good or (whole and value != int(value)):
-            kind = "a whole number" if whole else "a number"
-            raise ConfigError(f"{self.where}: {name}.{key} must be {kind} above 0")
-        return float(value)
-
-    def words(
-        self, section: dict[str, Any], name: str, key: str, default: tuple[str, ...]
-    ) -> tuple[str, ...]:
-        value = section.get(key, list(default))
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{self.where}: {name}.{key} must be a list of names")
-        return tuple(value)
-
-    def path(self, section: dict[str, Any], name: str, key: str) -> Path | None:
-        value = section.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{self.where}: {name}.{key} must be a file path")
-        return self.base / Path(value.strip()).expanduser()
+def _given(section: BaseModel, *names: str) -> dict[str, Any]:
+    """The ``names`` bot.yaml gave a value (the others keep the settings' default);
+    URLs without their trailing '/'."""
+    values = {name: getattr(section, name) for name in names}
+    given = {name: value for name, value in values.items() if value is not None}
+    if isinstance(given.get("url"), str):
+        given["url"] = given["url"].rstrip("/")
+    return given

@@ -81,23 +81,22 @@ def test_settings_are_read() -> None:
 def test_other_sections_are_kept_as_written_for_later() -> None:
     config = parse(
         "gerrit:\n  host: review.opendev.org\n  port: 29418\n"
-        "irc:\n  channels: ['#openstack-qa']\n"
+        "irc:\n  queues: [gate]\n"
         "store: {path: /var/lib/recheck}\n"
     )
     assert config.sections == {
         "gerrit": {"host": "review.opendev.org", "port": 29418},
-        "irc": {"channels": ["#openstack-qa"]},
+        "irc": {"queues": ["gate"]},
         "store": {"path": "/var/lib/recheck"},
     }
     assert config.warnings == ()
 
 
-def test_a_likely_typo_of_a_top_level_key_is_a_warning() -> None:
-    config = parse("fecth:\n  retries: 1\n")
-    assert config.warnings == (
-        "bot.yaml:1:1: unknown key 'fecth'; did you mean 'fetch'? It is ignored as written",
+def test_an_unknown_top_level_key_is_an_error() -> None:
+    assert (
+        error("fecth:\n  retries: 1\n")
+        == "bot.yaml:1:1: unknown key 'fecth'; did you mean 'fetch'?"
     )
-    assert config.fetch == FetchConfig()
 
 
 @pytest.mark.parametrize(
@@ -105,12 +104,12 @@ def test_a_likely_typo_of_a_top_level_key_is_a_warning() -> None:
     [
         (
             "fetch:\n  retries: 2\n  timeout: 5\n",
-            "bot.yaml:3:3: unknown key 'timeout' in fetch; known keys: allowed_hosts, "
+            "bot.yaml:3:3: unknown key 'fetch.timeout'; known keys: allowed_hosts, "
             "connect_timeout, read_timeout, retries, backoff, max_retry_after",
         ),
         (
             "fetch:\n  read_timout: 5\n",
-            "bot.yaml:2:3: unknown key 'read_timout' in fetch; did you mean 'read_timeout'?",
+            "bot.yaml:2:3: unknown key 'fetch.read_timout'; did you mean 'read_timeout'?",
         ),
         (
             "fetch:\n  read_timeout: 0\n",
