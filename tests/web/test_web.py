@@ -446,7 +446,7 @@ def test_the_shipped_bot_yaml_spells_out_the_default_pages_settings() -> None:
         ("pages:\n  queue: ../etc\n", "bot.yaml:2:10: pages.queue must be a pipeline name"),
         ("pages:\n  queue: index\n", "bot.yaml:2:10: pages.queue must be a pipeline name"),
         ("pages:\n  days: 0\n", "bot.yaml:2:9: pages.days must be a whole number"),
-        ("pages:\n  titel: x\n", "unknown key 'titel' in pages; did you mean 'title'?"),
+        ("pages:\n  titel: x\n", "bot.yaml:2:3: unknown key 'pages.titel'; did you mean 'title'?"),
     ],
 )
 def test_bad_pages_settings_are_errors_naming_the_line(
