@@ -1,10 +1,7 @@
-"""Reconnection and retry policy: exponential backoff with jitter, in one object.
+"""Exponential backoff with jitter, in one object: every retry and reconnect asks a ``Backoff``.
 
-Every wait of the bot (reconnecting to Gerrit, looking again for logs, posting again
-after Gerrit failed) asks a ``Backoff`` how long, instead of sleeping in loops of its
-own: the first wait is ``initial`` seconds, each later one ``factor`` times longer up
-to ``maximum``, each scaled by a random factor in [1 - jitter, 1] so that many bots (or
-many events) do not all come back at the same moment.
+Waits start at ``initial`` seconds and grow by ``factor`` up to ``maximum``, each scaled
+by a random factor in [1 - jitter, 1] so that many clients do not all come back at once.
 """
 
 from __future__ import annotations

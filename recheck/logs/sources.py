@@ -1,10 +1,8 @@
 """From what the user typed to a log source: a path, a log URL, or a Zuul build.
 
-- ``http://`` or ``https://``: a Zuul build page (``https://ZUUL/t/TENANT/build/UUID``,
-  or ``https://ZUUL/build/UUID``) is looked up in Zuul's API; any other URL is a build's
-  log root (``recheck.logs.fetch``). Other schemes (``file://``, ``ftp://``...) are refused.
-- a local ``*.json`` file holding a build's record from Zuul's API: that build's logs.
-- any other local path: a build's log directory or a single log file (``recheck.logs.localdir``).
+An http(s) URL is a Zuul build page (``recheck.logs.zuul``) or else a build's log root
+(``recheck.logs.listing``); other schemes are refused. A local ``*.json`` holding a Zuul
+build record means that build's logs; any other path is local (``recheck.logs.localdir``).
 """
 
 from __future__ import annotations
@@ -27,16 +25,18 @@ def open_source(text: str, config: Config | None = None) -> LogSource:
     ``config`` decides which hosts may be fetched from and how (default: the built-in
     settings, see ``recheck.config.files``).
     """
-    # recheck.logs.fetch (httpx) is imported only for what needs fetching: a local build
+    # The HTTP modules (httpx) are imported only for what needs fetching: a local build
     # starts a fifth faster without it.
     config = config or Config()
     if _URL.match(text):
-        from recheck.logs.fetch import Fetcher, url_source
+        from recheck.logs.http import Fetcher
+        from recheck.logs.zuul import url_source
 
         return url_source(text, Fetcher(config.fetch, config_file=config.path))
     path = Path(text)
     if path.suffix.lower() == ".json" and path.is_file():
-        from recheck.logs.fetch import Fetcher, zuul_build_file_source
+        from recheck.logs.http import Fetcher
+        from recheck.logs.zuul import zuul_build_file_source
 
         source = zuul_build_file_source(path, Fetcher(config.fetch, config_file=config.path))
         if source is not None:

@@ -1,4 +1,4 @@
-"""Logs over HTTP (recheck.logs.fetch, recheck.logs.sources) against a real local logs server.
+"""Logs over HTTP (recheck.logs.http, .listing, .zuul, .sources) against a real local logs server.
 
 The server (``LogServer``) runs on 127.0.0.1 in a thread and serves the real build
 directories of tests/fixtures/builds/ the ways real logs servers do: with a Zuul
@@ -32,24 +32,14 @@ import pytest
 from recheck.cli.main import main
 from recheck.config.files import Config, FetchConfig
 from recheck.logs.build import Build
-from recheck.logs.fetch import (
-    USER_AGENT,
-    Fetcher,
-    FetchError,
-    HttpLogSource,
-    build_from_zuul,
-    host_allowed,
-    listing_links,
-    manifest_paths,
-    redact,
-    zuul_api_url,
-)
+from recheck.logs.http import USER_AGENT, Fetcher, FetchError, host_allowed, redact
+from recheck.logs.listing import HttpLogSource, listing_links, manifest_paths
 from recheck.logs.localdir import DirSource
 from recheck.logs.source import FileProblem, SourceError
 from recheck.logs.sources import open_source
-from recheck.models import Signature
+from recheck.logs.zuul import build_from_zuul, zuul_api_url
 from recheck.pipeline import Classification, classify_build
-from recheck.query.signatures import load_signatures
+from recheck.query.signatures import Signature, load_signatures
 
 ROOT = Path(__file__).parents[2]
 FIXTURES = Path(__file__).parents[1] / "fixtures"

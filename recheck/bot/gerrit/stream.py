@@ -1,10 +1,8 @@
 """Where raw events come from: Gerrit's ``stream-events`` over SSH, or Zuul's builds API.
 
-A reader only reads and hands each raw event to ``enqueue`` (which stores it in the
-bot's queue before anything parses it); it never interprets events. When the
-connection drops or the server is down, it waits as its ``Backoff`` says and connects
-again, for as long as the bot runs. Gerrit does not replay events sent while nobody
-listened: what the stream says while the bot is down is not seen.
+A reader only hands each raw event to ``enqueue`` (never interprets it) and reconnects
+as its ``Backoff`` says for as long as the bot runs. Gerrit does not replay events sent
+while nobody listened.
 """
 
 from __future__ import annotations
@@ -24,8 +22,9 @@ from recheck.bot.metrics import Metrics
 from recheck.config.bot import GerritSettings, ZuulSettings
 from recheck.config.files import Config
 from recheck.lib.backoff import Backoff
-from recheck.logs.fetch import Fetcher, redact, zuul_builds
+from recheck.logs.http import Fetcher, redact
 from recheck.logs.source import SourceError
+from recheck.logs.zuul import zuul_builds
 
 with warnings.catch_warnings():
     # asyncssh still touches cryptography's deprecated DSA classes at import time, which
