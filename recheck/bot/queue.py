@@ -1,36 +1,23 @@
 """The bot's durable queue: every raw event, and how far its handling got (SQLite, WAL).
 
-An event is written here, raw, before anything reads it; each later step records its
-result in the same row, one committed transaction per step, so a bot killed at any
-moment resumes where it was::
-
-    received --parse--> pending --logs, classify--> reported --post--> done
-        \\--> skipped (not a failure of ours, or malformed: why is in ``note``)
-         \\--> duplicate (same key as an earlier event)       posting --> done
-                                                  (anything) --> failed (gave up: ``note``)
-
-``posting`` is written, with the number of identical comments already on the change
-(``baseline``), just before a comment is sent: after a crash, a row found in
-``posting`` is posted again only if the change does not hold more such comments than
-the baseline, so a comment is never posted twice; meanwhile the change's other rows
-wait, so that an identical comment of theirs is never taken for this one. The file
-belongs to one bot at a time (an ``flock`` on ``<state>.lock``, released by the kernel
-when the bot dies); it is separate from the history store so the two never wait on each
-other's locks.
+Each step commits its result in the event's row, so a bot killed at any moment resumes
+where it was. The file belongs to one bot at a time and is separate from the history
+store, so the two never wait on each other's locks.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from recheck.bot.outcome import FailureReport, JobOutcome
+from recheck.lib import sqlite
+from recheck.lib.locking import FileLock, LockBusy
 
 __all__ = ["BotQueue", "QueueError", "QueueRow", "report_from_json", "report_to_json"]
 
@@ -95,21 +82,35 @@ class QueueRow:
 
 
 class BotQueue:
-    """The queue in one SQLite file (``":memory:"`` for a run that keeps nothing)."""
+    """The queue in one SQLite file (``":memory:"`` for a run that keeps nothing).
+
+    An event is written here, raw, before anything reads it; each later step records
+    its result in the same row, one committed transaction per step::
+
+        received --parse--> pending --logs, classify--> reported --post--> done
+            \\--> skipped (not a failure of ours, or malformed: why is in ``note``)
+             \\--> duplicate (same key as an earlier event)       posting --> done
+                                                      (anything) --> failed (gave up: ``note``)
+
+    ``posting`` is written, with the number of identical comments already on the change
+    (``baseline``), just before a comment is sent: after a crash, a row found in
+    ``posting`` is posted again only if the change does not hold more such comments
+    than the baseline, so a comment is never posted twice; meanwhile the change's other
+    rows wait, so that an identical comment of theirs is never taken for this one. One
+    bot at a time: an ``flock`` on ``<state>.lock``, released by the kernel when it dies.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
-        self._lock_file: IO[str] | None = None
+        self._file_lock: FileLock | None = None
         if self.path != ":memory:":
-            self._lock_file = _exclusive(Path(self.path))
+            self._file_lock = _exclusive(Path(self.path))
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a step recorded is on disk before the next begins (a comment marked
             # 'posting' must survive a power cut, not only a crash).
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn = sqlite.connect(self.path, timeout=5.0, synchronous="FULL")
+            self._conn.row_factory = sqlite3.Row
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             self.close()
@@ -123,9 +124,9 @@ class BotQueue:
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
 
     # --- writing steps -------------------------------------------------------------
 
@@ -244,26 +245,23 @@ def _row(row: sqlite3.Row) -> QueueRow:
     return QueueRow(**{name: row[name] for name in QueueRow.__dataclass_fields__})
 
 
-def _exclusive(path: Path) -> IO[str]:
+def _exclusive(path: Path) -> FileLock:
     """Hold ``<path>.lock`` so that two bots never work on one queue."""
-    lock_path = path.with_name(path.name + ".lock")
+    lock = FileLock(path.with_name(path.name + ".lock"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a", encoding="utf-8")  # noqa: SIM115 (held until close)
-    except OSError as exc:
-        raise QueueError(
-            f"{lock_path}: cannot create the bot's lock file ({exc.strerror or exc}); "
-            "check the directory (bot.state in bot.yaml or --state)"
-        ) from None
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
+        lock.acquire()
+    except LockBusy:
         raise QueueError(
             f"{path}: another recheck bot is using this queue; stop it first, or give "
             "this one its own --state"
         ) from None
-    return handle
+    except OSError as exc:
+        raise QueueError(
+            f"{lock.path}: cannot create the bot's lock file ({exc.strerror or exc}); "
+            "check the directory (bot.state in bot.yaml or --state)"
+        ) from None
+    return lock
 
 
 def report_to_json(report: FailureReport) -> str:

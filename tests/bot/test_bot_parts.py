@@ -1,4 +1,4 @@
-"""The bot's parts on their own: reading CI comments, the queue, comments, settings, backoff."""
+"""The bot's parts on their own: reading CI comments, the queue, comments, settings."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from recheck.bot.queue import BotQueue, QueueError, report_from_json, report_to_
 from recheck.bugs.tracker import UrlOnlyTracker
 from recheck.config.bot import DEFAULT_MESSAGES, Messages, bot_settings
 from recheck.config.files import ConfigError, parse_config
-from recheck.lib.backoff import Backoff
 
 CI = ("zuul", "jenkins")
 
@@ -197,15 +196,6 @@ def test_queue_steps_survive_reopening(tmp_path: Path) -> None:
     assert second.state == "duplicate"
     assert [r.id for r in again.due(now=1000.0)] == [first.id]
     again.close()
-
-
-def test_backoff_grows_to_its_bound() -> None:
-    backoff = Backoff(initial=1.0, maximum=10.0, jitter=0.0)
-    assert [backoff.next() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
-    backoff.reset()
-    assert backoff.next() == 1.0
-    jittery = Backoff(initial=4.0, maximum=4.0, jitter=0.5)
-    assert all(2.0 <= jittery.delay(n) <= 4.0 for n in range(50))
 
 
 def _settings(text: str, environ: dict[str, str] | None = None) -> object:

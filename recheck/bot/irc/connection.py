@@ -1,17 +1,7 @@
 """One IRC connection in its own thread: connect, log in, join, send the queue, reconnect.
 
-The bot never waits for IRC: ``IrcConnection.send`` splits a message into IRC lines,
-appends them to an outbox and returns. The connection thread owns the socket (jaraco's
-``irc`` reactor) and alone touches it. It
-
-- connects (TLS when configured, verified against the system's or a given CA), logs in
-  with SASL PLAIN when the server offers it, else with ``NickServ IDENTIFY``;
-- takes another nick when its nick is in use and tries to take it back every
-  ``nick_reclaim`` seconds;
-- sends the outbox no faster than the ``RateLimiter`` allows (flood control), in order,
-  keeping lines while disconnected (up to ``max_queue``, then dropping the oldest);
-- PINGs a quiet server and takes a silent one as gone; reconnects after a ``Backoff``
-  delay (exponential, with jitter) that starts over once a connection is welcomed.
+The bot never waits for IRC: ``IrcConnection.send`` queues lines and returns; the
+connection thread alone owns the socket (jaraco's ``irc`` reactor).
 """
 
 from __future__ import annotations
@@ -100,7 +90,16 @@ if _redactor not in logging.getLogger("irc.client").filters:
 
 
 class IrcConnection:
-    """The bot's IRC connection; ``start`` it, ``send`` to it from any thread, ``stop`` it."""
+    """The bot's IRC connection; ``start`` it, ``send`` to it from any thread, ``stop`` it.
+
+    Its thread connects (TLS when configured, verified against the system's or a given
+    CA) and logs in with SASL PLAIN when the server offers it, else ``NickServ IDENTIFY``;
+    takes another nick when its own is in use and tries to take it back every
+    ``nick_reclaim`` seconds; sends the outbox in order, no faster than the
+    ``RateLimiter`` allows, keeping lines while disconnected (up to ``max_queue``, then
+    dropping the oldest); PINGs a quiet server and takes a silent one as gone; reconnects
+    after a ``Backoff`` delay that starts over once a connection is welcomed.
+    """
 
     def __init__(self, settings: IrcSettings, *, clock: Clock = time.monotonic) -> None:
         self.settings = settings

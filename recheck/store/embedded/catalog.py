@@ -1,23 +1,8 @@
 """The embedded store's catalog: builds, matches and signature versions in SQLite.
 
-Plain functions over a ``sqlite3.Connection`` (opened by ``connect``), so the embedded
-store decides what runs in which transaction. The connection is in autocommit mode:
-writers say ``BEGIN IMMEDIATE`` themselves (see ``transaction``), which takes SQLite's
-write lock up front instead of failing half-way with "database is locked". The journal
-is WAL, so readers keep reading their snapshot while a writer commits.
-
-Tables (schema version in ``PRAGMA user_version``, one migration function per version):
-
-- ``builds``: one row per build uuid: the build fields as columns (the ones pages filter
-  on) and as JSON (all of them, so a field added to ``Build`` later survives), its time,
-  when it was ingested, the index **generation** holding its events, the event count,
-  and whether retention has dropped its events yet.
-- ``matches``: (build, bug, filename, line, message excerpt).
-- ``signature_versions``: which version (hash) of each signature was last re-run over
-  the whole history, so ``reclassify`` knows what changed.
-- ``index_garbage``: index generations to delete from the event index: those of
-  ingests that never committed (crash, Ctrl-C) and those replaced by a re-ingest.
-- ``meta``: counters (next generation) and the time of the last retention pass.
+Plain functions over a connection (``connect``), so the store decides what runs in which
+transaction: writers say ``BEGIN IMMEDIATE`` themselves (``transaction``), which takes
+SQLite's write lock up front instead of failing half-way with "database is locked".
 """
 
 from __future__ import annotations
@@ -30,6 +15,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recheck.lib import sqlite
 from recheck.logs.build import BUILD_FIELDS, Build
 from recheck.store.base import StoredBuild, StoredMatch, StoreError
 
@@ -55,6 +41,18 @@ BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another writer's transaction before giving up."""
 
 
+# Tables (schema version in ``PRAGMA user_version``, one migration function per version):
+#
+# - ``builds``: one row per build uuid: the build fields as columns (the ones pages filter
+#   on) and as JSON (all of them, so a field added to ``Build`` later survives), its time,
+#   when it was ingested, the index **generation** holding its events, the event count,
+#   and whether retention has dropped its events yet.
+# - ``matches``: (build, bug, filename, line, message excerpt).
+# - ``signature_versions``: which version (hash) of each signature was last re-run over
+#   the whole history, so ``reclassify`` knows what changed.
+# - ``index_garbage``: index generations to delete from the event index: those of
+#   ingests that never committed (crash, Ctrl-C) and those replaced by a re-ingest.
+# - ``meta``: counters (next generation) and the time of the last retention pass.
 def _migration_1(conn: sqlite3.Connection) -> None:
     columns = ",\n".join(f"    {name} TEXT" for name in BUILD_COLUMNS[1:])
     conn.execute(
@@ -108,30 +106,31 @@ def connect(path: Path) -> sqlite3.Connection:
     a catalog written by a newer recheck.
     """
     try:
-        conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-    except sqlite3.Error as exc:
-        raise StoreError(path, f"cannot open the catalog ({exc}); check the permissions") from None
-    try:
-        conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL is durable against a crash of the process (the case that matters: a
         # killed ingest); only a power loss may lose the last transactions, never corrupt.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        conn = sqlite.connect(path, timeout=BUSY_TIMEOUT_S, synchronous="NORMAL", foreign_keys=True)
+    except sqlite3.Error as exc:
+        if exc.sqlite_errorname == "SQLITE_CANTOPEN":
+            raise StoreError(
+                path, f"cannot open the catalog ({exc}); check the permissions"
+            ) from None
+        raise _unusable(path, exc) from None
+    try:
         _migrate(conn, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        if "not a database" in str(exc) or "malformed" in str(exc):
-            raise StoreError(
-                path,
-                f"not a usable recheck catalog ({exc}); move it away (the store can then "
-                "be rebuilt by ingesting the builds again) or point RECHECK_HOME elsewhere",
-            ) from None
-        raise StoreError(
-            path, f"cannot use the catalog ({exc}); check that its directory is writable"
-        ) from None
+        raise _unusable(path, exc) from None
     return conn
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> StoreError:
+    if "not a database" in str(exc) or "malformed" in str(exc):
+        return StoreError(
+            path,
+            f"not a usable recheck catalog ({exc}); move it away (the store can then "
+            "be rebuilt by ingesting the builds again) or point RECHECK_HOME elsewhere",
+        )
+    return StoreError(path, f"cannot use the catalog ({exc}); check that its directory is writable")
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
