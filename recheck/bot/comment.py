@@ -1,13 +1,8 @@
 """A FailureReport -> the text of its Gerrit comment, from bot.yaml's ``messages``.
 
-Assembled as elastic-recheck assembled it: when some failed job matched a known bug,
-``found_bug`` (with ``{bugs}``, or elastic-recheck's ``%(bugs)s``, replaced by one line per
-failed job: its bug URLs, or "unrecognized error", or why it could not be classified),
-then ``recheck_instructions`` if every failed voting job is explained, else
-``unrecognized``, then ``footer``. When
-no job matched a known bug: ``no_bugs_found`` and the job lines (no comment at all if
-``no_bugs_found`` is empty). Bugs of ``suppress-notification`` signatures never reach
-a report, so they never appear here.
+Assembled as elastic-recheck assembled it (``found_bug`` with one line per failed job,
+then ``recheck_instructions`` or ``unrecognized``, then ``footer``; or ``no_bugs_found``),
+so that the comments read as they always did. The README's "The bot" has the details.
 """
 
 from __future__ import annotations

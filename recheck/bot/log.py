@@ -1,9 +1,7 @@
 """Structured logs: one JSON object per line on stderr, for people and log shippers.
 
-``log(event, **fields)`` writes ``{"time": ..., "level": ..., "event": ..., ...}``.
-Callers pass facts, never secrets: URLs go through ``recheck.logs.fetch.redact`` and no
-password or key is ever a field. Text from events (raw lines, comments) is written as
-JSON strings, so control characters in it cannot forge log lines.
+Callers pass facts, never secrets (URLs go through ``recheck.logs.http.redact``); text
+from events is written as JSON strings, so control characters cannot forge log lines.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """What the bot counts, and ``/healthz`` and ``/metrics`` (Prometheus text) on a local port.
 
-Counters only ever go up (Prometheus computes rates); gauges say how things are now
-(queue length per state, whether the event source is connected). The server is the
-standard library's, in a thread: it serves two small pages and nothing else.
+Counters only go up (Prometheus computes rates); gauges say how things are now. The
+server is the standard library's, in a thread, serving those two pages and nothing else.
 """
 
 from __future__ import annotations

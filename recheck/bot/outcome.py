@@ -1,15 +1,8 @@
 """What the bot found for one failure event: the nouns its reporters (Gerrit, IRC) read.
 
-Glossary:
-
-- **FailureEvent**: one CI report of a failed change (a Gerrit ``comment-added`` from
-  the CI account, or a failed build seen in Zuul's API) with its failed jobs.
-- **JobOutcome**: what classification said about one failed job: the bugs it hit, or
-  unrecognized, or its logs never appeared.
-- **FailureReport**: the event and the outcomes of all its failed jobs; the Gerrit
-  comment and the IRC messages are both written from it.
-- **Notifier**: a reporter that is handed every finished report (IRC, ...). It must
-  not block the bot: queue the message and return.
+``JobOutcome`` is what classification said about one failed job, ``FailureReport`` the
+event with the outcomes of all its jobs, ``Notifier`` a reporter handed every finished
+report. Kept apart from the service so reporters do not import it.
 """
 
 from __future__ import annotations

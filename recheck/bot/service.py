@@ -1,15 +1,8 @@
 """The bot's work on its queue: raw event -> FailureEvent -> FailureReport -> comment.
 
-Stages joined by the durable queue (``recheck.bot.queue``): a reader stores raw events
-(``enqueue``); workers take rows that are due and move each one step at a time,
-recording every step before the next (parse, wait for logs and classify, post). A row
-whose logs are not there yet is put back with a later due time, so one slow build never
-holds up the others. Anything unexpected while handling one row is logged and retried
-with backoff, then given up: the bot itself never stops because of one event.
-
-For crash tests, ``RECHECK_BOT_CRASH_AT=<step>`` makes the process exit at once
-(``os._exit``) when it reaches that step: ``after-enqueue``, ``after-parse``,
-``after-classify``, ``after-report``, ``before-post``, ``after-post``.
+Workers take due rows of the durable queue (``recheck.bot.queue``) and move each one
+step at a time, recording every step before the next, so a crash or a slow build never
+loses or blocks an event. ``RECHECK_BOT_CRASH_AT=<step>`` exits at a step (crash tests).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """A FailureEvent's jobs -> JobOutcomes: are the logs there yet, and what do they show.
 
-``Triage.logs_ready`` looks for each failed job's logs (its log root, or its Zuul build
-page and the log URL Zuul gives); ``Triage.outcomes`` classifies every job whose logs
-are there through ``recheck.pipeline`` (``ingest_build`` into the history store when
-there is one, so the pages see the build; ``classify_build`` otherwise) and marks the
-others as missing. Only hosts in ``fetch.allowed_hosts`` are fetched from; a URL on
-another host is an error for that job at once, not something to wait for.
+Jobs whose logs are there are classified through ``recheck.pipeline`` (ingested into
+the history store when there is one, so the pages see them); only hosts in
+``fetch.allowed_hosts`` are fetched from.
 """
 
 from __future__ import annotations

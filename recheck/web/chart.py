@@ -1,9 +1,7 @@
 """Hourly bar charts drawn on the server as SVG geometry: no JavaScript, no chart library.
 
-``hourly_chart`` turns ``Hours`` (builds per hour and status) into numbers only: one
-SVG path per build status, stacking that status's bars, plus a tick per day. The
-template (``_partials.html``) writes them out; nothing here is text from the data
-except the status names, which the template escapes like everything else.
+``hourly_chart`` turns ``Hours`` into numbers only (one path per build status, a tick per
+day); the template writes them out, so no text from the data reaches the SVG unescaped.
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
-"""What each page shows, computed from the store's builds and matches: plain data, no HTML.
+"""What each page shows (trends, uncategorized failures, one bug), computed from the
+store's builds and matches: plain data, no HTML.
 
-Glossary:
-
-- **Trends** (``index``, and ``gate`` for one pipeline): one **card** per signature
-  without ``suppress-graph``: the builds it matched per hour over the last ``days``, split
-  by build status, its failures in the last 24 hours and in the whole window. Cards are
-  sorted as elastic-recheck sorted its graphs: most failures in 24 hours first, then
-  most failures in total.
-- **Uncategorized**: the failed voting builds of the gate pipeline that no signature
-  explains, grouped by job (newest first), with the **classification rate** (the share of
-  failed builds that a signature explains) overall and per job, for one **window**.
-- **Bug page**: one signature's query and every build it matched, with links to the
-  matching log lines, the share of its builds that succeeded (a signature that also
-  hits successful builds is too broad), and the jobs, projects and branches it hits.
-
-The pages read what ingest stored (``Store.builds``, ``Store.matches_for``); nothing is
-searched again. Every page is a dataclass; ``as_json`` gives the JSON served next to it.
-URLs taken from builds or bug trackers are kept only when they are http or https.
+Pages read what ingest stored; nothing is searched again. Every page is a dataclass
+(``as_json`` gives its JSON); URLs are kept only when they are http or https.
 """
 
 from __future__ import annotations

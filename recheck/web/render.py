@@ -1,11 +1,8 @@
 """Pages into HTML (Jinja2 templates, autoescaped) and JSON.
 
-Templates live in ``web/templates/`` (``base.html``, ``_partials.html`` and one file
-per kind of page) and the stylesheet in ``web/static/``, beside the package in the
-source tree; an installed wheel carries them as data files under
-``<prefix>/share/recheck/web/``. Every value from the store or a bug tracker is text to escape: the
-environment autoescapes everything, and links are only ever made from URLs that
-``pages.web_url`` accepted (http and https).
+Templates and the stylesheet ship in the package (``web/templates/``, ``web/static/``).
+Every value from the store or a bug tracker is escaped, and links are only made from
+URLs that ``pages.web_url`` accepted (http and https).
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """``recheck report``: every page as static files, with the JSON each is built from.
 
-The output directory can be served by any web server or opened from disk:
-``index.html`` (bug trends), ``<queue>.html``, ``uncategorized.html`` and
-``uncategorized-<window>.html``, ``bugs/<bug>.html``, each with ``<name>.json`` beside
-it, and ``static/style.css``. Each file is written whole and renamed into place, so a
-server never sends a half-written page; bug pages of signatures that no longer exist
-are removed.
+Each file is written whole and renamed into place, so a web server never sends a
+half-written page; bug pages of signatures that no longer exist are removed.
 """
 
 from __future__ import annotations

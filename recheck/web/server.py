@@ -1,17 +1,8 @@
 """``recheck serve``: the same pages as ``recheck report``, built live from the store.
 
-Routes (page names as in ``recheck.web.site``):
-
-- ``/`` and ``/<name>.html``: a page; ``/uncategorized.html?window=24h`` picks a window
-  (as ``/uncategorized-24h.html`` does);
-- ``/api/<name>.json``: the page's data (``/api/uncategorized.json?window=2d`` too);
-  ``/api/`` lists the pages;
-- ``/static/<file>``: the stylesheet.
-
-Connections are served by threads, but every read of the store happens on one worker
-thread: the embedded store keeps a SQLite connection per reading thread, and one
-reader is plenty for pages. The store is read again at most every ``cache_seconds``.
-A store error is a 503 page naming the store; the server goes on.
+Threads serve connections, but one worker thread does every read of the store (the
+embedded store keeps a SQLite connection per reading thread), at most every
+``cache_seconds``. A store error is a 503 page naming the store; the server goes on.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """The pages of the site, by name, built from one read of the store.
 
-Page names are paths without an extension, the same for the static report and the live
-server: ``index`` (trends of all pipelines), ``gate`` (trends of the gate pipeline),
-``uncategorized-24h`` ... ``uncategorized-10d`` (``uncategorized`` is the widest
-window), ``bugs/<bug>``. A page is written as ``<name>.html`` with its data as
-``<name>.json`` beside it (static) or served as ``/<name>.html`` and ``/api/<name>.json``
-(live).
+Page names (``index``, ``gate``, ``uncategorized-24h``, ``bugs/<bug>``...) are the same
+for the static report and the live server: ``<name>.html`` and ``<name>.json``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """Raw CI reports -> FailureEvents: which change failed, which jobs, where their logs are.
 
-Two inputs, one output:
-
-- a Gerrit ``comment-added`` stream event (``gerrit stream-events`` JSON) whose author is
-  a CI account and whose comment lists jobs, one per line, as every Zuul generation and
-  Jenkins wrote them::
-
-      - gate-nova-python27 http://logs.openstack.org/.../5ef9f24 : FAILURE in 13m 57s
-      - tempest-full-py3 https://zuul.opendev.org/t/openstack/build/<uuid> : FAILURE in 1h 02m 11s
-      - grenade-multinode https://... : FAILURE in 31m 20s (non-voting)
-      - tripleo-ci-centos-8 https://... : RETRY_LIMIT in 2m 11s
-      - nova-live-migration : NODE_FAILURE Node request 300-0012 failed
-
-- a failed build record of Zuul's REST API (``/api/tenant/T/builds``).
-
-Nothing here does I/O; a malformed input raises ``MalformedEvent`` naming what is wrong.
+Inputs are a Gerrit ``comment-added`` stream event from a CI account (its job lines as
+every Zuul generation and Jenkins wrote them) or a failed build of Zuul's REST API.
+No I/O here; a malformed input raises ``MalformedEvent`` naming what is wrong.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """IRC notifications: the bot hands each FailureReport over, channels hear what it means.
 
-``notifiers_from_config(config, tracker)`` is what the bot calls: it returns one started
-``IrcNotifier`` when bot.yaml has an ``irc.server`` and channels, else nothing.
-``notify`` only puts the report on a queue. A composer thread looks the bugs up (the
-tracker's cache and timeout keep that short; a tracker that fails gives a message
-without title), routes the messages (``irc_routing``) and hands them to the connection
-thread (``irc_connection``), which sends them at the flood-control rate.
+``notify`` only queues the report, so the bot never waits on IRC: a composer thread
+looks the bugs up and routes the messages (``routing``), and the connection thread
+(``connection``) sends them at the flood-control rate.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Which channel hears what: a FailureReport and the channel rules into IRC lines.
 
-- ``positive`` channels hear "change X failed <jobs> because of bug N (title)" for each
-  bug of one of their projects: the change's project, or a project the bug affects on
-  its tracker (Launchpad targets). A bug the tracker cannot look up (private, missing,
-  tracker down) has no title and no projects, so only the change's project channels
-  and ``all`` channels hear it.
-- ``negative`` channels of the change's project hear "change X failed <jobs> in the
-  gate queue with an unrecognized error" and "logs never appeared" notices.
-
-Only reports from the configured queues (``irc.queues``, default ``gate``) are announced.
-Every text is sanitized here, once, whatever it came from.
+``positive`` channels hear the known bugs of their projects, ``negative`` channels the
+unrecognized failures and missing logs of theirs; only the configured queues are
+announced. Every text is sanitized here, once, whatever it came from.
 """
 
 from __future__ import annotations

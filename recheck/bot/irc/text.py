@@ -1,11 +1,8 @@
 """IRC-safe text: strip what could inject commands or formatting, split to fit 512-byte lines.
 
-Everything recheck says on IRC may carry hostile text (a log line, a bug title from
-Launchpad, a job name from an event). IRC ends a command at CR or LF, and clients act on
-``\\x01`` (CTCP) and colour codes, so ``sanitize`` turns every control character into a
-space before anything is queued. ``split_message`` cuts a message into pieces that fit an
-IRC line once the server has put its prefix in front, at whitespace when it can and never
-inside a UTF-8 character.
+Everything said on IRC may carry hostile text (log lines, bug titles, job names), so
+``sanitize`` blanks every control character; ``split_message`` cuts at whitespace where
+it can, never inside a UTF-8 character, leaving room for the server's prefix.
 """
 
 from __future__ import annotations
