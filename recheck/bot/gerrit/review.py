@@ -30,7 +30,7 @@ from recheck import __version__
 from recheck.bot.gerrit.events import FailureEvent
 from recheck.bot.gerrit.stream import ssh_connect
 from recheck.config.bot import GerritSettings
-from recheck.logs.fetch import redact
+from recheck.logs.http import redact
 
 with warnings.catch_warnings():
     # asyncssh still touches cryptography's deprecated DSA classes at import time, which
