@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from recheck.bugs.tracker import DEFAULT_BUG_URL
 from recheck.config.files import Config, ConfigError, sections_schema
-from recheck.config.schema import GerritSection
 from recheck.lib.secrets import SecretError, read_secret
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from recheck.config.schema import GerritSection
 
 __all__ = [
     "DEFAULT_MESSAGES",

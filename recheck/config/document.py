@@ -19,17 +19,15 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from recheck.config.errors import ConfigError
+from recheck.config.schema import Document
 from recheck.config.values import kind
 
-__all__ = ["ConfigError", "check", "read_yaml"]
+__all__ = ["check", "read_document", "read_yaml"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
-
-
-class ConfigError(Exception):
-    """The config file is unusable; the message says where, what, and what to do."""
 
 
 def read_yaml(text: str, path: Path, loader: type[yaml.SafeLoader]) -> tuple[yaml.Node | None, Any]:
@@ -40,6 +38,22 @@ def read_yaml(text: str, path: Path, loader: type[yaml.SafeLoader]) -> tuple[yam
         return root, None if root is None else reader.build(root)
     finally:
         reader.loader.dispose()
+
+
+def read_document(
+    text: str, path: Path, loader: type[yaml.SafeLoader]
+) -> tuple[Document, dict[str, Any]]:
+    """The file checked against the schema, and its plain value ({} when it is empty)."""
+    root, data = read_yaml(text, path, loader)
+    if root is None:
+        return Document(), {}
+    if not isinstance(data, dict):
+        line, column = root.start_mark.line + 1, root.start_mark.column + 1
+        raise ConfigError(
+            f"{path}:{line}:{column}: the file must be a mapping of 'key: value' lines, "
+            f"found {kind(data)}"
+        )
+    return check(Document, data, root, str(path)), data
 
 
 def check(model: type[_Model], data: Any, root: yaml.Node | None, where: str) -> _Model:

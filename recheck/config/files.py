@@ -31,16 +31,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel
 
-from recheck.config.document import ConfigError, check, read_yaml
-from recheck.config.schema import Document, FileEntry
-from recheck.config.values import kind
+from recheck.config.errors import ConfigError
 from recheck.lib.yamlload import parse_with_fast_loader
 from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from recheck.config.schema import Document, FileEntry
 
 __all__ = [
     "CONFIG_ENV",
@@ -139,7 +141,8 @@ class Config:
     path: Path | None = None
     """The file these settings came from; None for the built-in defaults."""
     warnings: tuple[str, ...] = ()
-    """Things worth telling the user that did not stop loading (likely typos)."""
+    """Things worth telling the user that did not stop loading; none today (an unknown
+    key, once a warning, is an error), kept for the commands that print them."""
     store: StoreConfig = field(default_factory=StoreConfig)
     pages: PagesConfig = field(default_factory=PagesConfig)
 
@@ -205,19 +208,16 @@ def parse_config(text: str, path: Path) -> Config:
 
 
 def _config(text: str, path: Path, loader: type[yaml.SafeLoader]) -> Config:
-    root, data = read_yaml(text, path, loader)
-    if root is not None and not isinstance(data, dict):
-        line, column = root.start_mark.line + 1, root.start_mark.column + 1
-        raise ConfigError(
-            f"{path}:{line}:{column}: the file must be a mapping of 'key: value' lines, "
-            f"found {kind(data)}"
-        )
-    document = check(Document, data, root, str(path))
+    # The schema (pydantic) is loaded only when there is a file to check: it takes a
+    # good part of a command's start.
+    from recheck.config.document import read_document
+
+    document, data = read_document(text, path, loader)
     # The sections other modules read (bot, gerrit, irc, bug_tracker, store...), as
     # written: checked above, they read them again with the settings they own.
     sections = {
         name: value
-        for name, value in (data or {}).items()
+        for name, value in data.items()
         if name not in ("fetch", "files", "keep_debug", "pages")
     }
     return Config(
@@ -249,4 +249,7 @@ def _given(section: BaseModel, names: tuple[str, ...] | None = None) -> dict[str
 def sections_schema(config: Config) -> Document:
     """``config.sections`` checked against the schema (ConfigError when wrong), for the
     modules turning them into settings; a Config read from a file has passed already."""
+    from recheck.config.document import check
+    from recheck.config.schema import Document
+
     return check(Document, dict(config.sections), None, str(config.path or "bot.yaml"))

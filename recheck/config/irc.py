@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recheck.config.files import Config, ConfigError, sections_schema
-from recheck.config.schema import Channel
 from recheck.lib.secrets import SecretError, read_secret
+
+if TYPE_CHECKING:
+    from recheck.config.schema import Channel
 
 __all__ = ["EVENTS", "ChannelRule", "IrcSettings", "irc_settings"]
 

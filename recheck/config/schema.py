@@ -401,7 +401,7 @@ class Channel(Section):
     def _known_events(self) -> Channel:
         bad = sorted(set(self.events or ()) - {"positive", "negative"})
         if bad:
-            fail(f"{{name}}: unknown event {bad[0]!r}; use positive, negative", key="events")
+            fail(f"{{name}}.events: unknown event {bad[0]!r}; use positive, negative", key="events")
         return self
 
 
