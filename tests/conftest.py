@@ -1,4 +1,7 @@
-"""Shared test fixtures: paths to the real data copied into tests/fixtures/."""
+"""Shared test fixtures (the real data copied into tests/fixtures/, the Lucene oracle) and
+the marks of tests that need an outside program: `lucene`, `ircd`, `chromium` (registered
+in pyproject.toml), given here to every test that uses the fixture starting that program.
+"""
 
 from __future__ import annotations
 
@@ -27,3 +30,22 @@ from lucene_oracle import lucene  # noqa: E402, F401
 # Tests, and the commands they run, keep compiled queries in a directory of their own,
 # never in the user's ~/.cache.
 os.environ.setdefault("RECHECK_CACHE_DIR", tempfile.mkdtemp(prefix="recheck-test-cache-"))
+
+# --- marks for tests that need an outside program -----------------------------------------
+# The fixture that starts the program decides the mark, so a new test that uses it is
+# marked too (`pytest -m "not chromium"` leaves it out). Tests that start the program
+# without its fixture carry the mark themselves.
+FIXTURE_MARKS = {
+    "lucene": "lucene",  # tests/lucene_oracle.py: Java and Debian's Lucene jars
+    "ircd": "ircd",  # tests/ircd.py: ngircd
+    "browser": "chromium",  # tests/browser.py: headless Chromium through playwright
+    "page": "chromium",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        for name in sorted({mark for f, mark in FIXTURE_MARKS.items() if f in fixtures}):
+            item.add_marker(name)

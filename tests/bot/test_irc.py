@@ -325,6 +325,7 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+@pytest.mark.ircd  # starts its own TLS ngircd, not through the `ircd` fixture
 def test_tls_connection_verified_against_a_ca_file(tmp_path: Path, start_bot) -> None:
     cert, key = make_cert(tmp_path)
     server = Ngircd(tmp_path / "tls", tls_cert=cert, tls_key=key)
