@@ -10,55 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_events, build_files, open_build_file, read_build_info
 from recheck.logs.localdir import DirSource
 from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.logs.source import READ_ERRORS, FileProblem, LogSource, read_error_message
-from recheck.models import Event, Signature
-from recheck.query.matcher import match_events
+from recheck.models import Event, Match, excerpt
+from recheck.query.signatures import Signature
 from recheck.scan.forkmap import fork_map
 from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
-
-if TYPE_CHECKING:  # the store (tantivy, sqlite) is only loaded by the commands that use it
-    from recheck.logs.testresults import SubunitResults
-    from recheck.store.base import Store
+from recheck.store.base import Store, applicable, classify_events
 
 __all__ = [
     "Classification",
     "Ingested",
     "Match",
     "classify_build",
-    "classify_events",
     "ingest_build",
     "signatures_for",
 ]
-
-EXCERPT_CHARS = 300
-"""How much of a matching event's message a report shows."""
-
-_BATCH = 5000
-"""Events matched at a time: bounds memory while keeping each event's text for the report."""
-
-
-@dataclass(frozen=True)
-class Match:
-    """One event a signature matched: where it is and what it says."""
-
-    bug: str
-    filename: str
-    line: int
-    message: str
-    """The start of the event's message (``EXCERPT_CHARS`` at most)."""
-
-    @classmethod
-    def of(cls, bug: str, event_id: str, event: Event) -> Match:
-        """The match of ``bug`` on the event ``<filename>:<line>`` (line 0 when the id
-        names none, as for events some other indexer stored)."""
-        filename, _, line = event_id.rpartition(":")
-        return cls(bug, filename, int(line) if line.isdigit() else 0, _excerpt(event))
 
 
 @dataclass
@@ -82,32 +53,6 @@ class Classification:
         if not self.build.log_url:
             return None
         return f"{self.build.log_url.rstrip('/')}/{match.filename}#{match.line}"
-
-
-def applicable(
-    signatures: Sequence[Signature], build: Build, tests: SubunitResults | None = None
-) -> tuple[list[Signature], dict[str, str]]:
-    """The signatures to evaluate for ``build``, and why each other one is skipped.
-
-    ``tests`` are the build's test results (None: it has no subunit stream); a
-    signature with ``test_ids`` is evaluated only when one of those tests failed.
-    """
-    chosen: list[Signature] = []
-    skipped: dict[str, str] = {}
-    for signature in signatures:
-        if not build.is_voting and not signature.allow_nonvoting:
-            skipped[signature.bug] = "non-voting build; the signature lacks allow-nonvoting"
-        elif signature.test_ids and (reason := _test_skip(signature, tests)) is not None:
-            skipped[signature.bug] = reason
-        else:
-            chosen.append(signature)
-    return chosen, skipped
-
-
-def _test_skip(signature: Signature, tests: SubunitResults | None) -> str | None:
-    from recheck.logs.testresults import skip_reason
-
-    return skip_reason(signature.test_ids, tests)
 
 
 def signatures_for(
@@ -206,28 +151,6 @@ _MATCH_BATCH = 5000
 """Events held at a time while ingesting: matched together, then dropped."""
 
 
-def classify_events(
-    signatures: Sequence[Signature], events: Iterable[tuple[str, Event]]
-) -> Iterator[Match]:
-    """The matches of ``signatures`` among events with ids ``<filename>:<line>``."""
-    batch: list[tuple[str, Event]] = []
-    for item in events:
-        batch.append(item)
-        if len(batch) >= _BATCH:
-            yield from _match_batch(signatures, batch)
-            batch = []
-    if batch:
-        yield from _match_batch(signatures, batch)
-
-
-def _match_batch(signatures: Sequence[Signature], batch: list[tuple[str, Event]]) -> list[Match]:
-    by_id = dict(batch)
-    found: list[Match] = []
-    for bug, ids in match_events(signatures, batch).items():
-        found.extend(Match.of(bug, event_id, by_id[event_id]) for event_id in ids)
-    return found
-
-
 def classify_build(
     source: LogSource,
     signatures: Sequence[Signature],
@@ -294,7 +217,7 @@ def _scan_one(
         with stream:
             try:
                 for index, filename, line, event in scanner.scan_file(plan, stream):
-                    found.append(Match(chosen[index].bug, filename, line, _excerpt(event)))
+                    found.append(Match(chosen[index].bug, filename, line, excerpt(event)))
             except READ_ERRORS as exc:
                 problems.append(
                     FileProblem(plan.path, read_error_message(exc, "while scanning it"))
@@ -331,9 +254,3 @@ def _scan_in_parallel(
     outcomes = fork_map(scan, order, workers)
     done = dict(zip(order, outcomes, strict=True))
     return [done[position] for position in sorted(done)]  # as a serial scan gives them
-
-
-def _excerpt(event: Event) -> str:
-    message = event.get("message", "")
-    text = message if isinstance(message, str) else "\n".join(message)
-    return text[:EXCERPT_CHARS]

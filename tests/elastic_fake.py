@@ -1,22 +1,9 @@
 """A small in-memory Elasticsearch / OpenSearch served over real HTTP, for the cluster store.
 
-No cluster can run on these machines, so ``FakeCluster`` implements the REST endpoints
-``recheck.store.elastic.store`` uses (``_bulk``, ``_search``, ``_msearch``, point in time,
-``_delete_by_query``, ``_cat/indices``, ``_doc``, ``_refresh``, ``_cluster/health``,
-index creation) with the response shapes recorded in ``tests/fixtures/elastic/`` and
-the headers the real servers send: Elasticsearch's ``X-Elastic-Product`` (the
-elasticsearch-py 8 client refuses a server without it) or none for OpenSearch.
-
-It evaluates ``query_string`` with recheck's own engine (``compile_query``), so the
-store-contract suite can run against it; the other queries (bool, term, terms, range,
-exists, ids, match_all), sorts with ``search_after``, and the aggregations recheck
-sends (terms, cardinality, missing, max) are implemented as Elasticsearch documents
-them. It refuses what the real servers refuse (URL parameters an endpoint does not
-take, Elasticsearch 8's ``_id`` sort, ``_shard_doc`` on OpenSearch or outside a point in
-time, an index named beside a point in time), so a request valid for only one of them
-fails here. Every request is recorded (``requests``), and faults can be injected
-(``fail_next``, ``reject_item``, ``reject_bulk_item``, ``hold_next`` for timeouts) to
-test retries and error reports.
+``FakeCluster`` answers the endpoints the store uses with the response shapes recorded
+in ``tests/fixtures/elastic/``, evaluates ``query_string`` with recheck's engine, refuses
+what the real servers refuse, records every request and injects faults (``fail_next``,
+``reject_item``, ``reject_bulk_item``, ``hold_next``).
 """
 
 from __future__ import annotations
@@ -35,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from recheck.query.engine import Doc as QueryDoc
-from recheck.query.engine import QuerySyntaxError, compile_query
+from recheck.query import Doc as QueryDoc
+from recheck.query import QuerySyntaxError, compile_query
 
 FIXTURES = Path(__file__).parent / "fixtures" / "elastic"
 DATE_FIELDS = frozenset({"@timestamp", "time", "ingested_at", "build_time", "recorded_at"})

@@ -1,14 +1,8 @@
 """The behaviour every ``Store`` owes its callers, as a reusable test suite.
 
-A test module gets the whole suite by subclassing ``StoreContract`` and providing a
-``store`` fixture that yields a fresh, empty store (see tests/test_store.py for the
-embedded store); an Elasticsearch store runs the same tests against its server.
-
-The data are real: the 300 gate-log events of examples/sample-events.jsonl, split into
-builds with different statuses, queues and times, and queried with the 91 real
-elastic-recheck signatures, the demo signatures and a table of query shapes. Expected
-results always come from the query engine itself (``Query.matches``), never from the
-store under test.
+A test module subclasses ``StoreContract`` and gives a ``store`` fixture yielding a fresh,
+empty store. The data are real (examples/sample-events.jsonl, the elastic-recheck
+signatures); expected results come from the query engine, never from the store tested.
 """
 
 from __future__ import annotations
@@ -24,11 +18,11 @@ import pytest
 
 from recheck.logs.build import Build
 from recheck.logs.eventfile import iter_events
-from recheck.models import Event, Signature
-from recheck.pipeline import Match, applicable, classify_events
-from recheck.query.engine import compile_query
-from recheck.query.signatures import load_signatures
+from recheck.models import Event, Match
+from recheck.query import compile_query
+from recheck.query.signatures import Signature, load_signatures
 from recheck.store import Store
+from recheck.store.base import applicable, classify_events
 from recheck.store.stats import summarize
 
 ROOT = Path(__file__).resolve().parent.parent

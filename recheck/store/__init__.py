@@ -1,18 +1,17 @@
-"""History of builds, events and matches: the ``Store`` interface and where it lives.
+"""History of builds, events and matches: the ``Store`` interface and ``open_store``.
 
-``open_store()`` opens the embedded store (SQLite catalog + tantivy event index, no
-server) in ``$RECHECK_HOME`` or ``./.recheck/``, or, when bot.yaml's ``store.backend``
-says ``elasticsearch`` or ``opensearch``, the cluster store (``recheck.store.elastic.store``,
-an optional extra). Nothing outside this package speaks SQL, tantivy or Elasticsearch;
-callers use the ``Store`` methods and the records in ``base``.
+``open_store`` opens the embedded store (``embedded``) or the cluster store bot.yaml
+names (``elastic``). The backends load on first use, so importing ``base`` (as the
+pipeline does) costs no SQLite, tantivy or client library.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recheck.store.base import (
     DEFAULT_BUILD_DAYS,
@@ -27,11 +26,11 @@ from recheck.store.base import (
     StoreError,
     signature_hash,
 )
-from recheck.store.elastic.store import open_cluster_store, wants_cluster
-from recheck.store.embedded.store import EmbeddedStore, generated_uuid
+from recheck.store.elastic.cluster import wants_cluster
 
 if TYPE_CHECKING:
     from recheck.config.files import Config
+    from recheck.store.embedded.store import EmbeddedStore, generated_uuid
 
 __all__ = [
     "DEFAULT_BUILD_DAYS",
@@ -54,6 +53,19 @@ __all__ = [
 
 HOME_VARIABLE = "RECHECK_HOME"
 """Environment variable naming the store directory."""
+
+
+_LAZY = {
+    "EmbeddedStore": "recheck.store.embedded.store",
+    "generated_uuid": "recheck.store.embedded.store",
+}
+"""Public names of the backends, imported when first asked for."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def default_store_path() -> Path:
@@ -93,7 +105,11 @@ def open_store(
                 "drop one of them (for the embedded store, remove backend or write "
                 "'backend: embedded')",
             )
+        from recheck.store.elastic.store import open_cluster_store
+
         return open_cluster_store(section, where=where, retention=retention, auto_gc=auto_gc)
+    from recheck.store.embedded.store import EmbeddedStore
+
     directory = default_store_path() if path is None else path
     if not create and not EmbeddedStore.exists(directory):
         raise StoreError(

@@ -1,18 +1,8 @@
-"""What every store offers: the ``Store`` interface, the records it returns, its errors.
+"""What every store offers: the ``Store`` interface, the records it returns, ``StoreError``.
 
-A **store** keeps history: the builds recheck has seen (all of them, successful ones too,
-so a signature's false positives can be measured), every event of their logs for a
-while, and which known bugs each build showed. The embedded store (SQLite + tantivy,
-``recheck.store.embedded.store``) implements it with no server; an Elasticsearch store can
-implement the same interface, and ``tests/store_contract.py`` checks either.
-
-Times are timezone-aware UTC datetimes; a naive datetime given to a store is read as UTC.
-An event's time is its build's time (``when`` at ingest), so "the last 10 days" selects
-builds, as the pages and ``recheck query`` mean it.
-
-Errors::
-
-    StoreError          the store cannot be used: says which path and what to do
+Also the rules every store shares with the pipeline: which signatures apply to a build
+(``applicable``) and the matches kept for events (``classify_events``). Times are aware
+UTC datetimes (naive means UTC); an event's time is its build's.
 """
 
 from __future__ import annotations
@@ -26,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from recheck.logs.build import Build
-from recheck.models import Event, Signature
-from recheck.query.engine import Query
+from recheck.models import Event, Match
+from recheck.query import Query
+from recheck.query.matcher import match_events
+from recheck.query.signatures import Signature
 
 if TYPE_CHECKING:
-    # Annotation only: the pipeline will import the store, not the other way round.
-    from recheck.pipeline import Match
+    from recheck.logs.testresults import SubunitResults
 
 __all__ = [
     "DEFAULT_BUILD_DAYS",
@@ -44,6 +35,8 @@ __all__ = [
     "StoredBuild",
     "StoredClassification",
     "StoredMatch",
+    "applicable",
+    "classify_events",
     "signature_hash",
     "utc",
 ]
@@ -283,3 +276,59 @@ def signature_hash(signature: Signature) -> str:
     """
     what = [signature.query, signature.allow_nonvoting, list(signature.test_ids)]
     return hashlib.sha256(json.dumps(what).encode("utf-8")).hexdigest()
+
+
+_BATCH = 5000
+"""Events matched at a time: bounds memory while keeping each event's text for the match."""
+
+
+def classify_events(
+    signatures: Sequence[Signature], events: Iterable[tuple[str, Event]]
+) -> Iterator[Match]:
+    """The matches of ``signatures`` among events with ids ``<filename>:<line>``: what a
+    store keeps for them, at ingest (``recheck.pipeline.ingest_build``) and reclassify."""
+    batch: list[tuple[str, Event]] = []
+    for item in events:
+        batch.append(item)
+        if len(batch) >= _BATCH:
+            yield from _match_batch(signatures, batch)
+            batch = []
+    if batch:
+        yield from _match_batch(signatures, batch)
+
+
+def _match_batch(signatures: Sequence[Signature], batch: list[tuple[str, Event]]) -> list[Match]:
+    by_id = dict(batch)
+    found: list[Match] = []
+    for bug, ids in match_events(signatures, batch).items():
+        found.extend(Match.of(bug, event_id, by_id[event_id]) for event_id in ids)
+    return found
+
+
+def applicable(
+    signatures: Sequence[Signature], build: Build, tests: SubunitResults | None = None
+) -> tuple[list[Signature], dict[str, str]]:
+    """The signatures to evaluate for ``build``, and why each other one is skipped.
+
+    ``tests`` are the build's test results (None: it has no subunit stream); a
+    signature with ``test_ids`` is evaluated only when one of those tests failed.
+    The pipeline and every store decide by this one rule (it lives here, in the lowest
+    layer that both use and that may read test results).
+    """
+    chosen: list[Signature] = []
+    skipped: dict[str, str] = {}
+    for signature in signatures:
+        if not build.is_voting and not signature.allow_nonvoting:
+            skipped[signature.bug] = "non-voting build; the signature lacks allow-nonvoting"
+        elif signature.test_ids and (reason := _test_skip(signature, tests)) is not None:
+            skipped[signature.bug] = reason
+        else:
+            chosen.append(signature)
+    return chosen, skipped
+
+
+def _test_skip(signature: Signature, tests: SubunitResults | None) -> str | None:
+    # Imported here: most classifications need no test results (nor python-subunit).
+    from recheck.logs.testresults import skip_reason
+
+    return skip_reason(signature.test_ids, tests)

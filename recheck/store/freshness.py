@@ -1,9 +1,7 @@
 """How current a store's history is, for the pages' header ("indexing behind by N hours").
 
-Every store knows the time of its newest event (``Store.newest_event_time``); a cluster
-also knows its health (green/yellow/red: ``ElasticStore.health``), which the embedded
-store has no notion of. ``freshness`` asks for both and never raises: a cluster that is
-down gives a ``Freshness`` whose ``problem`` says so, and the page still renders.
+``freshness`` asks for the newest event's time and, of a cluster, its health; it never
+raises, so a cluster that is down gives a ``Freshness`` whose ``problem`` says so.
 """
 
 from __future__ import annotations

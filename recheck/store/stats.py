@@ -1,19 +1,8 @@
 """What ``recheck query`` reports about a query's hits: counts and the top field values.
 
-Triagers ask "where does this signature hit?": how many events, how many distinct builds
-per build_status (does it also hit successful builds, i.e. false positives?), and for
-each field its most common values with their share, as elastic-recheck's
-``elastic-recheck-query`` printed them (``build_name`` / ``48% check-grenade-dsvm``).
-As there, a field's share is taken among the hits that have the field; each value of a
-multi-valued field (``tags``) counts, once per hit, as Elasticsearch's terms aggregation
-counts it (so the cluster store's aggregations give the same report); ``message`` and
-``@`` fields are never listed, and
-fields that differ on nearly every build (``NOISY_FIELDS``) only with ``verbose``.
-
-Pure functions over events, whatever store they came from; the CLI only prints.
-``stats_from`` asks a store that can count for itself (the cluster store's
-``summary``: aggregations, one request whatever the number of hits) and summarizes
-the store's search otherwise.
+Pure functions over events, as elastic-recheck-query counted them (a field's share among
+the hits that have it; each value of a multi-valued field once per hit); ``stats_from``
+lets a store that can count for itself (the cluster's aggregations) do so.
 """
 
 from __future__ import annotations
@@ -24,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from recheck.models import Event, Signature
-from recheck.query.engine import Query
+from recheck.models import Event
+from recheck.query import Query
+from recheck.query.signatures import Signature
 
 if TYPE_CHECKING:
     from recheck.store.base import Store, StoredMatch

@@ -1,11 +1,8 @@
-"""The cluster store (recheck.store.elastic.store) against a local fake Elasticsearch/OpenSearch.
+"""The cluster store (recheck.store.elastic) against a local fake Elasticsearch/OpenSearch.
 
-No cluster runs here, so ``tests/elastic_fake.py`` serves an in-memory cluster over real
-HTTP with the response shapes recorded in ``tests/fixtures/elastic/`` (see its README),
-and the real client libraries (elasticsearch-py 8, opensearch-py) talk to it. The fake
-evaluates query_string with recheck's engine, so the store-contract suite runs against
-it with the same expectations as the embedded store; other tests pin the exact request
-bodies recheck sends, and replay recorded error answers.
+The real client libraries talk to ``tests/elastic_fake.py`` over HTTP: the store-contract
+suite runs as for the embedded store; other tests pin request bodies and replay recorded
+error answers.
 """
 
 from __future__ import annotations
@@ -24,8 +21,8 @@ from store_contract import NOW, StoreContract, ingest_sample, make_signature
 
 from recheck.config.files import Config
 from recheck.logs.build import Build
-from recheck.models import Signature
-from recheck.query.engine import compile_query
+from recheck.query import compile_query
+from recheck.query.signatures import Signature
 from recheck.store import Store, StoreError, open_store
 from recheck.store.elastic.store import (
     ClusterError,
@@ -264,7 +261,7 @@ def test_classifying_a_build_is_one_msearch(cluster: FakeCluster, store: Elastic
 def test_ingest_bulk_indexes_events_matches_and_the_build(
     cluster: FakeCluster, store: ElasticStore
 ) -> None:
-    from recheck.pipeline import Match
+    from recheck.models import Match
 
     build = Build(build_uuid="u-9", build_name="tempest-full")
     events = [("job-output.txt:7", {"message": "boom", "@timestamp": "original"})]
@@ -925,7 +922,7 @@ def _copy(
     number: int, lines: Sequence[int], bug: str
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[Any]]:
     """A copy of build u-7: events saying "copy <number>", one match of ``bug`` each."""
-    from recheck.pipeline import Match
+    from recheck.models import Match
 
     events = [
         (f"logs/job-output.txt:{line}", {"message": f"delete failed copy{number} {line}"})
@@ -1009,7 +1006,7 @@ def test_matches_of_two_copies_of_a_build_are_paged_without_losing_one(
 ) -> None:
     """A re-ingest leaves two copies of a match that differ only by generation; paging
     with search_after must not take them for one (the current one would be skipped)."""
-    from recheck.pipeline import Match
+    from recheck.models import Match
 
     with ElasticStore(settings(url, page_size=1)) as store:
         store.ingest(Build(build_uuid="u-1"), [], [Match("1", "job-output.txt", 7, "boom")],
@@ -1162,7 +1159,7 @@ def test_with_index_events_off_only_builds_and_matches_are_written(
     cluster: FakeCluster, url: str
 ) -> None:
     # Where logstash already ships the logs, recheck must not index them a second time.
-    from recheck.pipeline import Match
+    from recheck.models import Match
 
     build = Build(build_uuid="u-1", build_status="FAILURE", build_queue="gate")
     events = [(f"job-output.txt:{n}", {"message": f"delete failed {n}"}) for n in (1, 2)]

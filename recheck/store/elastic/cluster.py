@@ -1,13 +1,7 @@
 """How recheck reaches a cluster: bot.yaml's settings, one request function over the
-Elasticsearch and OpenSearch client libraries, retries, and the errors they raise.
-
-``recheck.store.elastic.store`` builds every request body (with the backend's query DSL,
-``recheck.store.elastic.dsl``) and sends it through a ``Cluster`` (``ElasticsearchCluster``:
-elasticsearch-py 8, which checks the server's ``X-Elastic-Product`` header;
-``OpenSearchCluster``: opensearch-py, for OpenSearch and
-Elasticsearch 7). The client libraries are optional extras, imported when a cluster is
-opened; without them opening says which ``pip install`` fixes it. Clients never retry
-on their own: ``RetryPolicy`` (exponential backoff with jitter) decides.
+Elasticsearch and OpenSearch client libraries (optional extras, imported when a cluster
+is opened), and the errors they raise. Clients never retry on their own: the store does,
+waiting as ``RetryPolicy`` says.
 
 Errors (all ``StoreError``, whose ``path`` is the cluster URL without credentials)::
 
@@ -20,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from recheck.lib.backoff import Backoff
 from recheck.store.base import StoreError
 
 __all__ = [
@@ -94,7 +88,11 @@ class QueryRejected(StoreError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When and how long to wait before trying a failed request again."""
+    """How often to try a failed request again (bot.yaml's ``retries``, ``backoff``).
+
+    A settings value (frozen, compared); the waits are ``recheck.lib.backoff``'s:
+    ``Backoff`` has no limit on attempts and holds a counter, so it is made per request.
+    """
 
     retries: int = 3
     """Further attempts after a retryable failure."""
@@ -102,10 +100,13 @@ class RetryPolicy:
     """Seconds before the first retry; doubled for each further one."""
     max_backoff: float = 30.0
 
+    def backoff_waits(self) -> Backoff:
+        """The waits of one request's retries: doubling, capped, with jitter in [1/2, 1]."""
+        return Backoff(initial=self.backoff, maximum=self.max_backoff, factor=2.0, jitter=0.5)
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based), with jitter."""
-        ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
-        return float(ceiling * (0.5 + random.random() / 2))
+        return self.backoff_waits().delay(attempt)
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,7 @@ class ElasticsearchCluster:
             verify_certs=settings.verify_certs,
             ca_certs=settings.ca_certs or DEFAULT,
             request_timeout=settings.timeout,
-            max_retries=0,  # the store retries with backoff (RetryPolicy)
+            max_retries=0,  # the store retries, waiting as RetryPolicy says
             retry_on_timeout=False,
         )
 

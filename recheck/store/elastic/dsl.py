@@ -1,14 +1,8 @@
-"""The query DSL of the configured cluster backend, behind one small shim.
+"""The query DSL of the configured cluster backend: ``elasticsearch.dsl`` or opensearch-py's
+copy, which build the same bodies, so ``backend: opensearch`` needs only opensearch-py.
 
-elasticsearch-dsl lives on in two places: inside elasticsearch-py since 8.18
-(``elasticsearch.dsl``) and inside opensearch-py since 2.2 (``opensearchpy.helpers``).
-Both offer the same ``Search``, ``MultiSearch``, ``Q`` and ``A`` and give the same
-``to_dict()`` bodies, so ``recheck.store.elastic.store`` builds its requests with whichever
-one the backend's extra installed, and never needs the other library: ``pip install
-'recheck[opensearch]'`` alone is enough for ``backend: opensearch``.
-
-Only bodies are built here; requests go through ``recheck.store.elastic.cluster``, which owns
-retries and errors (the DSL's own ``execute`` would bypass them).
+Only bodies are built here: requests go through ``cluster`` (the DSL's own ``execute``
+would bypass the store's retries and errors).
 """
 
 from __future__ import annotations
