@@ -6,6 +6,7 @@ Glossary (used the same way in code, CLI and docs):
   or a list of texts for multi-valued fields such as ``tags``.
 - **Signature**: a triager's description of a known bug: a Lucene query_string plus
   flags, loaded from ``queries/<bug>.yaml``.
+- **Match**: one event a signature matched, as every stage and store reports it.
 """
 
 from __future__ import annotations
@@ -81,3 +82,32 @@ class Signature:
     test_ids: tuple[str, ...] = ()
     resolved_at: str | None = None
     """ISO date (or the text written) when the bug was marked resolved; None if open."""
+
+
+EXCERPT_CHARS = 300
+"""How much of a matching event's message a report shows."""
+
+
+def excerpt(event: Event) -> str:
+    """The start of ``event``'s message (``EXCERPT_CHARS`` at most), as a match shows it."""
+    message = event.get("message", "")
+    text = message if isinstance(message, str) else "\n".join(message)
+    return text[:EXCERPT_CHARS]
+
+
+@dataclass(frozen=True)
+class Match:
+    """One event a signature matched: where it is and what it says."""
+
+    bug: str
+    filename: str
+    line: int
+    message: str
+    """The start of the event's message (``EXCERPT_CHARS`` at most)."""
+
+    @classmethod
+    def of(cls, bug: str, event_id: str, event: Event) -> Match:
+        """The match of ``bug`` on the event ``<filename>:<line>`` (line 0 when the id
+        names none, as for events some other indexer stored)."""
+        filename, _, line = event_id.rpartition(":")
+        return cls(bug, filename, int(line) if line.isdigit() else 0, excerpt(event))

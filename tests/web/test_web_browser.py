@@ -20,7 +20,7 @@ from recheck.bugs.tracker import BugInfo
 from recheck.cli.main import main
 from recheck.config.files import PagesConfig
 from recheck.logs.build import Build
-from recheck.pipeline import Match
+from recheck.models import Match
 from recheck.query.signatures import load_signatures
 from recheck.store import open_store
 from recheck.web.report import write_report
