@@ -12,8 +12,8 @@ from recheck.cli.main import main
 from recheck.logs.build import Build
 from recheck.logs.eventfile import iter_events
 from recheck.logs.localdir import DirSource
-from recheck.models import Signature
-from recheck.pipeline import Match, build_events, classify_build
+from recheck.models import Match, Signature
+from recheck.pipeline import build_events, classify_build
 from recheck.query.matcher import match_events
 from recheck.query.signatures import load_signatures
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from recheck.bugs.tracker import BugTracker
 from recheck.config.files import PagesConfig
-from recheck.models import Signature
-from recheck.pipeline import Classification, Match
+from recheck.models import Match, Signature
+from recheck.pipeline import Classification
 from recheck.store.base import StoredBuild, StoredMatch
 from recheck.store.freshness import Freshness
 

@@ -29,8 +29,7 @@ from store_contract import NOW, StoreContract, ingest_sample, make_signature, sa
 
 import recheck.store
 from recheck.logs.build import Build
-from recheck.models import Event
-from recheck.pipeline import Match
+from recheck.models import Event, Match
 from recheck.query.engine import compile_query
 from recheck.store import EmbeddedStore, Retention, Store, StoreError, open_store
 from recheck.store.embedded.index import _regex_literal, candidate_query
@@ -170,7 +169,7 @@ import os, signal, sys
 from datetime import datetime
 from pathlib import Path
 from recheck.logs.build import Build
-from recheck.pipeline import Match
+from recheck.models import Match
 from recheck.store.embedded.store import EmbeddedStore
 
 path, version, mode, arg, count, when = sys.argv[1:7]

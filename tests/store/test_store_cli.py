@@ -28,9 +28,9 @@ from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_events
 from recheck.logs.fetch import build_from_zuul
 from recheck.logs.localdir import DirSource
-from recheck.pipeline import classify_events
 from recheck.query.signatures import load_signatures
 from recheck.store import HOME_VARIABLE, open_store
+from recheck.store.base import classify_events
 from recheck.store.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -70,7 +70,7 @@ from recheck.store.embedded.index import INDEX_VERSION, EventIndex, candidate_qu
 if TYPE_CHECKING:
     import tantivy
 
-    from recheck.pipeline import Match
+    from recheck.models import Match
 
 __all__ = ["GARBAGE_GRACE", "GC_INTERVAL", "EmbeddedStore", "generated_uuid"]
 
@@ -367,7 +367,8 @@ class EmbeddedStore:
         engine decides, as for ``search``. Raises StoreError when the build is not
         stored or its events are no longer kept.
         """
-        from recheck.pipeline import Match, applicable
+        from recheck.models import Match
+        from recheck.store.base import applicable
 
         uuid = build.build_uuid
         stored = self._read(lambda conn: catalog.build_with_events(conn, uuid)) if uuid else None
@@ -451,7 +452,7 @@ class EmbeddedStore:
         """
         # Imported here: the pipeline will import the store to ingest, and the store
         # needs the pipeline's classification rules only for this.
-        from recheck.pipeline import applicable, classify_events
+        from recheck.store.base import applicable, classify_events
 
         reader = self._reader()
         recorded = catalog.recorded_hashes(reader)
