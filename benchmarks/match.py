@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recheck.models import Event  # noqa: E402
+from recheck.query import Doc, compile_query  # noqa: E402
 from recheck.query import prefilter as prefilter_module  # noqa: E402
-from recheck.query.engine import Doc, compile_query  # noqa: E402
 from recheck.query.matcher import match_events  # noqa: E402
 from recheck.query.signatures import load_signatures  # noqa: E402
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from recheck.logs.build import Build  # noqa: E402
 from recheck.models import Event  # noqa: E402
-from recheck.query.engine import Query, compile_query  # noqa: E402
+from recheck.query import Query, compile_query  # noqa: E402
 from recheck.store import EmbeddedStore  # noqa: E402
 from recheck.store.stats import summarize  # noqa: E402
 

@@ -5,19 +5,15 @@ Glossary (used the same way in code, CLI and docs):
 - **Event**: one log record as Elasticsearch would have indexed it: field name -> text,
   or a list of texts for multi-valued fields such as ``tags``.
 - **Signature**: a triager's description of a known bug: a Lucene query_string plus
-  flags, loaded from ``queries/<bug>.yaml``.
+  flags, loaded from ``queries/<bug>.yaml`` (``recheck.query.signatures``: it holds the
+  compiled query, and models sit below the query stage).
 - **Match**: one event a signature matched, as every stage and store reports it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
-
-if TYPE_CHECKING:
-    # Only for the annotation: models stay importable without pulling in the engine.
-    from recheck.query.engine import Query
+from dataclasses import dataclass
+from typing import TypeAlias
 
 # Fields a logstash-style event carries: the logstash pipeline's own (message, tags,
 # filename, @timestamp...), what its grok patterns extract (loglevel, module, pid,
@@ -62,26 +58,6 @@ EVENT_FIELDS: tuple[str, ...] = (
 
 Event: TypeAlias = dict[str, str | list[str]]
 """One log event: field -> value; a list holds the values of a multi-valued field."""
-
-
-@dataclass(frozen=True)
-class Signature:
-    """A known-bug signature: its query as written, compiled once, and its flags."""
-
-    bug: str
-    """Bug id: the file stem, e.g. ``1260311`` for ``queries/1260311.yaml``."""
-    query: str
-    """The Lucene query_string exactly as written in the file."""
-    path: Path
-    compiled: Query = field(repr=False, compare=False)
-    line: int = 1
-    """Line of the ``query:`` key in ``path``, where messages about the query point."""
-    suppress_graph: bool = False
-    suppress_notification: bool = False
-    allow_nonvoting: bool = False
-    test_ids: tuple[str, ...] = ()
-    resolved_at: str | None = None
-    """ISO date (or the text written) when the bug was marked resolved; None if open."""
 
 
 EXCERPT_CHARS = 300

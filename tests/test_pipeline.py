@@ -12,10 +12,10 @@ from recheck.cli.main import main
 from recheck.logs.build import Build
 from recheck.logs.eventfile import iter_events
 from recheck.logs.localdir import DirSource
-from recheck.models import Match, Signature
+from recheck.models import Match
 from recheck.pipeline import build_events, classify_build
 from recheck.query.matcher import match_events
-from recheck.query.signatures import load_signatures
+from recheck.query.signatures import Signature, load_signatures
 
 ROOT = Path(__file__).parents[1]
 BUILDS = Path(__file__).parent / "fixtures" / "builds"

@@ -24,9 +24,8 @@ from store_contract import classify, sample_events, with_build
 
 from recheck.logs.build import Build
 from recheck.logs.sources import open_source
-from recheck.models import Signature
 from recheck.pipeline import ingest_build
-from recheck.query.signatures import load_signatures
+from recheck.query.signatures import Signature, load_signatures
 from recheck.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,8 @@ from recheck.logs.buildlogs import read_build_info
 from recheck.logs.fetch import Fetcher, FetchError, HttpLogSource
 from recheck.logs.source import LogSource, SourceError
 from recheck.logs.sources import open_source
-from recheck.models import Signature
 from recheck.pipeline import classify_build, ingest_build
-from recheck.query.signatures import load_signatures
+from recheck.query.signatures import Signature, load_signatures
 from recheck.store.base import Store, StoreError
 
 __all__ = ["SignatureSet", "Triage"]

@@ -23,17 +23,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from recheck.query.engine import (
-    Bool,
-    Exists,
-    MatchAll,
-    MatchNone,
-    Node,
-    Phrase,
-    Query,
-    Term,
-    compile_query,
-)
+from recheck.query.nodes import Bool, Exists, MatchAll, MatchNone, Node, Phrase, Term
+from recheck.query.parser import Query, compile_query
 
 __all__ = ["MAX_ENTRIES", "cache_file", "compile_cached", "save"]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from recheck.models import Event, Signature
-from recheck.query.engine import Doc
+from recheck.models import Event
+from recheck.query.nodes import Doc
 from recheck.query.prefilter import Prefilter
+from recheck.query.signatures import Signature
 
 __all__ = ["match_events"]
 

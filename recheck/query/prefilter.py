@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
+from recheck.models import Event
 from recheck.query.analysis import lowercase
-from recheck.query.engine import DEFAULT_FIELD, Doc, Event, Query, selectivity
+from recheck.query.nodes import Doc, selectivity
+from recheck.query.parser import DEFAULT_FIELD, Query
 
 hyperscan: ModuleType | None
 try:  # optional: `pip install 'recheck[fast]'`

@@ -1,4 +1,4 @@
-"""Load signature files (``queries/<bug>.yaml``) into Signatures.
+"""Signatures, and loading signature files (``queries/<bug>.yaml``) into them.
 
 A broken file must never hide the others: every problem with one file becomes a
 ``SignatureError`` naming the file, line and column, and loading goes on with the next.
@@ -11,19 +11,18 @@ import difflib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from recheck.lib.yamlload import parse_with_fast_loader
-from recheck.models import Signature
 from recheck.query import cache as querycache
 from recheck.query.cache import compile_cached
-from recheck.query.engine import Query, QuerySyntaxError
+from recheck.query.parser import Query, QuerySyntaxError
 
-__all__ = ["KNOWN_KEYS", "SignatureError", "load_signature", "load_signatures"]
+__all__ = ["KNOWN_KEYS", "Signature", "SignatureError", "load_signature", "load_signatures"]
 
 KNOWN_KEYS = (
     "query",
@@ -35,6 +34,26 @@ KNOWN_KEYS = (
 )
 # Every line break YAML counts when it reports a mark's line.
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A known-bug signature: its query as written, compiled once, and its flags."""
+
+    bug: str
+    """Bug id: the file stem, e.g. ``1260311`` for ``queries/1260311.yaml``."""
+    query: str
+    """The Lucene query_string exactly as written in the file."""
+    path: Path
+    compiled: Query = field(repr=False, compare=False)
+    line: int = 1
+    """Line of the ``query:`` key in ``path``, where messages about the query point."""
+    suppress_graph: bool = False
+    suppress_notification: bool = False
+    allow_nonvoting: bool = False
+    test_ids: tuple[str, ...] = ()
+    resolved_at: str | None = None
+    """ISO date (or the text written) when the bug was marked resolved; None if open."""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from typing import Any
 
 from recheck.bugs.tracker import BugTracker
 from recheck.config.files import PagesConfig
-from recheck.models import Match, Signature
+from recheck.models import Match
 from recheck.pipeline import Classification
+from recheck.query.signatures import Signature
 from recheck.store.base import StoredBuild, StoredMatch
 from recheck.store.freshness import Freshness
 

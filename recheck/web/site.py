@@ -13,7 +13,7 @@ from functools import cached_property
 
 from recheck.bugs.tracker import BugTracker
 from recheck.config.files import PagesConfig
-from recheck.models import Signature
+from recheck.query.signatures import Signature
 from recheck.store.base import Store, StoredBuild, utc
 from recheck.store.freshness import freshness
 from recheck.web.pages import (

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lucene_oracle import LuceneOracle, OracleError
 
-from recheck.query.engine import QuerySyntaxError, compile_query
+from recheck.models import Event
+from recheck.query import QuerySyntaxError, compile_query
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
-Event = Mapping[str, str | Sequence[str]]
 EventLike = str | Event  # a bare string is an event with only a message
 
 
@@ -790,7 +790,7 @@ def query(draw: st.DrawFn, depth: int = 0, fld: str | None = None) -> str:
     return out
 
 
-def make_events(q: str, seed: int, n: int) -> list[dict[str, list[str]]]:
+def make_events(q: str, seed: int, n: int) -> list[Event]:
     """`n` events whose words come half from the query, half from the vocabulary.
 
     Plain `random` seeded by hypothesis rather than hypothesis strategies: as fast as it
@@ -811,9 +811,9 @@ def make_events(q: str, seed: int, n: int) -> list[dict[str, list[str]]]:
             out += (rng.choice(SEPARATORS) if i else "") + w
         return out
 
-    events = []
+    events: list[Event] = []
     for _ in range(n):
-        ev: dict[str, list[str]] = {}
+        ev: Event = {}
         for fld in FIELDS:
             if fld != "message" and rng.random() < 0.15:
                 continue  # a missing field: _exists_ and NOT on absent fields
@@ -906,7 +906,7 @@ def test_tokenization_agrees_with_lucene(lucene: LuceneOracle, seed: int) -> Non
     else:
         q = '"' + piece.replace("\\", "\\\\").replace('"', '\\"') + '"'
         q += f"~{rng.randint(1, 3)}" if form == "slop" else ""
-    events = [{"message": t} for t in texts]
+    events: list[Event] = [{"message": t} for t in texts]
     wrong = disagreements(q, events, lucene.evaluate(q, events), recheck_verdicts(q, events))
     assert not wrong, "recheck and Lucene disagree:\n" + "\n".join(wrong)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from recheck.models import Event
+from recheck.query import QuerySyntaxError, compile_query, lint_query
 from recheck.query.analysis import positions, tokenize
-from recheck.query.engine import QuerySyntaxError, compile_query, lint_query
 from recheck.query.prefilter import Prefilter
 
 
@@ -134,7 +135,7 @@ def test_prefilter_never_drops_a_match(use_hyperscan: bool) -> None:
             "message:nothing AND NOT message:nothing",
         ]
     ]
-    events = [
+    events: list[Event] = [
         {"message": "timed OUT here", "tags": ["console"]},
         {"message": "alpha gamma", "build_name": "gate-nova-py3"},
         {"message": "beta", "tags": []},
@@ -151,7 +152,7 @@ def test_prefilter_never_drops_a_match(use_hyperscan: bool) -> None:
 def test_specialize_returns_the_same_query_when_it_decides_nothing() -> None:
     # recheck.scan.scanner reuses a signature's compiled query (and what it derived from it) in
     # every file where this holds.
-    from recheck.query.engine import Doc
+    from recheck.query import Doc
 
     root = compile_query('message:"timed out" AND (tags:console OR tags:screen)').root
     docs = [Doc({"tags": ["console"], "filename": "job-output.txt"})]

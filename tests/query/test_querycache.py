@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from recheck.query import cache as querycache
-from recheck.query.engine import compile_query
+from recheck.query import compile_query
 from recheck.query.signatures import load_signatures
 
 ROOT = Path(__file__).parents[2]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from recheck.models import Event
+from recheck.query import QuerySyntaxError
 from recheck.query import signatures as signatures_module
-from recheck.query.engine import QuerySyntaxError
 from recheck.query.signatures import SignatureError, load_signature, load_signatures
 
 GOOD = 'query: >-\n  message:"Hash Sum mismatch" AND\n  tags:console\n'
@@ -54,8 +55,8 @@ def test_real_signature_query_is_the_folded_text(real_queries_dir: Path) -> None
         'message:"java.io.InterruptedIOException"'
         ' AND (tags:"console.html" OR tags:"job-output.txt")\n'
     )
-    hit = {"message": "Caused by: java.io.InterruptedIOException", "tags": ["console.html"]}
-    miss = {"message": "Caused by: java.io.InterruptedIOException", "tags": ["screen"]}
+    hit: Event = {"message": "Caused by: java.io.InterruptedIOException", "tags": ["console.html"]}
+    miss: Event = {"message": "Caused by: java.io.InterruptedIOException", "tags": ["screen"]}
     assert signature.compiled.matches(hit)
     assert not signature.compiled.matches(miss)
 

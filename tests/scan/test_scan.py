@@ -19,13 +19,15 @@ import pytest
 from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_events
 from recheck.logs.localdir import DirSource
-from recheck.models import Signature
+from recheck.logs.split import event_start_test
 from recheck.pipeline import DEFAULT_FILE_RULES, build_files, classify_build
-from recheck.query.engine import compile_query
+from recheck.query import compile_query
 from recheck.query.matcher import match_events
 from recheck.query.prefilter import hyperscan_available
-from recheck.scan import scanner as scan
-from recheck.scan.scanner import ScanStats
+from recheck.query.signatures import Signature
+from recheck.scan import chunks as scan_chunks
+from recheck.scan.chunks import ScanStats
+from recheck.scan.scanner import BuildScanner
 
 WORDS = ["Timeout", "volume", "ERROR", "nova", "Kelvin", "failed", "deadlock", "ssh",
          "connection", "refused", "tempest", "\u212aelvin", "\u0130nstance", "instance",
@@ -151,7 +153,7 @@ def _scanned(
 def test_scanner_equals_splitting_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, chunk: int
 ) -> None:
-    monkeypatch.setattr(scan, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(scan_chunks, "CHUNK_BYTES", chunk)
     _make_build(tmp_path, seed)
     build = Build(build_name="tempest-full", build_status="FAILURE")
     keep_debug = seed % 3 == 0
@@ -225,7 +227,7 @@ def test_compressed_files_are_scanned_as_plain_ones(
 ) -> None:
     # Plain files on disk get their line numbers counted after the fact (pread); a
     # decompressed stream is counted while it is read. Both must give the same lines.
-    monkeypatch.setattr(scan, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(scan_chunks, "CHUNK_BYTES", chunk)
     plain, packed = tmp_path / "plain", tmp_path / "packed"
     _make_build(plain, seed)
     for path in plain.rglob("*.txt"):
@@ -243,8 +245,8 @@ def test_compressed_files_are_scanned_as_plain_ones(
 def test_an_event_longer_than_the_span_limit_is_cut_not_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scan, "CHUNK_BYTES", 1000)
-    monkeypatch.setattr(scan, "MAX_SPAN_BYTES", 5000)
+    monkeypatch.setattr(scan_chunks, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(scan_chunks, "MAX_SPAN_BYTES", 5000)
     traceback = "\n".join(f"  continuation {n} connection refused" for n in range(2000))
     text = (
         f"2021-06-23 05:14:53.561762 | start\n{traceback}\n"
@@ -255,7 +257,7 @@ def test_an_event_longer_than_the_span_limit_is_cut_not_kept(
         # An event keeps 500 characters here, so the span limit (5000 bytes, at least 8
         # a kept character) is what cuts the giant event.
         files = build_files(DirSource(tmp_path), DEFAULT_FILE_RULES)
-        scanner = scan.BuildScanner(_signatures()[:1], Build(), files, max_event_chars=500)
+        scanner = BuildScanner(_signatures()[:1], Build(), files, max_event_chars=500)
         opener = gzip.open if name.endswith(".gz") else open
         with opener(tmp_path / name, "rb") as stream:
             return [line for _, _, line, _ in scanner.scan_file(scanner.plan(0), stream)]
@@ -303,15 +305,15 @@ def test_a_mapped_file_that_shrinks_is_an_error_not_a_crash(
 ) -> None:
     # Reading a mapped page past a file's new end would kill the process (SIGBUS): the
     # scanner checks the size before each chunk.
-    monkeypatch.setattr(scan, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(scan_chunks, "CHUNK_BYTES", 4096)
     path = tmp_path / "job-output.txt"
     path.write_text("".join(f"2021-06-23 05:14:53.561762 | line {n}\n" for n in range(2000)))
     with open(path, "rb") as stream:
-        mapped = scan._map(stream)
+        mapped = scan_chunks.map_file(stream)
         assert mapped is not None
-        starts = scan.event_start_test(["console"])
-        beyond = scan._span_test(["console"], 1 << 20)
-        chunks = scan._mapped_chunks(mapped, stream.fileno(), starts, ScanStats(), beyond)
+        starts = event_start_test(["console"])
+        beyond = scan_chunks.span_test(["console"], 1 << 20)
+        chunks = scan_chunks.mapped_chunks(mapped, stream.fileno(), starts, ScanStats(), beyond)
         data, begin, end, _, _ = next(chunks)
         assert (begin, data[end : end + 4]) == (0, b"2021")  # cut where an event begins
         with open(path, "r+b") as writer:

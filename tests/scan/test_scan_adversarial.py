@@ -21,11 +21,11 @@ from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_events, build_files, open_build_file
 from recheck.logs.localdir import DirSource
 from recheck.logs.logfiles import FileRule
-from recheck.models import Signature
-from recheck.query.engine import compile_query
+from recheck.query import compile_query
 from recheck.query.matcher import match_events
 from recheck.query.prefilter import hyperscan_available
-from recheck.scan import scanner as scan
+from recheck.query.signatures import Signature
+from recheck.scan import chunks, gates
 from recheck.scan.scanner import BuildScanner
 
 Found = dict[str, list[str]]
@@ -183,10 +183,10 @@ def test_hostile_builds_scan_as_they_split(
 ) -> None:
     rng = random.Random(seed)
     long_events = seed % 3 == 0
-    monkeypatch.setattr(scan, "CHUNK_BYTES", rng.choice([32, 64, 100, 333, 4096]))
-    monkeypatch.setattr(scan, "SAMPLE_BYTES", rng.choice([64, 1 << 16]))
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", rng.choice([32, 64, 100, 333, 4096]))
+    monkeypatch.setattr(gates, "SAMPLE_BYTES", rng.choice([64, 1 << 16]))
     if long_events:
-        monkeypatch.setattr(scan, "MAX_SPAN_BYTES", rng.choice([200, 300, 500]))
+        monkeypatch.setattr(chunks, "MAX_SPAN_BYTES", rng.choice([200, 300, 500]))
     _write_build(tmp_path, rng, gzipped=gzipped, long_events=long_events)
     keep_debug = rng.random() < 0.3
     chars = rng.choice([1 << 20, 100, 40, 7] if not long_events else [40, 20, 7])
@@ -225,8 +225,8 @@ def _assert_alpha_beta_found(root: Path, chars: int, expected: Found) -> None:
 
 def _small_chunks(monkeypatch: pytest.MonkeyPatch, span: int) -> None:
     """Chunks of 100 bytes, and events skipped past ``span`` bytes (or what they keep)."""
-    monkeypatch.setattr(scan, "CHUNK_BYTES", 100)
-    monkeypatch.setattr(scan, "MAX_SPAN_BYTES", span)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(chunks, "MAX_SPAN_BYTES", span)
 
 
 @pytest.mark.skipif(not hyperscan_available(), reason="the shortcuts need hyperscan")
@@ -304,7 +304,7 @@ def test_a_span_shorter_than_what_an_event_keeps_is_widened(
 def test_files_of_chunk_sizes_with_and_without_a_final_newline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gzipped: bool, size: int
 ) -> None:
-    monkeypatch.setattr(scan, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64)
     line = f"{CONSOLE_TS}alpha beta\n"
     text = (line * (size // len(line) + 1))[:size]
     signatures = _signatures(['message:"alpha beta"', 'message:"beta alpha"'])

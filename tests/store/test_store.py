@@ -30,7 +30,7 @@ from store_contract import NOW, StoreContract, ingest_sample, make_signature, sa
 import recheck.store
 from recheck.logs.build import Build
 from recheck.models import Event, Match
-from recheck.query.engine import compile_query
+from recheck.query import compile_query
 from recheck.store import EmbeddedStore, Retention, Store, StoreError, open_store
 from recheck.store.embedded.index import _regex_literal, candidate_query
 from recheck.store.embedded.store import GARBAGE_GRACE, _process_lock, catalog

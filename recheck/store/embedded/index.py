@@ -39,7 +39,7 @@ import tantivy
 
 from recheck.models import EVENT_FIELDS, Event
 from recheck.query import analysis
-from recheck.query.engine import Bool, MatchNone, Node, Phrase, Term, TokenTest
+from recheck.query.nodes import Bool, MatchNone, Node, Phrase, Term, TokenTest
 from recheck.store.base import StoreError
 
 __all__ = [

@@ -48,8 +48,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from recheck.logs.build import Build
-from recheck.models import Event, Signature
-from recheck.query.engine import Doc, Query
+from recheck.models import Event
+from recheck.query import Doc, Query
+from recheck.query.signatures import Signature
 from recheck.store.base import (
     DEFAULT_BUILD_DAYS,
     DEFAULT_EVENT_DAYS,
