@@ -187,7 +187,7 @@ if mode == "durable":
     # commit), whatever order the store does them in.
     from contextlib import contextmanager
     from recheck.store.embedded import catalog
-    from recheck.store.embedded.store import index
+    from recheck.store.embedded import index
     done = [0]
 
     def durable():

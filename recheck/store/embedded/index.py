@@ -1,30 +1,9 @@
 """The embedded store's event index: every stored event in tantivy, to find candidates.
 
 The index never decides a match: it narrows millions of events down to the few a query
-could match, and the query engine (``Query.matches``) decides each of those, so results
-are exactly what ``recheck match`` says. That only needs the index's answer to be a
-superset of the engine's, which holds because the index sees the engine's own tokens:
-each field value is analyzed with ``recheck.query.analysis`` (Lucene's StandardAnalyzer rules)
-and handed to tantivy already split, one token per space-separated word.
-
-Each document holds:
-
-- the searchable fields (``INDEXED_FIELDS``), as those tokens with positions;
-- ``_gen``: the **generation** of the ingest that wrote it. Generations are never
-  reused, and the catalog names the one generation of each build that readers may
-  see: events of an unfinished or replaced ingest are invisible until deleted;
-- ``_time``: the build's time in seconds, for retention and time windows;
-- ``_event``: the event as JSON (with its id and its rank in the build), so it comes
-  back with the fields and values it was ingested with. The build's fields, the same
-  on every event of a build, are left out when the event's all equal the build's
-  (marked by a fourth element) and put back, last, from the catalog on reading: they
-  were half of every stored event.
-
-How a compiled query becomes a candidate query (``candidate_query``): required terms
-and phrases map to tantivy term and phrase queries; wildcard, prefix and regexp terms
-to a regex over the term dictionary built from the literal every matching token
-contains; anything else (fuzzy, ranges, ``_exists_``, negations, unindexed fields) adds
-no constraint, which is always correct and only slower.
+could match, and the query engine (``Query.matches``) decides each of those. That only
+needs the index's answer to be a superset of the engine's, which holds because each field
+is indexed as the engine's own tokens (``recheck.query.analysis``), one per word.
 """
 
 from __future__ import annotations
@@ -78,6 +57,18 @@ IndexedEvent = tuple[int, int, str, Event]
 
 
 def _schema() -> tantivy.Schema:
+    # Each document holds:
+    #
+    # - the searchable fields (``INDEXED_FIELDS``), as the engine's tokens, with positions;
+    # - ``_gen``: the **generation** of the ingest that wrote it. Generations are never
+    #   reused, and the catalog names the one generation of each build that readers may
+    #   see: events of an unfinished or replaced ingest are invisible until deleted;
+    # - ``_time``: the build's time in seconds, for retention and time windows;
+    # - ``_event``: the event as JSON (with its id and its rank in the build), so it comes
+    #   back with the fields and values it was ingested with. The build's fields, the same
+    #   on every event of a build, are left out when the event's all equal the build's
+    #   (marked by a fourth element) and put back, last, from the catalog on reading: they
+    #   were half of every stored event.
     builder = tantivy.SchemaBuilder()
     for name in INDEXED_FIELDS:
         builder.add_text_field(name, tokenizer_name=_TOKENIZER, index_option="position")
@@ -293,6 +284,11 @@ def candidate_query(root: Node) -> tantivy.Query | None:
     """A tantivy query that every event ``root`` matches also matches; None if none.
 
     None means "no constraint": the caller scans every event of its window.
+
+    Required terms and phrases map to tantivy term and phrase queries; wildcard, prefix
+    and regexp terms to a regex over the term dictionary built from the literal every
+    matching token contains; anything else (fuzzy, ranges, ``_exists_``, negations,
+    unindexed fields) adds no constraint, which is always correct and only slower.
     """
     return _Translator(SCHEMA).translate(root)
 

@@ -1,52 +1,22 @@
 """The embedded store: a SQLite catalog and a tantivy event index in one directory.
 
-Layout of the store directory (``$RECHECK_HOME``, default ``./.recheck/``)::
-
-    catalog.sqlite   builds, matches, signature versions (recheck.store.embedded.catalog)
-    index/           every event of every stored build (recheck.store.embedded.index)
-    writer.lock      held by the one process writing at a time
-
-**Ingesting a build is all or nothing** without a transaction spanning both files:
-
-1. in the catalog, take a fresh index *generation* and record it as garbage;
-2. add the build's events to the index, tagged with that generation, and commit the
-   index (tantivy's commit is atomic);
-3. in one catalog transaction, write the build row (pointing at the new generation)
-   and its matches, un-garbage the new generation and mark the replaced one garbage;
-4. delete garbage generations from the index once no reader can still need them.
-
-Readers see only the generations the catalog names, so a build appears at step 3
-whole, and a crash or Ctrl-C anywhere leaves either the old build or no build: the
-orphaned events are garbage, deleted by a later write. Re-ingesting the same uuid
-replaces the build the same way.
-
-**Readers never block and never see half a build.** A reader reads the catalog first
-(which generations are visible) and opens an index snapshot right after; a replaced
-generation stays in the index for ``GARBAGE_GRACE`` after the catalog switched, far
-longer than that gap, so the snapshot still holds whichever generation the reader
-chose. SQLite's WAL journal lets readers read while a writer commits, and tantivy
-readers work on immutable segments.
-
-Writers (ingest, gc) are serialized by ``writer.lock`` (an ``flock``: released by the
-kernel if the process dies) and, within a process, by a thread lock. ``reclassify``
-writes only the catalog, guarded per build by its generation.
+Ingests are all or nothing and readers never block nor see half a build, without a
+transaction spanning both files: ``EmbeddedStore`` says how.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 import threading
-import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from recheck.lib.locking import FileLock, LockBusy
 from recheck.logs.build import Build
 from recheck.models import Event
 from recheck.query import Doc, Query
@@ -105,7 +75,39 @@ def generated_uuid(build: Build) -> str:
 
 
 class EmbeddedStore:
-    """A store in a local directory: no server, several processes may read at once."""
+    """A store in a local directory: no server, several processes may read at once.
+
+    Layout of the store directory (``$RECHECK_HOME``, default ``./.recheck/``)::
+
+        catalog.sqlite   builds, matches, signature versions (recheck.store.embedded.catalog)
+        index/           every event of every stored build (recheck.store.embedded.index)
+        writer.lock      held by the one process writing at a time
+
+    **Ingesting a build is all or nothing** without a transaction spanning both files:
+
+    1. in the catalog, take a fresh index *generation* and record it as garbage;
+    2. add the build's events to the index, tagged with that generation, and commit the
+       index (tantivy's commit is atomic);
+    3. in one catalog transaction, write the build row (pointing at the new generation)
+       and its matches, un-garbage the new generation and mark the replaced one garbage;
+    4. delete garbage generations from the index once no reader can still need them.
+
+    Readers see only the generations the catalog names, so a build appears at step 3
+    whole, and a crash or Ctrl-C anywhere leaves either the old build or no build: the
+    orphaned events are garbage, deleted by a later write. Re-ingesting the same uuid
+    replaces the build the same way.
+
+    **Readers never block and never see half a build.** A reader reads the catalog first
+    (which generations are visible) and opens an index snapshot right after; a replaced
+    generation stays in the index for ``GARBAGE_GRACE`` after the catalog switched, far
+    longer than that gap, so the snapshot still holds whichever generation the reader
+    chose. SQLite's WAL journal lets readers read while a writer commits, and tantivy
+    readers work on immutable segments.
+
+    Writers (ingest, gc) are serialized by ``writer.lock`` (an ``flock``: released by the
+    kernel if the process dies) and, within a process, by a thread lock. ``reclassify``
+    writes only the catalog, guarded per build by its generation.
+    """
 
     def __init__(
         self,
@@ -513,33 +515,18 @@ class EmbeddedStore:
 @contextmanager
 def _process_lock(path: Path, timeout: float) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path``, waiting up to ``timeout`` seconds for it."""
+    lock = FileLock(path, timeout=timeout)
     try:
-        handle: TextIO = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held across yield
+        lock.acquire()
+    except LockBusy as busy:
+        raise StoreError(
+            path,
+            f"the store is busy: {busy.holder or 'another process'} has been writing to it "
+            f"for more than {timeout:.0f} s; wait for it to finish and try again",
+        ) from None
     except OSError as exc:
         raise StoreError(path, f"cannot open the write lock ({exc.strerror or exc})") from None
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "another process"
-                    raise StoreError(
-                        path,
-                        f"the store is busy: {holder} has been writing to it for more "
-                        f"than {timeout:.0f} s; wait for it to finish and try again",
-                    ) from None
-                time.sleep(0.05)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield
     finally:
-        handle.close()
+        lock.release()
