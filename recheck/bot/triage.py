@@ -17,7 +17,8 @@ from recheck.bot.outcome import JobOutcome
 from recheck.config.files import Config
 from recheck.logs.build import Build, BuildInfoError
 from recheck.logs.buildlogs import read_build_info
-from recheck.logs.fetch import Fetcher, FetchError, HttpLogSource
+from recheck.logs.http import Fetcher, FetchError
+from recheck.logs.listing import HttpLogSource
 from recheck.logs.source import LogSource, SourceError
 from recheck.logs.sources import open_source
 from recheck.pipeline import classify_build, ingest_build

@@ -26,8 +26,8 @@ import pytest
 from recheck.cli.main import main
 from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_events
-from recheck.logs.fetch import build_from_zuul
 from recheck.logs.localdir import DirSource
+from recheck.logs.zuul import build_from_zuul
 from recheck.query.signatures import load_signatures
 from recheck.store import HOME_VARIABLE, open_store
 from recheck.store.base import classify_events
