@@ -138,7 +138,7 @@ def open_text_stream(raw: BinaryIO) -> BinaryIO:
         stream = cast(BinaryIO, io.BufferedReader(_Prefixed(head, raw), 1 << 16))
     if head == _GZIP_MAGIC:
         # GzipFile is a binary stream; typeshed just does not declare it a BinaryIO.
-        stream = cast(BinaryIO, io.BufferedReader(gzip.GzipFile(fileobj=stream), 1 << 16))
+        stream = cast(BinaryIO, io.BufferedReader(_ClosingGzip(stream), 1 << 16))
     sniff = cast(io.BufferedReader, stream).peek(BINARY_SNIFF_BYTES)[:BINARY_SNIFF_BYTES]
     if b"\x00" in sniff:
         stream.close()
@@ -147,6 +147,21 @@ def open_text_stream(raw: BinaryIO) -> BinaryIO:
             "Remove it from the file rules if it is never text"
         )
     return stream
+
+
+class _ClosingGzip(gzip.GzipFile):
+    """A gzip reader that closes the stream it reads when it is closed itself (GzipFile
+    leaves a ``fileobj`` it was given open)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw)
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 class BinaryFileError(ValueError):
