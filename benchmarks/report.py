@@ -36,10 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recheck.bugs.tracker import UrlOnlyTracker  # noqa: E402
 from recheck.config.files import PagesConfig  # noqa: E402
 from recheck.logs.build import Build  # noqa: E402
-from recheck.models import Match  # noqa: E402
+from recheck.models import Match, UrlOnlyTracker  # noqa: E402
 from recheck.query.signatures import load_signatures  # noqa: E402
 from recheck.store import EmbeddedStore  # noqa: E402
 from recheck.web.report import write_report  # noqa: E402

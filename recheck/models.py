@@ -8,12 +8,14 @@ Glossary (used the same way in code, CLI and docs):
   flags, loaded from ``queries/<bug>.yaml`` (``recheck.query.signatures``: it holds the
   compiled query, and models sit below the query stage).
 - **Match**: one event a signature matched, as every stage and store reports it.
+- **BugInfo**: what a bug tracker knows of a bug; a **BugTracker** turns bug ids into
+  URLs and, when it can, BugInfo (Launchpad: ``recheck.bot.launchpad``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 # Fields a logstash-style event carries: the logstash pipeline's own (message, tags,
 # filename, @timestamp...), what its grok patterns extract (loglevel, module, pid,
@@ -87,3 +89,45 @@ class Match:
         names none, as for events some other indexer stored)."""
         filename, _, line = event_id.rpartition(":")
         return cls(bug, filename, int(line) if line.isdigit() else 0, excerpt(event))
+
+DEFAULT_BUG_URL = "https://bugs.launchpad.net/bugs/{bug}"
+"""Where a bug id points unless bot.yaml says otherwise (elastic-recheck's default)."""
+
+
+@dataclass(frozen=True)
+class BugInfo:
+    """What a tracker knows of a bug."""
+
+    bug: str
+    title: str
+    status: str = ""
+    """E.g. ``Confirmed``, ``Fix Released``; the tracker's own words."""
+    projects: tuple[str, ...] = ()
+    """Projects the bug affects (Launchpad targets), for routing IRC messages."""
+
+
+class BugTracker(Protocol):
+    """Turns bug ids into URLs and, when it can, into ``BugInfo``."""
+
+    def url(self, bug: str) -> str:
+        """The bug's web page."""
+        ...
+
+    def lookup(self, bug: str) -> BugInfo | None:
+        """The bug's data, or None when unknown, private or the tracker is unreachable."""
+        ...
+
+
+@dataclass(frozen=True)
+class UrlOnlyTracker:
+    """A tracker that only builds URLs from a template with ``{bug}``; looks nothing up."""
+
+    template: str = DEFAULT_BUG_URL
+
+    def url(self, bug: str) -> str:
+        """The template with the bug id filled in."""
+        return self.template.format(bug=bug)
+
+    def lookup(self, bug: str) -> BugInfo | None:
+        """Nothing is known beyond the URL."""
+        return None

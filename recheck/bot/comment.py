@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from recheck.bot.outcome import FailureReport, JobOutcome
-from recheck.bugs.tracker import BugTracker
 from recheck.config.bot import Messages
+from recheck.models import BugTracker
 
 __all__ = ["comment_text", "job_line"]
 

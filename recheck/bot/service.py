@@ -32,9 +32,9 @@ from recheck.bot.metrics import Metrics
 from recheck.bot.outcome import FailureReport, JobOutcome, Notifier
 from recheck.bot.queue import BotQueue, QueueRow, report_to_json
 from recheck.bot.triage import Triage
-from recheck.bugs.tracker import BugTracker
 from recheck.config.bot import BotSettings
 from recheck.lib.backoff import Backoff
+from recheck.models import BugTracker
 
 __all__ = ["CRASH_ENV", "Service", "ServiceOptions"]
 

@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 
     from recheck.bot.outcome import Notifier
     from recheck.bot.service import Service
-    from recheck.bugs.tracker import BugTracker
     from recheck.config.bot import BotSettings
     from recheck.config.files import Config
+    from recheck.models import BugTracker
     from recheck.query.signatures import Signature
     from recheck.store import Store
 
@@ -106,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
     from recheck.bot.queue import BotQueue, QueueError
     from recheck.bot.service import Service, ServiceOptions
     from recheck.bot.triage import SignatureSet, Triage
-    from recheck.bugs.tracker import UrlOnlyTracker
     from recheck.config.bot import bot_settings
     from recheck.config.files import ConfigError
+    from recheck.models import UrlOnlyTracker
 
     setup_logging()
     config = load_config(args, "bot")
@@ -272,11 +272,11 @@ def _reclassifier(store: Store) -> Callable[[list[Signature]], None]:
 
 def _irc_notifiers(config: Config, tracker: BugTracker) -> list[Notifier]:
     """The IRC notifiers of ``recheck.bot.irc.notifier`` (issue 7), with the bug tracker bot.yaml
-    chooses for them (``recheck.bugs.launchpad``: titles looked up) when those modules exist."""
+    chooses for them (``recheck.bot.launchpad``: titles looked up) when those modules exist."""
     if importlib.util.find_spec("recheck.bot.irc.notifier") is None:
         return []
-    if importlib.util.find_spec("recheck.bugs.launchpad") is not None:
-        tracker = importlib.import_module("recheck.bugs.launchpad").tracker_from_config(config)
+    if importlib.util.find_spec("recheck.bot.launchpad") is not None:
+        tracker = importlib.import_module("recheck.bot.launchpad").tracker_from_config(config)
     irc = importlib.import_module("recheck.bot.irc.notifier")
     return list(irc.notifiers_from_config(config, tracker))
 

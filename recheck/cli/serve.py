@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from recheck.bugs.tracker import BugTracker, UrlOnlyTracker
 from recheck.cli.common import (
     Commands,
     add_config_option,
@@ -21,6 +20,7 @@ from recheck.cli.common import (
     open_store,
 )
 from recheck.config.files import Config, ConfigError
+from recheck.models import BugTracker, UrlOnlyTracker
 
 if TYPE_CHECKING:
     from recheck.store import Store
@@ -148,11 +148,11 @@ def run_serve(args: argparse.Namespace) -> int:
 def bug_tracker(config: Config) -> BugTracker | None:
     """The tracker bot.yaml's ``bug_tracker`` section asks for; None after an error.
 
-    The one place the pages choose a tracker: Launchpad (``recheck.bugs.launchpad``) when
+    The one place the pages choose a tracker: Launchpad (``recheck.bot.launchpad``) when
     recheck has it, else links only.
     """
     try:
-        launchpad = importlib.import_module("recheck.bugs.launchpad")
+        launchpad = importlib.import_module("recheck.bot.launchpad")
     except ImportError:
         return UrlOnlyTracker()
     try:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recheck.bugs.tracker import DEFAULT_BUG_URL
 from recheck.config.files import Config, ConfigError, sections_schema
 from recheck.lib.secrets import SecretError, read_secret
+from recheck.models import DEFAULT_BUG_URL
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -143,7 +143,7 @@ def bot_settings(config: Config, environ: Mapping[str, str] | None = None) -> Bo
     where = str(config.path or "bot.yaml")
     base = config.path.parent if config.path is not None else Path.cwd()
     document = sections_schema(config)
-    # One template for every bug link: bug_url, else the bug tracker's (recheck.bugs.launchpad).
+    # One template for every bug link: bug_url, else the bug tracker's (recheck.bot.launchpad).
     tracker_url = document.bug_tracker.url
     bug_url = document.bug_url or (tracker_url if tracker_url is not None else DEFAULT_BUG_URL)
     if not isinstance(bug_url, str) or "{bug}" not in bug_url:

@@ -232,7 +232,7 @@ class PagesSection(Section):
 
 
 class BugTrackerSection(Section):
-    """Keys only: recheck.bugs.launchpad checks the values."""
+    """Keys only: recheck.bot.launchpad checks the values."""
 
     type: Any = None
     url: Any = None

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from recheck.bugs.tracker import BugTracker
 from recheck.config.files import PagesConfig
-from recheck.models import Match
+from recheck.models import BugTracker, Match
 from recheck.pipeline import Classification
 from recheck.query.signatures import Signature
 from recheck.store.base import StoredBuild, StoredMatch

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from recheck.bugs.tracker import BugTracker
 from recheck.config.files import PagesConfig
+from recheck.models import BugTracker
 from recheck.query.signatures import Signature
 from recheck.store.base import Store, StoredBuild, utc
 from recheck.store.freshness import freshness

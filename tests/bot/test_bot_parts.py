@@ -21,9 +21,9 @@ from recheck.bot.gerrit.events import (
 )
 from recheck.bot.outcome import FailureReport, JobOutcome
 from recheck.bot.queue import BotQueue, QueueError, report_from_json, report_to_json
-from recheck.bugs.tracker import UrlOnlyTracker
 from recheck.config.bot import DEFAULT_MESSAGES, Messages, bot_settings
 from recheck.config.files import ConfigError, parse_config
+from recheck.models import UrlOnlyTracker
 
 CI = ("zuul", "jenkins")
 

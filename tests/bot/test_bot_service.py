@@ -15,9 +15,9 @@ from recheck.bot.outcome import FailureReport
 from recheck.bot.queue import BotQueue
 from recheck.bot.service import Service, ServiceOptions
 from recheck.bot.triage import SignatureSet, Triage
-from recheck.bugs.tracker import UrlOnlyTracker
 from recheck.config.bot import BotSettings
 from recheck.config.files import Config, FetchConfig
+from recheck.models import UrlOnlyTracker
 
 
 class Recorder:

@@ -15,11 +15,11 @@ from launchpad_fake import FakeLaunchpad
 
 from recheck.bot.irc.notifier import IrcNotifier, notifiers_from_config
 from recheck.bot.irc.text import payload_budget, split_message
+from recheck.bot.launchpad import LaunchpadSettings, LaunchpadTracker
 from recheck.bot.outcome import FailureReport, JobOutcome
-from recheck.bugs.launchpad import LaunchpadSettings, LaunchpadTracker
-from recheck.bugs.tracker import BugInfo
 from recheck.config.files import parse_config
 from recheck.config.irc import ChannelRule, IrcSettings
+from recheck.models import BugInfo
 
 URL = "https://review.opendev.org/c/openstack/nova/+/98765"
 

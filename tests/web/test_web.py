@@ -23,10 +23,10 @@ from typing import cast
 import pytest
 from web_store import QUERIES, Data, fill_store, serving, shipped_signatures, write_config
 
-from recheck.bugs.tracker import BugInfo, BugTracker, UrlOnlyTracker
 from recheck.cli.main import main
 from recheck.config.files import ConfigError, PagesConfig, load_config, parse_config
 from recheck.logs.build import Build
+from recheck.models import BugInfo, BugTracker, UrlOnlyTracker
 from recheck.query.signatures import load_signatures
 from recheck.store import Store, StoreError, open_store
 from recheck.store.base import StoredBuild

@@ -16,11 +16,10 @@ from urllib.parse import quote, unquote
 import pytest
 from web_store import QUERIES, Data, fill_store, serving, shipped_signatures, write_config
 
-from recheck.bugs.tracker import BugInfo
 from recheck.cli.main import main
 from recheck.config.files import PagesConfig
 from recheck.logs.build import Build
-from recheck.models import Match
+from recheck.models import BugInfo, Match
 from recheck.query.signatures import load_signatures
 from recheck.store import open_store
 from recheck.web.report import write_report

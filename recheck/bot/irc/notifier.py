@@ -15,9 +15,9 @@ import time
 from recheck.bot.irc.connection import IrcConnection
 from recheck.bot.irc.routing import lines_for
 from recheck.bot.outcome import FailureReport, Notifier
-from recheck.bugs.tracker import BugTracker
 from recheck.config.files import Config
 from recheck.config.irc import IrcSettings, irc_settings
+from recheck.models import BugTracker
 
 __all__ = ["IrcNotifier", "notifiers_from_config"]
 

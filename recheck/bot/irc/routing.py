@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from recheck.bot.irc.text import sanitize
 from recheck.bot.outcome import FailureReport
-from recheck.bugs.tracker import BugInfo, BugTracker
 from recheck.config.irc import ChannelRule
+from recheck.models import BugInfo, BugTracker
 
 __all__ = ["Line", "lines_for", "project_names"]
 

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recheck.bugs.tracker import DEFAULT_BUG_URL, BugInfo, BugTracker, UrlOnlyTracker
 from recheck.config.files import Config, ConfigError
+from recheck.models import DEFAULT_BUG_URL, BugInfo, BugTracker, UrlOnlyTracker
 
 __all__ = [
     "DEFAULT_SERVICE_ROOT",

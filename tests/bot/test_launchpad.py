@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from launchpad_fake import FakeLaunchpad
 
-from recheck.bugs.launchpad import LaunchpadSettings, LaunchpadTracker, tracker_from_config
-from recheck.bugs.tracker import BugInfo, UrlOnlyTracker
+from recheck.bot.launchpad import LaunchpadSettings, LaunchpadTracker, tracker_from_config
 from recheck.config.files import ConfigError, parse_config
+from recheck.models import BugInfo, UrlOnlyTracker
 
 BUG = BugInfo("1458945", "Use graduated oslo.policy", "Fix Released", ("sahara", "barbican"))
 
