@@ -17,6 +17,7 @@ from typing import Any
 
 from recheck.bot.outcome import FailureReport, JobOutcome
 from recheck.lib import sqlite
+from recheck.lib.errors import RecheckError
 from recheck.lib.locking import FileLock, LockBusy
 
 __all__ = ["BotQueue", "QueueError", "QueueRow", "report_from_json", "report_to_json"]
@@ -57,7 +58,7 @@ CREATE INDEX IF NOT EXISTS inbox_change ON inbox (change, state);
 """
 
 
-class QueueError(Exception):
+class QueueError(RecheckError):
     """The queue file cannot be used; the message names it and what to do."""
 
 

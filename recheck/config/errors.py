@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from recheck.lib.errors import RecheckError
+
 __all__ = ["ConfigError"]
 
 
-class ConfigError(Exception):
+class ConfigError(RecheckError):
     """The config file is unusable; the message says where, what, and what to do."""

@@ -13,13 +13,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
+from recheck.lib.errors import RecheckError
+
 __all__ = ["FileLock", "LockBusy"]
 
 POLL_S = 0.05
 """How often a waiting ``acquire`` tries the lock again."""
 
 
-class LockBusy(Exception):
+class LockBusy(RecheckError):
     """Another process held the lock for longer than the wait allowed."""
 
     def __init__(self, path: Path, holder: str) -> None:

@@ -12,10 +12,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from recheck.lib.errors import RecheckError
+
 __all__ = ["SecretError", "read_secret"]
 
 
-class SecretError(Exception):
+class SecretError(RecheckError):
     """The named variable is unset or empty, or the file cannot be read or is empty."""
 
 

@@ -17,12 +17,14 @@ from typing import Any
 
 import yaml
 
+from recheck.lib.errors import RecheckError
+
 __all__ = ["BUILD_FIELDS", "Build", "BuildInfoError", "load_inventory", "parse_inventory"]
 
 INVENTORY_PATH = "zuul-info/inventory.yaml"
 
 
-class BuildInfoError(ValueError):
+class BuildInfoError(RecheckError, ValueError):
     """Build metadata that cannot be read: a broken or unexpected inventory.yaml."""
 
 

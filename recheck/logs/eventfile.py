@@ -12,12 +12,13 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from recheck.lib.errors import RecheckError
 from recheck.models import Event
 
 __all__ = ["EventFileError", "iter_events"]
 
 
-class EventFileError(ValueError):
+class EventFileError(RecheckError, ValueError):
     """A line of an events file that cannot be used; ``line`` is 1-based."""
 
     def __init__(self, source: str, line: int, message: str) -> None:

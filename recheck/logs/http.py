@@ -21,6 +21,7 @@ import httpx
 from recheck import __version__
 from recheck.config.files import FetchConfig
 from recheck.lib.backoff import Backoff
+from recheck.lib.errors import RecheckError
 
 __all__ = ["MAX_INDEX_BYTES", "USER_AGENT", "FetchError", "Fetcher", "host_allowed", "redact"]
 
@@ -31,7 +32,7 @@ MAX_INDEX_BYTES = 64 << 20
 """The largest manifest, listing page or API answer read into memory."""
 
 
-class FetchError(OSError):
+class FetchError(RecheckError, OSError):
     """One request failed; the message names the (redacted) URL and what to do."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
+from recheck.lib.errors import RecheckError
 from recheck.logs.build import Build
 
 __all__ = [
@@ -50,7 +51,7 @@ READ_ERRORS: tuple[type[Exception], ...] = (EOFError, OSError, ValueError, zlib.
 """What reading one file of a build can raise: a problem for that file, not the build."""
 
 
-class SourceError(Exception):
+class SourceError(RecheckError):
     """The build's logs cannot be read at all; the message says what and what to do."""
 
 
@@ -164,7 +165,7 @@ class _ClosingGzip(gzip.GzipFile):
             self._raw.close()
 
 
-class BinaryFileError(ValueError):
+class BinaryFileError(RecheckError, ValueError):
     """The file is not text: splitting it into lines would make garbage events."""
 
 

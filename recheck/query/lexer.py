@@ -13,6 +13,8 @@ from enum import Enum, auto
 from functools import lru_cache
 from typing import NamedTuple
 
+from recheck.lib.errors import RecheckError
+
 
 class Kind(Enum):
     AND = auto()
@@ -49,7 +51,7 @@ class Token(NamedTuple):  # a tuple: a thousand signatures make ten thousand tok
     position: int  # offset of the token in the query text
 
 
-class LexError(ValueError):
+class LexError(RecheckError, ValueError):
     def __init__(self, message: str, position: int) -> None:
         super().__init__(message)
         self.message = message

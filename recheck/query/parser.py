@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from recheck.lib.errors import RecheckError
 from recheck.models import Event
 from recheck.query import analysis
 from recheck.query.lexer import Kind, LexError, Token, tokenize_query
@@ -30,7 +31,7 @@ DEFAULT_FUZZY_MIN_SIM = 2.0
 MAX_NESTING = 100
 
 
-class QuerySyntaxError(ValueError):
+class QuerySyntaxError(RecheckError, ValueError):
     """A query Lucene would reject; ``position`` is a 0-based offset into the query."""
 
     def __init__(self, message: str, position: int | None = None) -> None:

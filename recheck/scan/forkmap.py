@@ -20,6 +20,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
+from recheck.lib.errors import RecheckError
+
 __all__ = ["MAX_TASKS", "fork_map"]
 
 MAX_TASKS = 16_000
@@ -30,7 +32,7 @@ _Result = TypeVar("_Result")
 _NUMBER = struct.Struct("<I")
 
 
-class ChildFailed(RuntimeError):
+class ChildFailed(RecheckError, RuntimeError):
     """A forked child died without sending its results."""
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from recheck.lib.errors import RecheckError
 from recheck.logs.build import Build
 from recheck.models import Event, Match
 from recheck.query import Query
@@ -47,7 +48,7 @@ DEFAULT_BUILD_DAYS = 90
 """Builds and their matches are kept longer, so the bug graphs show trends."""
 
 
-class StoreError(Exception):
+class StoreError(RecheckError):
     """The store cannot be opened or used; the message names the path and what to do."""
 
     def __init__(self, path: Path | str, message: str) -> None:

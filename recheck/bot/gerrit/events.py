@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from recheck.lib.errors import RecheckError
+
 __all__ = [
     "FAILED_RESULTS",
     "NO_LOG_RESULTS",
@@ -45,7 +47,7 @@ _PIPELINE = re.compile(r"Build failed \((?P<pipeline>[\w.-]+) pipeline\)")
 _V2_LOG_PATH = re.compile(r"/\d{2}/\d+/\d+/(?P<pipeline>[\w.-]+)/[^/]+/[^/]+/?$")
 
 
-class MalformedEvent(ValueError):
+class MalformedEvent(RecheckError, ValueError):
     """An event that cannot be read; the message says what is missing or wrong."""
 
 

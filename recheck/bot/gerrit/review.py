@@ -30,6 +30,7 @@ from recheck import __version__
 from recheck.bot.gerrit.events import FailureEvent
 from recheck.bot.gerrit.stream import ssh_connect
 from recheck.config.bot import GerritSettings
+from recheck.lib.errors import RecheckError
 from recheck.logs.http import redact
 
 with warnings.catch_warnings():
@@ -44,7 +45,7 @@ _XSSI_PREFIX = ")]}'"
 """Gerrit starts every JSON answer with this line, against cross-site script inclusion."""
 
 
-class PostError(Exception):
+class PostError(RecheckError):
     """A comment could not be posted or checked; ``transient`` says whether to retry."""
 
     def __init__(self, message: str, *, transient: bool) -> None:
