@@ -1,23 +1,10 @@
 """Launchpad as the bug tracker: titles, status and affected projects, cached on disk.
 
-``LaunchpadTracker`` looks bugs up through launchpadlib, logged in anonymously, on one
-worker thread of its own; callers wait at most ``timeout`` seconds and otherwise get what
-the cache holds (or None). Answers are kept as JSON files under the store directory
-(``<store>/launchpad/bugs/<id>.json``) for ``cache_ttl`` seconds, private or missing bugs
-for ``missing_ttl``. When Launchpad is down or answers garbage, lookups use the cache
-only for ``outage_pause`` seconds before asking again. Nothing here raises to the caller.
-
-``tracker_from_config`` builds the tracker bot.yaml's ``bug_tracker:`` section asks for::
-
-    bug_tracker:
-      type: launchpad          # or 'url': links only, nothing looked up
-      url: "https://bugs.launchpad.net/bugs/{bug}"
-      service_root: https://api.launchpad.net/
-      api_version: devel
-      cache_ttl: 21600         # seconds a looked-up bug is trusted
-      missing_ttl: 3600        # seconds a private or missing bug is remembered as such
-      timeout: 10              # seconds a lookup may make its caller wait
-      outage_pause: 300        # seconds to rely on the cache after Launchpad failed
+Lookups run on a worker thread of their own, so a caller waits at most ``timeout``
+seconds and otherwise gets what the cache (``<store>/launchpad/``) holds: a slow or down
+Launchpad never holds up a report. ``tracker_from_config`` reads bot.yaml's
+``bug_tracker:`` (``type``: launchpad or url, ``url``, ``service_root``, ``api_version``,
+``cache_ttl``, ``missing_ttl``, ``timeout``, ``outage_pause``; see the README's "IRC").
 """
 
 from __future__ import annotations
