@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import bisect
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 MAX_CODE_POINT = 0x10FFFF
 MAX_STATES = 10_000
 MAX_REPEAT = 1_000  # beyond this, expansion is refused as too complex
-MAX_WORK = 200_000  # derivative steps for one pattern: about a second at worst
+MAX_WORK = 200_000  # derivative steps and parts copied for one pattern: about a second
+MAX_EXPANDED_SIZE = 10_000
+"""Nodes a pattern may have once its repetitions are written out, checked before each is
+expanded: ``(a{1000}){1000}`` is refused at once, not after building a million nodes."""
 
 
 class RegexpError(ValueError):
@@ -30,48 +34,124 @@ class RegexpError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Re:
-    pass
+    # Computed once, in __post_init__, from the children's: the dataclass hash walked the
+    # whole term on every dict or set lookup, most of a hostile pattern's cost.
+    size: int = field(init=False, repr=False, compare=False)
+    """Nodes in the term written out as a tree: repetitions expanded, shared parts counted
+    each time they occur."""
+    nullable: bool = field(init=False, repr=False, compare=False)
+    """Whether the term matches the empty string."""
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def _children(self) -> tuple[Re, ...]:
+        return ()
+
+    def _nullable(self) -> bool:
+        return False
+
+    def _key(self) -> tuple[object, ...]:
+        return (type(self).__name__, *self._children())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", 1 + sum(child.size for child in self._children()))
+        object.__setattr__(self, "nullable", self._nullable())
+        object.__setattr__(self, "_hash", hash(self._key()))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+# Each node class restates ``__hash__``: a frozen dataclass would otherwise get a generated
+# one that walks the term again.
 
 
 @dataclass(frozen=True, slots=True)
 class Nothing(Re):  # the empty language
-    pass
+    __hash__ = Re.__hash__
 
 
 @dataclass(frozen=True, slots=True)
 class Eps(Re):  # the empty string
-    pass
+    __hash__ = Re.__hash__
+
+    def _nullable(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True, slots=True)
 class Chars(Re):
     ranges: tuple[tuple[int, int], ...]  # sorted, disjoint, inclusive
+    __hash__ = Re.__hash__
+
+    def _key(self) -> tuple[object, ...]:
+        return ("Chars", self.ranges)
 
 
 @dataclass(frozen=True, slots=True)
 class Cat(Re):
     left: Re
     right: Re
+    __hash__ = Re.__hash__
+
+    def _nullable(self) -> bool:
+        return self.left.nullable and self.right.nullable
+
+    def _children(self) -> tuple[Re, ...]:
+        return (self.left, self.right)
 
 
 @dataclass(frozen=True, slots=True)
 class Alt(Re):
     parts: frozenset[Re]
+    __hash__ = Re.__hash__
+
+    def _nullable(self) -> bool:
+        return any(part.nullable for part in self.parts)
+
+    def _children(self) -> tuple[Re, ...]:
+        return tuple(self.parts)
+
+    def _key(self) -> tuple[object, ...]:
+        return ("Alt", self.parts)
 
 
 @dataclass(frozen=True, slots=True)
 class And(Re):
     parts: frozenset[Re]
+    __hash__ = Re.__hash__
+
+    def _nullable(self) -> bool:
+        return all(part.nullable for part in self.parts)
+
+    def _children(self) -> tuple[Re, ...]:
+        return tuple(self.parts)
+
+    def _key(self) -> tuple[object, ...]:
+        return ("And", self.parts)
 
 
 @dataclass(frozen=True, slots=True)
 class Star(Re):
     inner: Re
+    __hash__ = Re.__hash__
+
+    def _nullable(self) -> bool:
+        return True
+
+    def _children(self) -> tuple[Re, ...]:
+        return (self.inner,)
 
 
 @dataclass(frozen=True, slots=True)
 class Not(Re):
     inner: Re
+    __hash__ = Re.__hash__
+
+    def _nullable(self) -> bool:
+        return not self.inner.nullable
+
+    def _children(self) -> tuple[Re, ...]:
+        return (self.inner,)
 
 
 NOTHING = Nothing()
@@ -100,6 +180,8 @@ def cat(a: Re, b: Re) -> Re:
         return a
     if isinstance(a, Cat):  # keep concatenations right-nested: one canonical form
         return cat(a.left, cat(a.right, b))
+    if isinstance(a, Star) and (a == b or (isinstance(b, Cat) and a == b.left)):
+        return b  # r*r* is r*: (.*){999} is one state, as Lucene's minimized automaton
     return Cat(a, b)
 
 
@@ -160,16 +242,25 @@ def repeat(a: Re, low: int, high: int | None) -> Re:
         raise RegexpError(f"repetition count over {MAX_REPEAT} is too complex")
     if high is not None and low > high:
         return NOTHING
-    out: Re = EPS
+    if isinstance(a, Alt) and EPS in a.parts:
+        # (ε|y){low,high} is y{0,high}, and y{0,high} nests (below) where copies of
+        # (ε|y) side by side would make every derivative branch into each of them.
+        return repeat(alt(*(a.parts - {EPS})), 0, high)
+    # Built from the right (``cat`` walks its left operand: appending to a growing
+    # concatenation would cost the square of the count), the optional copies nested,
+    # a(a(a)?)? rather than a?a?a?, so that a derivative continues in one copy.
+    out: Re = star(a) if high is None else EPS
+    for _ in range(0 if high is None else high - low):
+        out = alt(EPS, cat(a, out))
     for _ in range(low):
-        out = cat(out, a)
-    if high is None:
-        return cat(out, star(a))
-    optional = alt(EPS, a)
-    tail: Re = EPS
-    for _ in range(high - low):
-        tail = cat(optional, tail) if tail is not EPS else optional
-    return cat(out, tail)
+        out = cat(a, out)
+    return out
+
+
+def repeat_size(a: Re, low: int, high: int | None) -> int:
+    """The size (``Re.size``) ``repeat(a, low, high)`` would have, without building it."""
+    copies = low + 1 if high is None else max(low, high)
+    return a.size * copies + copies
 
 
 def literal(text: str) -> Re:
@@ -222,6 +313,7 @@ class _RegexpParser:
     def __init__(self, pattern: str) -> None:
         self.s = [ord(c) for c in pattern]
         self.pos = 0
+        self.expanded = 0  # nodes written out by repetitions so far (see MAX_EXPANDED_SIZE)
 
     def more(self) -> bool:
         return self.pos < len(self.s)
@@ -287,6 +379,12 @@ class _RegexpParser:
                 m = (self.integer() if self.peek("0123456789") else None) if self.match(",") else n
                 if not self.match("}"):
                     raise RegexpError(f"expected '}}' at position {self.pos}")
+                self.expanded += repeat_size(e, n, m)
+                if self.expanded > MAX_EXPANDED_SIZE:
+                    raise RegexpError(
+                        f"pattern too complex: its repetitions expand to more than "
+                        f"{MAX_EXPANDED_SIZE} nodes"
+                    )
                 e = repeat(e, n, m)
         return e
 
@@ -379,18 +477,8 @@ class _RegexpParser:
 
 
 def nullable(r: Re) -> bool:
-    if isinstance(r, (Eps, Star)):
-        return True
-    if isinstance(r, (Nothing, Chars)):
-        return False
-    if isinstance(r, Cat):
-        return nullable(r.left) and nullable(r.right)
-    if isinstance(r, Alt):
-        return any(nullable(p) for p in r.parts)
-    if isinstance(r, And):
-        return all(nullable(p) for p in r.parts)
-    assert isinstance(r, Not)
-    return not nullable(r.inner)
+    """Whether r matches the empty string."""
+    return r.nullable
 
 
 class _Budget:
@@ -401,15 +489,15 @@ class _Budget:
     def __init__(self, steps: int) -> None:
         self.left = steps
 
-    def spend(self) -> None:
-        self.left -= 1
+    def spend(self, steps: int) -> None:
+        self.left -= steps
         if self.left < 0:
             raise RegexpError("pattern too complex to compile (work limit reached)")
 
 
 def derive(r: Re, c: int, budget: _Budget) -> Re:
     """The derivative of r by code point c: what is left to match after c."""
-    budget.spend()
+    budget.spend(1)
     if isinstance(r, (Eps, Nothing)):
         return NOTHING
     if isinstance(r, Chars):
@@ -419,15 +507,23 @@ def derive(r: Re, c: int, budget: _Budget) -> Re:
         return NOTHING
     if isinstance(r, Cat):
         first = cat(derive(r.left, c, budget), r.right)
-        return alt(first, derive(r.right, c, budget)) if nullable(r.left) else first
+        if not r.left.nullable:
+            return first
+        return _joined(alt, [first, derive(r.right, c, budget)], budget)
     if isinstance(r, Star):
         return cat(derive(r.inner, c, budget), r)
     if isinstance(r, Alt):
-        return alt(*(derive(p, c, budget) for p in r.parts))
+        return _joined(alt, [derive(p, c, budget) for p in r.parts], budget)
     if isinstance(r, And):
-        return inter(*(derive(p, c, budget) for p in r.parts))
+        return _joined(inter, [derive(p, c, budget) for p in r.parts], budget)
     assert isinstance(r, Not)
     return neg(derive(r.inner, c, budget))
+
+
+def _joined(join: Callable[..., Re], items: list[Re], budget: _Budget) -> Re:
+    """``join(*items)``, its cost charged: it copies every part of the items it flattens."""
+    budget.spend(sum(len(i.parts) if isinstance(i, (Alt, And)) else 1 for i in items))
+    return join(*items)
 
 
 def _boundaries(r: Re, out: set[int]) -> None:
