@@ -819,7 +819,7 @@ def test_settings_from_bot_yaml(tmp_path: Path) -> None:
         ),
         (
             {"backend": "opensearch", "url": "http://x", "username": "u", "password_env": "NOPE"},
-            "password_env names the variable 'NOPE', which is not set or empty",
+            "password_env names $NOPE, which is not set or empty",
         ),
         (
             {"backend": "opensearch", "url": "http://x", "password_env": "PW"},

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from recheck.lib.backoff import Backoff
+from recheck.lib.secrets import SecretError, read_secret
 from recheck.store.base import StoreError
 
 __all__ = [
@@ -267,19 +268,14 @@ def _secret(
 ) -> str | None:
     """The secret named by ``<name>_env`` or ``<name>_file``; never echoed in messages."""
     variable, path = section.get(f"{name}_env"), section.get(f"{name}_file")
-    if variable is not None:
-        if not isinstance(variable, str) or not environ.get(variable):
-            raise fail(f"{name}_env names the variable {variable!r}, which is not set or empty")
-        return environ[variable]
-    if path is not None:
-        try:
-            text = Path(str(path)).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise fail(f"{name}_file {path}: cannot read it ({exc.strerror or exc})") from None
-        if not text:
-            raise fail(f"{name}_file {path} is empty")
-        return text
-    return None
+    if variable is not None and not isinstance(variable, str):
+        raise fail(f"{name}_env must be the name of an environment variable")
+    try:
+        return read_secret(
+            f"store.{name}", variable, None if path is None else Path(str(path)), environ
+        )
+    except SecretError as exc:
+        raise fail(str(exc).removeprefix("store.")) from None
 
 
 def _is_url(value: object) -> bool:
