@@ -147,6 +147,10 @@ Ports = {self.tls_port}
             self.process.kill()
             self.process.wait()
         self.process = None
+        # The server dropped every client: close their sockets too, so that a test which
+        # did not quit its clients leaves no socket behind (a ResourceWarning, an error).
+        while _clients:
+            _clients.pop().quit()
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,7 @@ class IrcClient:
     def __init__(self, port: int, nick: str, host: str = "127.0.0.1") -> None:
         self.nick = nick
         self.sock = socket.create_connection((host, port), timeout=WAIT)
+        _clients.append(self)
         self.lines: list[bytes] = []
         self._cond = threading.Condition()
         self._closed = False
@@ -192,6 +197,8 @@ class IrcClient:
             self.send("QUIT :bye")
         self._closed = True
         self.sock.close()
+        with contextlib.suppress(ValueError):
+            _clients.remove(self)
 
     def _read(self) -> None:
         buffer = b""
@@ -253,6 +260,10 @@ class IrcClient:
         if not ok:
             raise AssertionError(f"{target}: expected {count} messages, got {got}")
         return got
+
+
+_clients: list[IrcClient] = []
+"""Clients not quit yet; ``Ngircd.stop`` closes them."""
 
 
 def _parts(raw: bytes) -> list[str]:
