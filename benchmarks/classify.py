@@ -1,6 +1,6 @@
 """Measure `recheck classify` on a ~1 GB build against grep over the same files.
 
-Run: .venv/bin/python benchmarks/classify.py [--size-mb 1024] [--dir DIR]
+Run: .venv/bin/python benchmarks/classify.py [--size-mb 1024] [--dir DIR] [--sets shipped,broad]
 
 The build is generated (and kept in DIR for later runs with the same size and seed):
 a Zuul log root with job-output.txt (console), eight devstack service logs (oslo.log
@@ -8,8 +8,11 @@ format, with tracebacks and DEBUG lines), and syslog.txt, made of the real lines
 tests/fixtures (numbers varied so that lines differ), plus a few planted failures: the
 phrases of real signatures, in the files those signatures look at.
 
-Signatures: the 91 real elastic-recheck queries plus 909 generated from their shapes
-(same structure, other real words), 1,000 in all, written to DIR/../queries.
+Signature sets: "shipped", the 91 real elastic-recheck queries plus 909 generated from
+their shapes (same structure, other real words), 1,000 in all, written to DIR/../queries;
+"broad", the same plus ``BROAD``: signatures that match many events or whole files (an
+OR with a bare field filter, NOT-only groups, wildcards on common words, ``_exists_``,
+very common words), written to DIR/../queries-broad.
 
 Printed:
 - `recheck classify` with its default `-j` once with an empty compiled-query cache (as
@@ -18,6 +21,10 @@ Printed:
   process (`-j 1`) and with its default (`-j` = the CPUs: files scanned by forked
   workers): wall time, peak RSS (ru_maxrss: the largest process of the run), bugs
   found, and the scanner's statistics;
+- the scan limit: one hyperscan pass over the build's bytes with the set's quoted phrases
+  as caseless literals, each reported once per file (a mapped file scanned whole), in a
+  fresh process, with as many processes as the classify it is compared with; the ratio
+  classify time / limit is printed for each set (the goal is at most 1.5);
 - `grep -F -c -r -f PHRASES` over the same files, where PHRASES holds every quoted
   phrase of the 1,000 signatures, with and without -i, in the C locale (grep's fastest);
   the faster of the two is the baseline, and the ratio is printed.
@@ -74,6 +81,28 @@ SOURCES = {
     ],
     "syslog": ["syslog.excerpt.txt"],
 }
+
+
+BROAD = [
+    # An implicit OR with a bare field filter: the filter alone matches a whole file kind.
+    '(message:"Timed out waiting for a reply" AND message:"to message ID") OR '
+    'message:"Failed to allocate the network" tags:"console"',
+    'message:"No valid host was found" OR tags:"screen-n-cpu.txt"',
+    # NOT-only groups: every event that lacks the words.
+    'NOT message:"DEBUG" AND NOT message:"INFO"',
+    '(NOT message:"ok") AND build_status:"FAILURE"',
+    # Wildcards on common words.
+    'message:fail* AND tags:"console"',
+    "message:err* OR message:warn*",
+    'message:* AND tags:"syslog"',
+    # _exists_ and very common words.
+    '_exists_:build_name AND message:"error"',
+    'message:"failed"',
+    'message:"error" AND tags:"screen"',
+    "loglevel:ERROR",
+    'message:"Traceback" OR filename:"job-output.txt"',
+]
+"""Broad signatures, as real signature repositories hold a few of (issue 16)."""
 
 
 def line_pool(kind: str, rng: random.Random, size: int) -> list[str]:
@@ -162,6 +191,42 @@ def phrases_file(path: Path, queries: list[str]) -> int:
     return len(phrases)
 
 
+# Run in a fresh process: prints the seconds its scan took (after importing hyperscan).
+LIMIT_CODE = """
+import mmap, os, sys, time
+import hyperscan
+phrases = [p.encode() for p in open(sys.argv[1], encoding="utf-8").read().splitlines() if p]
+jobs = int(sys.argv[2])
+files = sorted(sys.argv[3:], key=lambda p: -os.path.getsize(p))
+db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+db.compile(expressions=phrases, ids=list(range(len(phrases))), elements=len(phrases),
+           flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(phrases),
+           literal=True)
+found = []
+def scan(paths):
+    scratch = hyperscan.Scratch(db)
+    for path in paths:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size:
+                data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                db.scan(data, match_event_handler=lambda i, s, e, fl, c: found.append(i),
+                        scratch=scratch)
+                data.close()
+start = time.perf_counter()
+children = []
+for worker in range(1, jobs):
+    pid = os.fork()
+    if pid == 0:
+        scan(files[worker::jobs])
+        os._exit(0)
+    children.append(pid)
+scan(files[0::jobs])
+for pid in children:
+    os.waitpid(pid, 0)
+print(time.perf_counter() - start)
+"""
+
+
 def warm(directory: Path) -> None:
     """Read every file under ``directory`` into the page cache.
 
@@ -202,6 +267,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--runs", type=int, default=3, help="runs of each command; best kept")
     parser.add_argument(
+        "--sets", default="shipped,broad", help="signature sets: shipped, broad (default both)"
+    )
+    parser.add_argument(
         "--fallback", action="store_true", help="also time the pure-Python path (slow)"
     )
     args = parser.parse_args()
@@ -210,7 +278,7 @@ def main() -> None:
         json.loads(json.dumps(__import__("yaml").safe_load(p.read_text())))["query"]
         for p in sorted(REAL_QUERIES.glob("*.yaml"))
     ]
-    queries = real + generated_queries(real, 1000 - len(real))
+    shipped = real + generated_queries(real, 1000 - len(real))
     build: Path = args.dir
     marker = build / ".generated"
     if not marker.exists() or marker.read_text().split() != [str(args.size_mb), str(args.seed)]:
@@ -218,14 +286,28 @@ def main() -> None:
         start = time.perf_counter()
         generate(build, args.size_mb, real, args.seed)
         print(f"  done in {time.perf_counter() - start:.0f} s")
-    queries_dir = build.parent / "queries"
-    write_queries(queries_dir, queries)
-    phrases = build.parent / "phrases.txt"
-    count = phrases_file(phrases, queries)
-
     files = [p for p in build.rglob("*.txt")]
     total = sum(p.stat().st_size for p in files)
-    print(f"build: {total / (1 << 20):,.0f} MiB in {len(files)} files; {len(queries)} signatures")
+    print(f"build: {total / (1 << 20):,.0f} MiB in {len(files)} files")
+    sets = {"shipped": ("queries", shipped), "broad": ("queries-broad", shipped + BROAD)}
+    for name in args.sets.split(","):
+        folder, queries = sets[name]
+        print(f"\n{name} set: {len(queries)} signatures")
+        measure(args, build, files, total, build.parent / folder, queries)
+
+
+def measure(
+    args: argparse.Namespace,
+    build: Path,
+    files: list[Path],
+    total: int,
+    queries_dir: Path,
+    queries: list[str],
+) -> None:
+    """Time classify, the scan limit and grep for one set of signatures."""
+    write_queries(queries_dir, queries)
+    phrases = build.parent / f"phrases-{queries_dir.name}.txt"
+    count = phrases_file(phrases, queries)
     inputs = build.parent  # the build, the signature files and the phrases file
 
     recheck = [
@@ -260,9 +342,29 @@ def main() -> None:
         print(
             f"recheck classify -j {jobs}: {seconds:6.2f} s  "
             f"{total / (1 << 20) / seconds:7.0f} MiB/s  peak RSS {rss} MiB (largest process)  "
-            f"bugs found: {len(result['bugs'])}  matching events: {len(result['matches'])}"
+            f"bugs found: {len(result['bugs'])}  matching events shown: "
+            f"{len(result['matches'])}"
         )
     print(f"  scan: {result.get('stats')}")
+    limits: dict[int, float] = {}
+    paths = [str(path) for path in files]
+    python = str(ROOT / ".venv" / "bin" / "python")
+    for jobs in sorted(results):
+        best_limit = None
+        for _ in range(args.runs):
+            seconds, _, out = timed(
+                [python, "-c", LIMIT_CODE, str(phrases), str(jobs), *paths], None, inputs
+            )
+            scan = float(out.decode().split()[-1])
+            if best_limit is None or seconds < best_limit[0]:
+                best_limit = (seconds, scan)
+        assert best_limit is not None
+        limits[jobs] = best_limit[0]
+        print(
+            f"scan limit, {jobs} process(es), {count} phrases once per file: "
+            f"{best_limit[0]:6.2f} s as a command (the scan alone: {best_limit[1]:.2f} s); "
+            f"classify -j {jobs} / limit: {results[jobs] / best_limit[0]:.2f}"
+        )
     if args.fallback:
         # The same classification without hyperscan: every file split in full.
         code = (
@@ -274,7 +376,6 @@ def main() -> None:
             "r = classify_build(DirSource(Path(sys.argv[2])), sigs, Build(build_status='FAILURE'), "
             "use_hyperscan=False); print(len(r.matches))"
         )
-        python = str(ROOT / ".venv" / "bin" / "python")
         seconds_fb, rss_fb, out = timed(
             [python, "-c", code, str(queries_dir), str(build)], None, inputs
         )

@@ -7,6 +7,7 @@ or file (``recheck.logs.localdir``), a logs server or a Zuul build (``recheck.lo
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
 from recheck.store.base import Store, applicable, classify_events
 
 __all__ = [
+    "DEFAULT_EXAMPLES",
     "Classification",
     "Ingested",
     "Match",
@@ -32,12 +34,23 @@ __all__ = [
 ]
 
 
+DEFAULT_EXAMPLES = 10
+"""Matching events ``classify_build`` keeps per bug: the first, by file and line."""
+
+
 @dataclass
 class Classification:
     """What is known about one build: which known bugs its logs show."""
 
     build: Build
     matches: list[Match] = field(default_factory=list)
+    """Per bug, its first matching events by file and line (``examples`` at most)."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Bug -> its matching events: exact, or a lower bound for the bugs in ``capped``.
+    A bug missing here has exactly its ``matches``."""
+    capped: set[str] = field(default_factory=set)
+    """Bugs with more matching events than counted: their signature stopped being
+    evaluated in a file once it had more than ``examples`` matches there."""
     skipped: dict[str, str] = field(default_factory=dict)
     """Signatures not evaluated for this build: bug -> why."""
     problems: list[FileProblem] = field(default_factory=list)
@@ -161,8 +174,13 @@ def classify_build(
     use_hyperscan: bool = True,
     on_file: Callable[[str], None] | None = None,
     workers: int = 1,
+    examples: int | None = DEFAULT_EXAMPLES,
 ) -> Classification:
     """Classify the build whose logs ``source`` holds against ``signatures``.
+
+    Keeps each bug's first ``examples`` matching events (None: all). A signature is
+    evaluated in a file only until it has one more match than that, so that the cost
+    does not grow with how much it matches: counts past it are lower bounds (``capped``).
 
     Each file is read once (``recheck.scan.scanner``); ``on_file`` is told each file's path
     before it is read, for progress reports. With ``workers`` above 1, the files of a
@@ -177,7 +195,10 @@ def classify_build(
     result = Classification(build)
     chosen, result.skipped = signatures_for(source, build, signatures, result.problems.append)
     files = build_files(source, rules)
-    scanner = BuildScanner(chosen, build, files, keep_debug=keep_debug, use_hyperscan=use_hyperscan)
+    limit = None if examples is None else examples + 1
+    scanner = BuildScanner(
+        chosen, build, files, keep_debug=keep_debug, use_hyperscan=use_hyperscan, limit=limit
+    )
     result.stats = scanner.stats
     found: list[Match] = []
     if workers > 1 and len(files) > 1 and isinstance(source, DirSource):
@@ -187,18 +208,25 @@ def classify_build(
     else:
         plans = [plan for plan in scanner.plans if not scanner.skips(plan)]
         outcomes = (_scan_one(scanner, source, chosen, plan, on_file) for plan in plans)
-    for matches, problems, stats in outcomes:
+    for matches, problems, stats, capped in outcomes:
         found.extend(matches)
         result.problems.extend(problems)
+        result.capped.update(capped)
         if stats is not scanner.stats:
             scanner.stats.add(stats)
     order = {signature.bug: index for index, signature in enumerate(chosen)}
-    result.matches = sorted(found, key=lambda match: (order[match.bug], match.filename, match.line))
+    found.sort(key=lambda match: (order[match.bug], match.filename, match.line))
+    # Each file gave its first matches, so the first of all files are among them.
+    for match in found:
+        result.counts[match.bug] = result.counts.get(match.bug, 0) + 1
+        if examples is None or result.counts[match.bug] <= examples:
+            result.matches.append(match)
     return result
 
 
-_FileOutcome = tuple[list["Match"], list[FileProblem], ScanStats]
-"""What scanning one file gave: its matches, its problems, and the scanner's counts."""
+_FileOutcome = tuple[list["Match"], list[FileProblem], ScanStats, set[str]]
+"""What scanning one file gave: its matches, its problems, the scanner's counts, and the
+bugs whose signature stopped at the scanner's limit."""
 
 
 def _scan_one(
@@ -212,17 +240,21 @@ def _scan_one(
         on_file(plan.path)
     found: list[Match] = []
     problems: list[FileProblem] = []
+    counts: Counter[int] = Counter()
     stream = open_build_file(source, plan.path, problems.append)
     if stream is not None:
         with stream:
             try:
                 for index, filename, line, event in scanner.scan_file(plan, stream):
                     found.append(Match(chosen[index].bug, filename, line, excerpt(event)))
+                    counts[index] += 1
             except READ_ERRORS as exc:
                 problems.append(
                     FileProblem(plan.path, read_error_message(exc, "while scanning it"))
                 )
-    return found, problems, scanner.stats
+    limit = scanner.limit
+    capped = {chosen[i].bug for i, n in counts.items() if limit is not None and n >= limit}
+    return found, problems, scanner.stats, capped
 
 
 def _scan_in_parallel(
@@ -246,7 +278,7 @@ def _scan_in_parallel(
         try:
             plan = scanner.plan(position)
             if scanner.skips(plan):
-                return [], [], scanner.stats
+                return [], [], scanner.stats, set()
             return _scan_one(scanner, source, chosen, plan, None)
         finally:
             scanner.stats = kept

@@ -42,6 +42,8 @@ class ScanStats:
     chunks: int = 0
     chunks_with_hits: int = 0
     events_evaluated: int = 0
+    signatures_stopped: int = 0
+    """(signature, file) pairs no longer evaluated in the file: they had their matches."""
 
     def add(self, other: ScanStats) -> None:
         """Count ``other``'s work in too (a worker's, scanning other files)."""

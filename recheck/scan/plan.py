@@ -36,12 +36,8 @@ class FilePlan:
     queries: dict[int, Query] = field(default_factory=dict)
     """Signature index -> its query specialized to this file (those that can match)."""
     gates: dict[int, Gate] = field(default_factory=dict)
-    """Signature index -> the literals its text must contain."""
-
-    @property
-    def split_all(self) -> bool:
-        """Some signature has no literal to look for: every event must be evaluated."""
-        return len(self.gates) < len(self.queries)
+    """Signature index -> the literals its text must contain (not every query has one:
+    ``NOT x`` has none, nor has a query decided true for the whole file)."""
 
 
 @dataclass(frozen=True)

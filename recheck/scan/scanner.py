@@ -2,12 +2,13 @@
 
 ``BuildScanner`` plans each file (``plan``), scans its chunks (``chunks``) for the
 literals of its gates (``gates``) and splits and evaluates only the events around the
-hits left: the result is exactly what splitting and matching every event would give.
+hits left; a signature stops being looked for in a file once it has ``limit`` matches.
+The result is exactly the first ``limit`` matches, per signature and file, that
+splitting and matching every event would give.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import itertools
 import mmap
@@ -32,6 +33,7 @@ from recheck.query import Doc
 from recheck.query.prefilter import Prefilter
 from recheck.query.signatures import Signature
 from recheck.scan.chunks import (
+    Chunk,
     ChunkLines,
     CountingReader,
     FileLines,
@@ -82,13 +84,25 @@ __all__ = ["RAW_FIELDS", "BuildScanner", "FilePlan", "Gate", "ScanStats"]
 #    engine. The result is exactly what splitting and matching every event would give.
 #
 # Chunks are cut where an event surely begins, so no event spans two chunks. A local file
-# is scanned mapped into memory (no copy), other streams through one reused buffer. A
-# file for which some signature has no usable literal (a query that only says ``NOT
-# ...``, or literals that are not ASCII) is split in full; so is every file without
-# hyperscan. Memory is bounded by the chunk size, whatever the file's size.
+# is scanned mapped into memory (no copy), other streams through one reused buffer.
+# Memory is bounded by the chunk size, whatever the file's size.
+#
+# Cost must not grow with how much a signature matches (issue 16): classifying needs a
+# few examples per signature, not every event of a file that a broad query matches. So
+# each signature is evaluated in a file only until it has ``limit`` matches; once every
+# signature located by a literal has them, the file's chunks are no longer scanned. A
+# signature with no usable literal in a file (one that says only ``NOT ...``, or
+# ``tags:"console"`` alone once decided for a console log: it matches every event) does
+# not make the others split every event: the chunks are split for it alone, from the
+# file's start, only until it has its matches, usually within the first few events.
+# Without hyperscan every event is split, until every signature has its matches.
 
 MatchFound = tuple[int, str, int, Event]
 """(signature index, filename, first line, event) for every event a signature matched."""
+
+_Pending = tuple[int, int, int, Event]
+"""A match in a chunk before its line is counted: (position of the split text in the
+chunk, line in that text, signature index, event)."""
 
 
 class BuildScanner:
@@ -103,8 +117,14 @@ class BuildScanner:
         keep_debug: bool = False,
         max_event_chars: int = MAX_EVENT_CHARS,
         use_hyperscan: bool = True,
+        limit: int | None = None,
     ) -> None:
+        """``limit``: the matches each signature reports per file at most (None: all);
+        they are its first in the file."""
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be at least 1")
         self.signatures = list(signatures)
+        self.limit = limit
         self.build_fields = build.event_fields()
         self.keep_debug = keep_debug
         self.max_event_chars = max_event_chars
@@ -159,18 +179,19 @@ class BuildScanner:
         return True
 
     def scan_file(self, plan: FilePlan, stream: BinaryIO) -> Iterator[MatchFound]:
-        """Every (signature, event) match in the file ``stream`` (decompressed text)."""
+        """The (signature, event) matches in the file ``stream`` (decompressed text): for
+        each signature its first ``limit`` in the file, in the file's order."""
         if self.skips(plan):
             return
         self.stats.files += 1
-        if plan.split_all or not self._use_hyperscan:
-            self.stats.files_split_in_full += 1
-            yield from self._split_all(plan, stream)
+        wanted = _Wanted(self.limit, self.stats)
+        if not self._use_hyperscan:
+            yield from self._split_all(plan, stream, wanted)
             return
         file_lines = FileLines.of(stream)
         mapped = map_file(stream) if file_lines is not None else None
         try:
-            yield from self._scan_chunks(plan, stream, file_lines, mapped)
+            yield from self._scan_chunks(plan, stream, file_lines, mapped, wanted)
         finally:
             if mapped is not None:
                 mapped.close()
@@ -181,8 +202,8 @@ class BuildScanner:
         stream: BinaryIO,
         file_lines: FileLines | None,
         mapped: mmap.mmap | None,
+        wanted: _Wanted,
     ) -> Iterator[MatchFound]:
-        ids = self._literal_ids
         starts = event_start_test(plan.tags)
         beyond = span_test(plan.tags, self.max_event_chars)
         if mapped is not None:
@@ -194,14 +215,43 @@ class BuildScanner:
         first = next(chunks, None)
         if first is None:
             return
+        scan = self._file_scan(plan, starts, first)
+        for chunk, begin, size, offset, first_line in itertools.chain([first], chunks):
+            lines = ChunkLines(chunk, begin, offset, first_line, file_lines)
+            yield from self._scan_chunk(scan, chunk, begin, size, lines, wanted)
+            if not scan.gates and not scan.ungated:
+                return  # every signature has its matches: the rest is not read
+        if scan.ungated:
+            self.stats.files_split_in_full += 1
+
+    def _file_scan(self, plan: FilePlan, starts: StartTest, first: Chunk) -> _FileScan:
+        """How to scan ``plan``'s file, decided from its ``first`` chunk."""
+        dropped = dropped_line_test(
+            plan.tags, keep_debug=self.keep_debug, max_event_chars=self.max_event_chars
+        )
+        ungated = [index for index in sorted(plan.queries) if index not in plan.gates]
+        gates = self._file_gates(plan, dropped, first) if plan.gates else []
+        scanned = frozenset(lit for gate in gates for lit in gate.scanned)
+        return _FileScan(
+            plan,
+            starts,
+            dropped,
+            removed_lines(plan.tags),
+            gates,
+            ungated,
+            self._database(scanned) if gates else None,
+            scanned,
+        )
+
+    def _file_gates(
+        self, plan: FilePlan, dropped: StartTest | None, first: Chunk
+    ) -> list[FileGate]:
+        ids = self._literal_ids
         # Which conjunct of each signature to locate: the one whose literals are the
         # rarest in the file's first lines. Length alone is a poor guess: "devstack" is
         # long and on every other line of a devstack log. A hit on a line the splitter
         # drops (DEBUG) is passed over cheaply; any other costs ~10 times more: finding
         # its event and checking it. Counted in one hyperscan pass over the sample.
-        dropped = dropped_line_test(
-            plan.tags, keep_debug=self.keep_debug, max_event_chars=self.max_event_chars
-        )
         every = {lit for gate in plan.gates.values() for alts in gate.conjuncts for lit in alts}
         # Words of up to 3 letters ("a", "in", "to") are on most lines: counted apart,
         # lest their hits make the sample's pass cost as much as a chunk's.
@@ -247,40 +297,68 @@ class BuildScanner:
                     index,
                     [frozenset(ids[lit] for lit in alts) for alts in gate.conjuncts],
                     frozenset(ids[lit] for lit in located),
-                    gate.phrases,
+                    () if phrases_apart else gate.phrases,
                     None
                     if phrases_apart
                     else phrase_suffixes(located, gate.phrases, ids, separator),
                 )
             )
-        if phrases_apart:
-            gates = [dataclasses.replace(gate, phrases=()) for gate in gates]
-        scan = _FileScan(
-            plan,
-            starts,
-            dropped,
-            removed_lines(plan.tags),
-            gates,
-            self._database(frozenset(lit for gate in gates for lit in gate.scanned)),
-        )
-        for chunk, begin, size, offset, first_line in itertools.chain([first], chunks):
-            lines = ChunkLines(chunk, begin, offset, first_line, file_lines)
-            yield from self._scan_chunk(scan, chunk, begin, size, lines)
+        return gates
 
     def _scan_chunk(
-        self, scan: _FileScan, chunk: Text, begin: int, size: int, lines: ChunkLines
+        self,
+        scan: _FileScan,
+        chunk: Text,
+        begin: int,
+        size: int,
+        lines: ChunkLines,
+        wanted: _Wanted,
     ) -> Iterator[MatchFound]:
         """The matches in ``chunk[begin:size]`` (valid only during this call)."""
         plan = scan.plan
-        offsets, lowering = scan.database.scan(chunk, size, begin)
-        if lowering:
-            # Rare: hyperscan may have missed a literal; evaluate every event here.
-            self.stats.chunks_with_hits += 1
-            whole = bytes(chunk[begin:size])
-            yield from self._evaluate(plan, whole, sorted(plan.gates), lines, begin)
-            return
-        if not offsets:
-            return
+        found: list[_Pending] = []
+        whole: list[int] = list(scan.ungated)  # signatures evaluated on every event here
+        hits: list[tuple[int, list[FileGate]]] = []
+        if scan.database is not None:
+            offsets, lowering = scan.database.scan(chunk, size, begin)
+            if lowering:
+                # Rare: hyperscan may have missed a literal; evaluate every event here.
+                self.stats.chunks_with_hits += 1
+                whole = sorted({*whole, *(gate.index for gate in scan.gates)})
+            elif offsets:
+                hits = self._live_hits(scan, chunk, size, offsets)
+        if whole:
+            data = bytes(chunk[begin:size])
+            found += self._evaluate(plan, data, whole, begin, wanted)
+        regions = event_regions(chunk, size, [at for at, _ in hits], scan.starts)
+        position = 0
+        for start, end in regions:
+            candidates: dict[int, FileGate] = {}
+            while position < len(hits) and hits[position][0] < end:
+                candidates.update((gate.index, gate) for gate in hits[position][1])
+                position += 1
+            region = bytes(chunk[start:end])  # the buffer is reused: keep a copy
+            # Dropped lines removed before lowering: the splitter drops "<pre>", not "<PRE>".
+            text = region if scan.removed is None else scan.removed.sub(b"", region)
+            text = text.lower()
+            contains = Contains(text, self._literals)
+            chosen = sorted(
+                index
+                for index, gate in candidates.items()
+                if wanted.wants(index) and gate.admits(text, contains)
+            )
+            if chosen:
+                found += self._evaluate(plan, region, chosen, start, wanted)
+        # Line numbers are counted forward only: in the order of the matches' positions.
+        found.sort(key=lambda match: match[:2])
+        for at, line, index, event in found:
+            yield index, plan.filename, lines.at(at) + line - 1, event
+        self._forget_done(scan, wanted)
+
+    def _live_hits(
+        self, scan: _FileScan, chunk: Text, size: int, offsets: list[tuple[int, int]]
+    ) -> list[tuple[int, list[FileGate]]]:
+        """The hits of ``offsets`` that may begin a match of a signature still looked for."""
         # A signature is a candidate here only if a literal of its located conjunct is,
         # where one of its phrases can begin (see FileGate.suffixes).
         present = {lit for _, lit in offsets}
@@ -288,52 +366,69 @@ class BuildScanner:
         for gate in scan.gates:
             for lit in gate.scanned & present:
                 by_literal.setdefault(lit, []).append(gate)
+        # Hits of literals no signature looks for any more (it has its matches).
+        scan.idle_hits += sum(lit not in by_literal for _, lit in offsets)
         self.stats.chunks_with_hits += 1
         offsets.sort()
         hits: list[tuple[int, list[FileGate]]] = []
         for at, lit in offsets:
-            passed = [gate for gate in by_literal[lit] if gate.may_begin(lit, chunk, at, size)]
+            gates = by_literal.get(lit)
+            if gates is None:
+                continue
+            passed = [gate for gate in gates if gate.may_begin(lit, chunk, at, size)]
             if passed:
                 hits.append((at, passed))
         if scan.dropped is not None:
             hits = kept_hits(chunk, size, hits, scan.dropped)
-        regions = event_regions(chunk, size, [at for at, _ in hits], scan.starts)
-        position = 0
-        for start, end in regions:
-            found: dict[int, FileGate] = {}
-            while position < len(hits) and hits[position][0] < end:
-                found.update((gate.index, gate) for gate in hits[position][1])
-                position += 1
-            region = bytes(chunk[start:end])  # the buffer is reused: keep a copy
-            # Dropped lines removed before lowering: the splitter drops "<pre>", not "<PRE>".
-            text = region if scan.removed is None else scan.removed.sub(b"", region)
-            text = text.lower()
-            contains = Contains(text, self._literals)
-            chosen = sorted(index for index, gate in found.items() if gate.admits(text, contains))
-            if not chosen:
-                continue
-            yield from self._evaluate(plan, region, chosen, lines, start)
+        return hits
+
+    def _forget_done(self, scan: _FileScan, wanted: _Wanted) -> None:
+        """Stop looking for the signatures that have their matches in this file."""
+        scan.ungated = [index for index in scan.ungated if wanted.wants(index)]
+        gates = [gate for gate in scan.gates if wanted.wants(gate.index)]
+        if len(gates) < len(scan.gates):
+            scan.gates = gates
+            scan.scanned = frozenset(lit for gate in gates for lit in gate.scanned)
+        if not gates:
+            scan.database = None
+        elif scan.idle_hits > _IDLE_HITS_PER_LITERAL * len(scan.scanned):
+            # A database without the literals nobody looks for any more: compiling one
+            # costs about as much as passing over this many of their hits.
+            scan.database = self._database(scan.scanned)
+        scan.idle_hits = 0
 
     def _evaluate(
-        self, plan: FilePlan, data: bytes, candidates: list[int], lines: ChunkLines, at: int
-    ) -> Iterator[MatchFound]:
-        """The matches in ``data``, found at ``at`` in the chunk ``lines`` numbers."""
+        self, plan: FilePlan, data: bytes, candidates: list[int], at: int, wanted: _Wanted
+    ) -> list[_Pending]:
+        """The matches in ``data``, found at ``at`` in its chunk; only the first events
+        of ``data`` are split when every candidate has its matches early."""
+        left = list(candidates)
+        found: list[_Pending] = []
         for line, event, doc in self._docs(plan, io.BytesIO(data)):
-            for index in candidates:
+            for index in left:
                 if plan.queries[index].matches(doc):
-                    # Counted only for a match: counting every line break before each
-                    # candidate event would cost more than the scan itself.
-                    yield index, plan.filename, lines.at(at) + line - 1, event
+                    found.append((at, line, index, event))
+                    if not wanted.take(index):
+                        left = [other for other in left if other != index]
+            if not left:
+                break
+        return found
 
-    def _split_all(self, plan: FilePlan, stream: BinaryIO) -> Iterator[MatchFound]:
+    def _split_all(self, plan: FilePlan, stream: BinaryIO, wanted: _Wanted) -> Iterator[MatchFound]:
         order = sorted(plan.queries)
         prefilter = Prefilter([plan.queries[index] for index in order], self._use_hyperscan)
         counting = cast(BinaryIO, CountingReader(stream, self.stats))
+        left = len(order)
         for line, event, doc in self._docs(plan, counting):
             for position in prefilter.candidates(doc):
                 index = order[position]
-                if plan.queries[index].matches(doc):
+                if wanted.wants(index) and plan.queries[index].matches(doc):
                     yield index, plan.filename, line, event
+                    if not wanted.take(index):
+                        left -= 1
+            if not left:
+                return  # every signature has its matches: the rest is not read
+        self.stats.files_split_in_full += 1
 
     def _docs(self, plan: FilePlan, stream: BinaryIO) -> Iterator[tuple[int, Event, Doc]]:
         """The events of ``stream`` with the file's and build's fields, ready to match."""
@@ -347,9 +442,15 @@ class BuildScanner:
             yield line, event, Doc(event)
 
 
-@dataclass(frozen=True)
+_IDLE_HITS_PER_LITERAL = 100
+"""Hits in a chunk of literals no signature looks for any more, per literal looked for,
+past which the file's database is compiled again without them."""
+
+
+@dataclass
 class _FileScan:
-    """How one file is scanned, decided from its plan and its first chunk."""
+    """How one file is scanned, decided from its plan and its first chunk; the
+    signatures looked for shrink as they get their matches."""
 
     plan: FilePlan
     starts: StartTest
@@ -358,4 +459,33 @@ class _FileScan:
     removed: re.Pattern[bytes] | None
     """Lines the splitter drops, removed from a candidate event's text."""
     gates: list[FileGate]
-    database: LiteralDatabase
+    """The gates of the signatures located by their literals, still looked for."""
+    ungated: list[int]
+    """Signatures with no usable literal here, still looked for: every event is theirs."""
+    database: LiteralDatabase | None
+    """Finds (at least) the literals of ``scanned``; None once no gate is left."""
+    scanned: frozenset[int]
+    """The literals ``gates`` locate."""
+    idle_hits: int = 0
+    """Hits of the last chunk of literals that no gate locates any more."""
+
+
+class _Wanted:
+    """How many matches each signature has in one file, against the scanner's limit."""
+
+    def __init__(self, limit: int | None, stats: ScanStats) -> None:
+        self._limit = limit
+        self._stats = stats
+        self._found: Counter[int] = Counter()
+
+    def wants(self, index: int) -> bool:
+        """Whether signature ``index`` is still looked for."""
+        return self._limit is None or self._found[index] < self._limit
+
+    def take(self, index: int) -> bool:
+        """Count a match of ``index``; whether it is still looked for."""
+        self._found[index] += 1
+        if self.wants(index):
+            return True
+        self._stats.signatures_stopped += 1
+        return False

@@ -5,7 +5,8 @@ event surely begins. These tests generate hostile builds (tracebacks, folded ERR
 lines after DEBUG events, lines that say DEBUG in odd places, xtrace lines, CRLF,
 invalid UTF-8, characters whose lowercase is ASCII, no final newline) and compare its
 verdicts, with tiny chunks so that every boundary case is crossed, against the plain
-path: ``build_events`` + ``match_events``.
+path: ``build_events`` + ``match_events``: every match when nothing limits them, and
+each bug's first matches (by file and line) when classify keeps only a few.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_events
 from recheck.logs.localdir import DirSource
 from recheck.logs.split import event_start_test
-from recheck.pipeline import DEFAULT_FILE_RULES, build_files, classify_build
+from recheck.pipeline import DEFAULT_EXAMPLES, DEFAULT_FILE_RULES, build_files, classify_build
 from recheck.query import compile_query
 from recheck.query.matcher import match_events
 from recheck.query.prefilter import hyperscan_available
@@ -137,15 +138,44 @@ def _reference(
 
 
 def _scanned(
-    root: Path, build: Build, keep_debug: bool, fast: bool, signatures: list[Signature]
+    root: Path,
+    build: Build,
+    keep_debug: bool,
+    fast: bool,
+    signatures: list[Signature],
+    examples: int | None = None,
+    expected: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, list[str]], ScanStats]:
+    """The matches classify keeps (all of them by default); with ``expected`` (every
+    match), also checks the counts it tells beside them."""
     result = classify_build(
-        DirSource(root), signatures, build, keep_debug=keep_debug, use_hyperscan=fast
+        DirSource(root),
+        signatures,
+        build,
+        keep_debug=keep_debug,
+        use_hyperscan=fast,
+        examples=examples,
     )
     found: dict[str, list[str]] = {}
     for match in result.matches:
         found.setdefault(match.bug, []).append(f"{match.filename}:{match.line}")
+    for bug, ids in (expected or {}).items():
+        # Exact, or a lower bound said to be one, which only a bug with more can need.
+        if bug in result.capped:
+            assert examples is not None and examples < result.counts[bug] <= len(ids)
+        else:
+            assert result.counts[bug] == len(ids)
     return {bug: sorted(ids) for bug, ids in found.items()}, result.stats
+
+
+def _first(found: dict[str, list[str]], examples: int) -> dict[str, list[str]]:
+    """Each bug's first ``examples`` matches by file and line: what classify keeps."""
+
+    def place(id_: str) -> tuple[str, int]:
+        filename, _, line = id_.rpartition(":")
+        return filename, int(line)
+
+    return {bug: sorted(sorted(ids, key=place)[:examples]) for bug, ids in found.items()}
 
 
 @pytest.mark.parametrize("chunk", [64, 333, 1 << 20])
@@ -161,15 +191,27 @@ def test_scanner_equals_splitting_everything(
     expected = _reference(tmp_path, build, keep_debug, everything)
     assert len(expected) > 5  # the generator must give the signatures something to find
     assert _scanned(tmp_path, build, keep_debug, True, everything)[0] == expected
+    # Each signature stops in a file once it has its matches: still the first ones.
+    for examples in (1, DEFAULT_EXAMPLES):
+        first = _first(expected, examples)
+        assert _scanned(tmp_path, build, keep_debug, True, everything, examples, expected)[0] == (
+            first
+        )
+        if chunk == 64:
+            found = _scanned(tmp_path, build, keep_debug, False, everything, examples, expected)
+            assert found[0] == first
     if chunk == 64:
         assert _scanned(tmp_path, build, keep_debug, False, everything)[0] == expected
-    # One signature at a time, so that those with a literal take the fast path (one
-    # without a literal makes the scanner split its files in full).
+    # One signature at a time: each file's choice of literals differs.
     hit_chunks = 0
     for signature in everything:
+        alone = {bug: ids for bug, ids in expected.items() if bug == signature.bug}
         found, stats = _scanned(tmp_path, build, keep_debug, True, [signature])
-        assert found == {bug: ids for bug, ids in expected.items() if bug == signature.bug}
+        assert found == alone
         hit_chunks += stats.chunks_with_hits
+        if chunk == 333:
+            found, _ = _scanned(tmp_path, build, keep_debug, True, [signature], 2, alone)
+            assert found == _first(alone, 2)
     assert hit_chunks > 0 or not hyperscan_available()
 
 
@@ -193,6 +235,37 @@ def test_only_events_around_hits_are_split(tmp_path: Path) -> None:
     result = classify_build(DirSource(tmp_path), signatures, Build())
     assert [(m.filename, m.line) for m in result.matches] == [("job-output.txt", 31_338)]
     assert result.stats.events_evaluated == 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_broad_signature_stops_once_it_has_its_examples(tmp_path: Path, fast: bool) -> None:
+    # Issue 16: the implicit OR makes tags:"console" alone match every event of a
+    # console log; it used to make the scanner split the whole file for every signature.
+    lines = [f"2021-06-23 05:14:53.561762 | ordinary line {n}" for n in range(50_000)]
+    lines[31_337] = "2021-06-23 05:14:53.561762 | ssh: connect to host: Connection refused"
+    (tmp_path / "job-output.txt").write_text("\n".join(lines) + "\n")
+    broad = '(message:"alpha" AND message:"beta") OR message:"gamma" tags:"console"'
+    signatures = [*_signatures()[:1], Signature("2", broad, Path("2.yaml"), compile_query(broad))]
+    result = classify_build(DirSource(tmp_path), signatures, Build(), use_hyperscan=fast)
+    assert [(m.bug, m.line) for m in result.matches] == [("0", 31_338)] + [
+        ("2", line) for line in range(1, DEFAULT_EXAMPLES + 1)
+    ]
+    assert result.counts == {"0": 1, "2": DEFAULT_EXAMPLES + 1}
+    assert result.capped == {"2"}
+    if fast:
+        assert result.stats.events_evaluated == DEFAULT_EXAMPLES + 2
+        assert result.stats.files_split_in_full == 0
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_line_repeated_a_million_times_keeps_a_few_matches(tmp_path: Path, fast: bool) -> None:
+    # Issue 20: matches were kept without bound (~300 bytes and 29 us each).
+    line = "2021-06-23 05:14:53.561762 | ssh: connect to host: Connection refused\n"
+    (tmp_path / "job-output.txt").write_text(line * (1_000_000 if fast else 20_000))
+    result = classify_build(DirSource(tmp_path), _signatures()[:1], Build(), use_hyperscan=fast)
+    assert [m.line for m in result.matches] == list(range(1, DEFAULT_EXAMPLES + 1))
+    assert (result.counts, result.capped) == ({"0": DEFAULT_EXAMPLES + 1}, {"0"})
+    assert result.stats.events_evaluated == DEFAULT_EXAMPLES + 1
 
 
 @pytest.mark.skipif(not hyperscan_available(), reason="the fast path needs hyperscan")

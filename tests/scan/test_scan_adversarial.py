@@ -6,7 +6,8 @@ words are split by lines the splitter drops (xtrace, ``<pre>``, and ``<PRE>``, w
 it keeps), CRLF, characters whose lowercase is ASCII, glued punctuation and digits,
 DEBUG in odd places and odd prefixes, NBSP and ``\\x1c`` in prefixes, lines longer
 than ``max_event_chars``, events longer than the span the scanner keeps, and cuts
-that fall exactly on a line's start; each is scanned plain (mapped) and gzipped.
+that fall exactly on a line's start; each is scanned plain (mapped) and gzipped. The
+scanner with a limit must give each signature's first matches in each file.
 """
 
 from __future__ import annotations
@@ -151,8 +152,29 @@ def _reference(root: Path, signatures: list[Signature], keep_debug: bool, chars:
     return {bug: sorted(ids) for bug, ids in found.items() if ids}
 
 
+def _first_per_file(found: Found, limit: int) -> Found:
+    """The first ``limit`` matches of each bug in each file."""
+    kept: Found = {}
+    for bug, ids in found.items():
+        by_file: dict[str, list[int]] = {}
+        for id_ in ids:
+            filename, _, line = id_.rpartition(":")
+            by_file.setdefault(filename, []).append(int(line))
+        kept[bug] = sorted(
+            f"{filename}:{line}"
+            for filename, lines in by_file.items()
+            for line in sorted(lines)[:limit]
+        )
+    return kept
+
+
 def _scanned(
-    root: Path, signatures: list[Signature], keep_debug: bool, chars: int, fast: bool = True
+    root: Path,
+    signatures: list[Signature],
+    keep_debug: bool,
+    chars: int,
+    fast: bool = True,
+    limit: int | None = None,
 ) -> Found:
     # BuildScanner itself, not classify_build: it is the one that takes max_event_chars.
     source = DirSource(root)
@@ -163,6 +185,7 @@ def _scanned(
         keep_debug=keep_debug,
         max_event_chars=chars,
         use_hyperscan=fast,
+        limit=limit,
     )
     found: Found = {}
     for plan in scanner.plans:
@@ -198,8 +221,13 @@ def test_hostile_builds_scan_as_they_split(
         some = signatures[start : start + 4]
         want = {bug: ids for bug, ids in expected.items() if int(bug) in range(start, start + 4)}
         assert _scanned(tmp_path, some, keep_debug, chars) == want
+    for limit in (1, 3):
+        first = _first_per_file(expected, limit)
+        assert _scanned(tmp_path, signatures, keep_debug, chars, limit=limit) == first
     if seed % 5 == 0:
         assert _scanned(tmp_path, signatures, keep_debug, chars, fast=False) == expected
+        found = _scanned(tmp_path, signatures, keep_debug, chars, fast=False, limit=2)
+        assert found == _first_per_file(expected, 2)
 
 
 def test_the_generator_gives_the_queries_something_to_find(tmp_path: Path) -> None:
