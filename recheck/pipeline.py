@@ -45,16 +45,16 @@ class Classification:
     build: Build
     matches: list[Match] = field(default_factory=list)
     """Per bug, its first matching events by file and line (``examples`` at most)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Signatures not evaluated for this build: bug -> why."""
+    problems: list[FileProblem] = field(default_factory=list)
+    stats: ScanStats = field(default_factory=ScanStats)
     counts: dict[str, int] = field(default_factory=dict)
     """Bug -> its matching events: exact, or a lower bound for the bugs in ``capped``.
     A bug missing here has exactly its ``matches``."""
     capped: set[str] = field(default_factory=set)
     """Bugs with more matching events than counted: their signature stopped being
     evaluated in a file once it had more than ``examples`` matches there."""
-    skipped: dict[str, str] = field(default_factory=dict)
-    """Signatures not evaluated for this build: bug -> why."""
-    problems: list[FileProblem] = field(default_factory=list)
-    stats: ScanStats = field(default_factory=ScanStats)
 
     @property
     def bugs(self) -> list[str]:

@@ -28,8 +28,9 @@ def add_parser(commands: Commands) -> None:
             "wrong types, queries Lucene would reject) print as 'file:line:col: error: ...' "
             "and make the exit status 1. Warnings about queries that are valid but probably "
             "not what the author meant (unquoted multi-token terms, leading wildcards, "
-            "unknown fields, regexes, no positive clause) print as 'file:line: warning: ...' "
-            "and only fail with --strict."
+            "unknown fields, regexes, no positive clause, broad clauses that match every "
+            "event of a file or build: a clause of only field filters, negations or *) "
+            "print as 'file:line: warning: ...' and only fail with --strict."
         ),
     )
     check.add_argument(

@@ -32,10 +32,19 @@ from recheck.cli.sources import (
     warn_problem,
 )
 from recheck.logs.build import BuildInfoError
-from recheck.logs.source import FileProblem, SourceError
-from recheck.pipeline import Classification, classify_build
+from recheck.logs.localdir import DirSource, FileSource
+from recheck.logs.source import FileProblem, LogSource, SourceError
+from recheck.pipeline import DEFAULT_EXAMPLES, Classification, classify_build
+from recheck.query.prefilter import hyperscan_available
 
 __all__ = ["add_parser", "run"]
+
+SLOW_BUILD_BYTES = 50 << 20
+"""A local build this big is worth a word when hyperscan is missing."""
+
+SLOWER_WITHOUT_HYPERSCAN = 20
+"""How many times slower classifying a big build is without hyperscan (benchmarks/classify.py
+--fallback: every event is split in Python, ~8 MiB/s instead of 150-1,300 MiB/s)."""
 
 
 def add_parser(commands: Commands) -> None:
@@ -87,6 +96,17 @@ def add_parser(commands: Commands) -> None:
         default=os.cpu_count() or 1,
         help="scan up to N files of a local build at once (default: %(default)s, the CPUs)",
     )
+    classify.add_argument(
+        "--examples",
+        metavar="K",
+        type=positive_int,
+        default=DEFAULT_EXAMPLES,
+        help=(
+            "matching events shown per bug (default: %(default)s): the first, by file and "
+            "line. A signature is evaluated in a file only until it has one more, so a "
+            "count past K may be a lower bound ('at least N')"
+        ),
+    )
     classify.set_defaults(run=run)
 
 
@@ -102,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     signatures = load_signatures_or_warn(args.queries, "classify")
     if signatures is None:
         return 2
+    _warn_if_slow(source)
     try:
         result = classify_build(
             source,
@@ -110,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             rules=rules,
             keep_debug=args.keep_debug,
             workers=args.jobs,
+            examples=args.examples,
         )
     except (SourceError, BuildInfoError) as exc:
         return usage_error("classify", str(exc))
@@ -127,6 +149,28 @@ def run(args: argparse.Namespace) -> int:
                               dataclasses.asdict(result.stats).items())  # fmt: skip
             print(f"recheck classify: {stats}", file=sys.stderr)
     return 0
+
+
+def _warn_if_slow(source: LogSource) -> None:
+    """One line on stderr before a big local build is classified without hyperscan."""
+    if hyperscan_available():
+        return
+    try:
+        if isinstance(source, DirSource):
+            size = sum(source.size(path) for path in source.paths())
+        elif isinstance(source, FileSource):
+            size = source.path.stat().st_size
+        else:
+            return  # fetched: its size is not known before it is read
+    except (OSError, SourceError):
+        return
+    if size > SLOW_BUILD_BYTES:
+        print(
+            f"recheck classify: hyperscan is not installed, so this {size / (1 << 20):,.0f} MiB "
+            f"build takes about {SLOWER_WITHOUT_HYPERSCAN} times longer to classify; "
+            "install it with: pip install 'recheck[fast]'",
+            file=sys.stderr,
+        )
 
 
 def _classify_stored(args: argparse.Namespace) -> int:
@@ -169,6 +213,13 @@ def _classification_json(result: Classification) -> dict[str, object]:
         "build": result.build.event_fields(),
         "bugs": result.bugs,
         "matches": matches,
+        "counts": {
+            bug: {
+                "matching_events": result.counts.get(bug, _shown(result, bug)),
+                "exact": bug not in result.capped,
+            }
+            for bug in result.bugs
+        },
         "skipped": result.skipped,
         "problems": [str(problem) for problem in result.problems],
     }
@@ -185,10 +236,23 @@ def _print_classification(result: Classification) -> None:
         print_line("no known bug matched", "yellow")
     for bug in result.bugs:
         matches = [match for match in result.matches if match.bug == bug]
-        print_line(f"bug {bug}: {plural(len(matches), 'matching event')}", "red")
+        print_line(f"bug {bug}: {_count(result, bug, len(matches))}", "red")
         for match in matches:
             first_line = match.message.split("\n", 1)[0]
             print_line(f"  {match.filename}:{match.line}: {first_line}", "")
             url = result.link(match)
             if url:
                 print_line(f"    {url}", "dim")
+
+
+def _shown(result: Classification, bug: str) -> int:
+    return sum(match.bug == bug for match in result.matches)
+
+
+def _count(result: Classification, bug: str, shown: int) -> str:
+    """ "N matching events", saying when N is a lower bound or not all are shown."""
+    count = result.counts.get(bug, shown)
+    text = plural(count, "matching event")
+    if bug in result.capped:
+        text = f"at least {text}"
+    return text if count == shown else f"{text} (first {shown} shown)"

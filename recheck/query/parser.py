@@ -14,6 +14,7 @@ from recheck.lib.errors import RecheckError
 from recheck.models import Event
 from recheck.query import analysis
 from recheck.query.lexer import Kind, LexError, Token, tokenize_query
+from recheck.query.lint import broad_clauses
 from recheck.query.nodes import Bool, Doc, MatchAll, Node, Phrase
 from recheck.query.terms import (
     field_query,
@@ -463,6 +464,8 @@ def lint_query(
         warnings.append(
             "no positive clause: the query matches every event that lacks the negated terms"
         )
+    else:
+        warnings += broad_clauses(root)
     return warnings
 
 

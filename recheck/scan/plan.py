@@ -12,18 +12,30 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from recheck.logs.logfiles import logical_name
-from recheck.logs.split import PARSE_FAILURE_TAG, TRUNCATED_TAG
+from recheck.logs.split import PARSE_FAILURE_TAG, TRUNCATED_TAG, file_format
 from recheck.models import Event
 from recheck.query import Doc, Query
+from recheck.query.lint import EVENT_TEXT_FIELDS
 from recheck.query.nodes import Bool, Node, Phrase, Term, selectivity
 from recheck.query.parser import DEFAULT_FIELD
 from recheck.query.signatures import Signature
 
-RAW_FIELDS = frozenset(
-    {DEFAULT_FIELD, "loglevel", "module", "pid", "syslog_program", "syslog_pid",
-     "syslog_host", "verb", "request", "response"}
-)  # fmt: skip
+RAW_FIELDS = EVENT_TEXT_FIELDS
 """Fields the splitter takes from a file's text: each value is a substring of its lines."""
+
+FORMAT_FIELDS: dict[str | None, frozenset[str]] = {
+    None: frozenset(),
+    "console": frozenset(),
+    "oslofmt": frozenset({"loglevel", "module", "pid", "syslog_pid", "syslog_program"}),
+    "apacheerror": frozenset({"loglevel"}),
+    "libvirt": frozenset({"loglevel", "pid"}),
+    "syslog": frozenset({"syslog_host", "syslog_pid", "syslog_program"}),
+    "apachecombined": frozenset({"request", "response", "verb"}),
+}
+"""The raw fields besides message that the splitter may give an event of each format
+(``split.file_format``): any other is absent from every event of such a file, so a
+condition on it is decided per file too (``loglevel:ERROR`` never matches in a console
+log, however often its text says "error")."""
 
 
 @dataclass
@@ -79,6 +91,11 @@ def plan_file(
     ]  # fmt: skip
     # Query -> (its query in this file, its gate there), or None if it cannot match.
     cache: dict[str, tuple[Query, Gate | None] | None] = {}
+    produced = FORMAT_FIELDS[file_format(tags)] | {DEFAULT_FIELD}
+
+    def is_constant(name: str) -> bool:
+        return name not in RAW_FIELDS or name not in produced
+
     for index, signature in enumerate(signatures):
         key = signature.query
         if key not in cache:
@@ -100,10 +117,6 @@ def plan_file(
         if gate is not None:
             plan.gates[index] = gate
     return plan
-
-
-def is_constant(name: str) -> bool:
-    return name not in RAW_FIELDS
 
 
 def cannot_match(root: Node) -> bool:

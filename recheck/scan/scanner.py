@@ -39,6 +39,7 @@ from recheck.scan.chunks import (
     FileLines,
     ScanStats,
     event_regions,
+    line_end,
     map_file,
     mapped_chunks,
     read_chunks,
@@ -330,25 +331,7 @@ class BuildScanner:
         if whole:
             data = bytes(chunk[begin:size])
             found += self._evaluate(plan, data, whole, begin, wanted)
-        regions = event_regions(chunk, size, [at for at, _ in hits], scan.starts)
-        position = 0
-        for start, end in regions:
-            candidates: dict[int, FileGate] = {}
-            while position < len(hits) and hits[position][0] < end:
-                candidates.update((gate.index, gate) for gate in hits[position][1])
-                position += 1
-            region = bytes(chunk[start:end])  # the buffer is reused: keep a copy
-            # Dropped lines removed before lowering: the splitter drops "<pre>", not "<PRE>".
-            text = region if scan.removed is None else scan.removed.sub(b"", region)
-            text = text.lower()
-            contains = Contains(text, self._literals)
-            chosen = sorted(
-                index
-                for index, gate in candidates.items()
-                if wanted.wants(index) and gate.admits(text, contains)
-            )
-            if chosen:
-                found += self._evaluate(plan, region, chosen, start, wanted)
+        found += self._evaluate_hits(scan, chunk, size, hits, wanted)
         # Line numbers are counted forward only: in the order of the matches' positions.
         found.sort(key=lambda match: match[:2])
         for at, line, index, event in found:
@@ -378,9 +361,53 @@ class BuildScanner:
             passed = [gate for gate in gates if gate.may_begin(lit, chunk, at, size)]
             if passed:
                 hits.append((at, passed))
-        if scan.dropped is not None:
-            hits = kept_hits(chunk, size, hits, scan.dropped)
         return hits
+
+    def _evaluate_hits(
+        self,
+        scan: _FileScan,
+        chunk: Text,
+        size: int,
+        hits: list[tuple[int, list[FileGate]]],
+        wanted: _Wanted,
+    ) -> list[_Pending]:
+        """The matches in the events around ``hits`` (sorted), in order: a hit is passed
+        over once its signatures have their matches, so that a common word costs a
+        check of its hits, not the splitting of every event around them."""
+        found: list[_Pending] = []
+        position = 0
+        end_of_line = -1  # of the last hit's line, and whether the splitter drops it
+        dropped = False
+        while position < len(hits):
+            at, gates = hits[position]
+            position += 1
+            if not any(wanted.wants(gate.index) for gate in gates):
+                continue
+            if scan.dropped is not None:
+                if at > end_of_line:
+                    start = chunk.rfind(b"\n", 0, at) + 1
+                    end_of_line = line_end(chunk, at, size)
+                    dropped = scan.dropped(chunk, start, end_of_line)
+                if dropped:
+                    continue  # nothing of this line is kept (a DEBUG event's first line)
+            ((start, end),) = event_regions(chunk, size, [at], scan.starts)
+            candidates = {gate.index: gate for gate in gates}
+            while position < len(hits) and hits[position][0] < end:
+                candidates.update((gate.index, gate) for gate in hits[position][1])
+                position += 1
+            region = bytes(chunk[start:end])  # the buffer is reused: keep a copy
+            # Dropped lines removed before lowering: the splitter drops "<pre>", not "<PRE>".
+            text = region if scan.removed is None else scan.removed.sub(b"", region)
+            text = text.lower()
+            contains = Contains(text, self._literals)
+            chosen = sorted(
+                index
+                for index, gate in candidates.items()
+                if wanted.wants(index) and gate.admits(text, contains)
+            )
+            if chosen:
+                found += self._evaluate(scan.plan, region, chosen, start, wanted)
+        return found
 
     def _forget_done(self, scan: _FileScan, wanted: _Wanted) -> None:
         """Stop looking for the signatures that have their matches in this file."""

@@ -306,3 +306,73 @@ def test_match_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
         stderr = recheck.stderr.read().decode()
     assert recheck.wait(timeout=120) == 0
     assert "Traceback" not in stderr
+
+
+def test_check_names_a_broad_clause_with_its_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "1.yaml").write_text(
+        "suppress-graph: true\nquery: >-\n"
+        '  (message:"A" AND message:"B") OR message:"C" tags:"console"\n'
+    )
+
+    code, out, _ = run(["check", str(tmp_path)], capsys)
+
+    assert code == 0
+    assert out.splitlines()[0].startswith(
+        f"{tmp_path / '1.yaml'}:2: warning: broad: clause 'tags:console' needs no word"
+    )
+
+
+# --- recheck classify ------------------------------------------------------------------
+
+
+def test_classify_says_when_a_count_is_a_lower_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build, queries = tmp_path / "build", tmp_path / "q"
+    build.mkdir()
+    queries.mkdir()
+    line = "2021-06-23 05:14:53.561762 | ssh: Connection refused\n"
+    (build / "job-output.txt").write_text(line * 50)
+    (build / "console.html").write_text(line * 3)
+    (queries / "1.yaml").write_text('query: message:"connection refused"\n')
+
+    code, out, _ = run(["classify", str(build), "--queries", str(queries)], capsys)
+    assert code == 0
+    assert out.splitlines()[1] == "bug 1: at least 14 matching events (first 10 shown)"
+    assert len(out.splitlines()) == 12
+
+    code, out, _ = run(
+        ["classify", str(build), "--queries", str(queries), "--examples", "100"], capsys
+    )
+    assert out.splitlines()[1] == "bug 1: 53 matching events"
+
+    code, out, _ = run(
+        ["classify", str(build), "--queries", str(queries), "--format", "json", "-j", "1"],
+        capsys,
+    )
+    result = json.loads(out)
+    assert result["counts"] == {"1": {"matching_events": 14, "exact": False}}
+    assert len(result["matches"]) == 10
+
+
+def test_classify_without_hyperscan_says_a_big_build_is_slow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recheck.cli import classify
+
+    build, queries = tmp_path / "build", tmp_path / "q"
+    build.mkdir()
+    queries.mkdir()
+    (build / "job-output.txt").write_text("2021-06-23 05:14:53.561762 | hello\n" * 100)
+    (queries / "1.yaml").write_text("query: message:hello\n")
+    monkeypatch.setattr(classify, "hyperscan_available", lambda: False)
+    monkeypatch.setattr(classify, "SLOW_BUILD_BYTES", 1000)
+
+    code, _, err = run(["classify", str(build), "--queries", str(queries)], capsys)
+
+    assert code == 0
+    assert "hyperscan is not installed" in err
+    assert "pip install 'recheck[fast]'" in err
+    assert len(err.splitlines()) == 1

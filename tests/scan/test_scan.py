@@ -395,3 +395,35 @@ def test_a_mapped_file_that_shrinks_is_an_error_not_a_crash(
             next(chunks)
         chunks.close()
         mapped.close()
+
+
+def test_each_formats_fields_are_the_splitters() -> None:
+    # plan.FORMAT_FIELDS decides conditions on the fields a format never gives: it must
+    # hold every field the splitter's prefix patterns can give (recheck.logs.split).
+    from recheck.logs import split
+    from recheck.scan.plan import FORMAT_FIELDS
+
+    patterns = {
+        "console": [split._CONSOLE_PREFIX],
+        "oslofmt": [split._OSLO_PREFIX, split._OSLO_PID_PREFIX],
+        "apacheerror": [split._APACHE_ERROR],
+        "libvirt": [split._LIBVIRT],
+        "syslog": [split._SYSLOG_PREFIX],
+        "apachecombined": [split._APACHE_COMBINED],
+    }
+    for name, compiled in patterns.items():
+        fields = {group for pattern in compiled for group in pattern.groupindex} - {"logmessage"}
+        assert FORMAT_FIELDS[name] == fields, name
+    assert set(FORMAT_FIELDS) == {None, *split._FORMATS, "console"}
+
+
+def test_a_field_a_file_kind_never_has_is_decided_per_file(tmp_path: Path) -> None:
+    (tmp_path / "job-output.txt").write_text(
+        "".join(f"2021-06-23 05:14:53.561762 | an error {n}\n" for n in range(1000))
+    )
+    for text, matched in [("loglevel:ERROR", []), ("NOT loglevel:ERROR", [1])]:
+        signature = Signature("1", text, Path("1.yaml"), compile_query(text))
+        result = classify_build(DirSource(tmp_path), [signature], Build(), examples=1)
+        assert [m.line for m in result.matches] == matched
+        # One more than shown: then the count is known to be a lower bound.
+        assert result.stats.events_evaluated == 2 * len(matched)
