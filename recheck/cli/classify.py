@@ -27,6 +27,7 @@ from recheck.cli.common import (
 from recheck.cli.sources import (
     SOURCE_HELP,
     add_build_options,
+    build_error,
     build_options,
     open_source,
     warn_problem,
@@ -42,9 +43,9 @@ __all__ = ["add_parser", "run"]
 SLOW_BUILD_BYTES = 50 << 20
 """A local build this big is worth a word when hyperscan is missing."""
 
-SLOWER_WITHOUT_HYPERSCAN = 20
-"""How many times slower classifying a big build is without hyperscan (benchmarks/classify.py
---fallback: every event is split in Python, ~8 MiB/s instead of 150-1,300 MiB/s)."""
+SPLIT_MIB_PER_SECOND = 8
+"""How fast a build is classified without hyperscan, every event split in Python
+(benchmarks/classify.py: 8 MiB/s on one core; 20-60 times slower than with it)."""
 
 
 def add_parser(commands: Commands) -> None:
@@ -121,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     source, rules, options = opened
     signatures = load_signatures_or_warn(args.queries, "classify")
     if signatures is None:
+        source.close()
         return 2
     _warn_if_slow(source)
     try:
@@ -134,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
             examples=args.examples,
         )
     except (SourceError, BuildInfoError) as exc:
-        return usage_error("classify", str(exc))
+        return build_error("classify", exc)
+    finally:
+        source.close()  # a fetched build holds HTTP connections
     for problem in result.problems:
         warn_problem("classify")(problem)
     if args.format == "json":
@@ -165,10 +169,11 @@ def _warn_if_slow(source: LogSource) -> None:
     except (OSError, SourceError):
         return
     if size > SLOW_BUILD_BYTES:
+        mib = size / (1 << 20)
         print(
-            f"recheck classify: hyperscan is not installed, so this {size / (1 << 20):,.0f} MiB "
-            f"build takes about {SLOWER_WITHOUT_HYPERSCAN} times longer to classify; "
-            "install it with: pip install 'recheck[fast]'",
+            f"recheck classify: hyperscan is not installed, so every event of this "
+            f"{mib:,.0f} MiB build is split in Python: about {mib / SPLIT_MIB_PER_SECOND:,.0f} s "
+            "a core, 20-60 times slower; install it with: pip install 'recheck[fast]'",
             file=sys.stderr,
         )
 

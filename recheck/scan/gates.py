@@ -1,21 +1,24 @@
 """A file's gates at scan time: literals found in raw bytes, and the checks of each hit.
 
-One hyperscan database finds every located literal of a file's signatures in a chunk;
-a hit on a line the splitter drops, or not followed by the rest of its phrase, is passed
-over before any event is split (``FileGate``).
+Which conjunct of each signature to locate is chosen from a file's first chunk
+(``file_gates``). One hyperscan database finds every located literal of a file's
+signatures in a chunk; a hit on a line the splitter drops, or not followed by the rest
+of its phrase, is passed over before any event is split (``FileGate``).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TypeVar
 
 from recheck.logs.split import StartTest, Text, file_format
-from recheck.scan.chunks import line_end
+from recheck.scan.chunks import Chunk, line_end
+from recheck.scan.plan import FilePlan
 
 hyperscan: ModuleType | None
 try:  # optional: `pip install 'recheck[fast]'`
@@ -232,3 +235,69 @@ def phrase_suffixes(
                         suffixes.setdefault(ids[term], []).append((terms[at:], separator))
             return suffixes
     return None
+
+
+def file_gates(
+    plan: FilePlan,
+    dropped: StartTest | None,
+    first: Chunk,
+    ids: dict[str, int],
+    database: Callable[[frozenset[int]], LiteralDatabase],
+) -> list[FileGate]:
+    """The gates of ``plan``'s signatures in its file, whose ``first`` chunk tells which
+    conjunct of each to locate; ``ids`` numbers the literals, ``database`` finds them."""
+    # Which conjunct of each signature to locate: the one whose literals are the
+    # rarest in the file's first lines. Length alone is a poor guess: "devstack" is
+    # long and on every other line of a devstack log. A hit on a line the splitter
+    # drops (DEBUG) is passed over cheaply; any other costs ~10 times more: finding
+    # its event and checking it. Counted in one hyperscan pass over the sample.
+    every = {lit for gate in plan.gates.values() for alts in gate.conjuncts for lit in alts}
+    # Words of up to 3 letters ("a", "in", "to") are on most lines: counted apart,
+    # lest their hits make the sample's pass cost as much as a chunk's.
+    short = {lit for lit in every if len(lit) <= 3}
+    counted = database(frozenset(ids[lit] for lit in every - short))
+    counts: Counter[int] = Counter()
+    for start, end in sample_pieces(first[0], first[1], first[2]):
+        hits = sorted(counted.scan(first[0], end, start)[0])
+        live = hits if dropped is None else kept_hits(first[0], end, hits, dropped)
+        counts.update(hit for _, hit in hits)
+        for _, hit in live:
+            counts[hit] += 9
+        lowered = first[0][start:end].lower()
+        for word in short:
+            counts[ids[word]] += 10 * lowered.count(word.encode("ascii"))
+
+    # Among conjuncts as rare as each other, one whose literals other signatures
+    # look for already: hyperscan scans a set of literals the slower the bigger it is.
+    looked_for: set[str] = set()
+
+    def cost(alternatives: tuple[str, ...]) -> tuple[int, int, int]:
+        total = sum(counts[ids[lit]] for lit in alternatives)
+        new = sum(lit not in looked_for for lit in alternatives)
+        return (total, new, -min(len(lit) for lit in alternatives))
+
+    # Signatures with one conjunct first: their literals are looked for whatever.
+    located_of: dict[int, tuple[str, ...]] = {}
+    for index, gate in sorted(plan.gates.items(), key=lambda item: len(item[1].conjuncts)):
+        located = gate.conjuncts[gate.best]
+        if len(gate.conjuncts) > 1:
+            located = min(gate.conjuncts, key=cost)
+        located_of[index] = located
+        looked_for.update(located)
+
+    # An apache access log's message joins fields that are not next to each other.
+    phrases_apart = "apachecombined" in plan.tags
+    separator = raw_separator(plan.tags)
+    gates: list[FileGate] = []
+    for index, gate in plan.gates.items():
+        located = located_of[index]
+        gates.append(
+            FileGate(
+                index,
+                [frozenset(ids[lit] for lit in alts) for alts in gate.conjuncts],
+                frozenset(ids[lit] for lit in located),
+                () if phrases_apart else gate.phrases,
+                None if phrases_apart else phrase_suffixes(located, gate.phrases, ids, separator),
+            )
+        )
+    return gates

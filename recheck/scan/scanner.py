@@ -50,11 +50,8 @@ from recheck.scan.gates import (
     Contains,
     FileGate,
     LiteralDatabase,
+    file_gates,
     hyperscan,
-    kept_hits,
-    phrase_suffixes,
-    raw_separator,
-    sample_pieces,
 )
 from recheck.scan.plan import RAW_FIELDS, FilePlan, Gate, plan_file
 
@@ -231,7 +228,11 @@ class BuildScanner:
             plan.tags, keep_debug=self.keep_debug, max_event_chars=self.max_event_chars
         )
         ungated = [index for index in sorted(plan.queries) if index not in plan.gates]
-        gates = self._file_gates(plan, dropped, first) if plan.gates else []
+        gates = (
+            file_gates(plan, dropped, first, self._literal_ids, self._database)
+            if plan.gates
+            else []
+        )
         scanned = frozenset(lit for gate in gates for lit in gate.scanned)
         return _FileScan(
             plan,
@@ -243,68 +244,6 @@ class BuildScanner:
             self._database(scanned) if gates else None,
             scanned,
         )
-
-    def _file_gates(
-        self, plan: FilePlan, dropped: StartTest | None, first: Chunk
-    ) -> list[FileGate]:
-        ids = self._literal_ids
-        # Which conjunct of each signature to locate: the one whose literals are the
-        # rarest in the file's first lines. Length alone is a poor guess: "devstack" is
-        # long and on every other line of a devstack log. A hit on a line the splitter
-        # drops (DEBUG) is passed over cheaply; any other costs ~10 times more: finding
-        # its event and checking it. Counted in one hyperscan pass over the sample.
-        every = {lit for gate in plan.gates.values() for alts in gate.conjuncts for lit in alts}
-        # Words of up to 3 letters ("a", "in", "to") are on most lines: counted apart,
-        # lest their hits make the sample's pass cost as much as a chunk's.
-        short = {lit for lit in every if len(lit) <= 3}
-        counted = self._database(frozenset(ids[lit] for lit in every - short))
-        counts: Counter[int] = Counter()
-        for start, end in sample_pieces(first[0], first[1], first[2]):
-            hits = sorted(counted.scan(first[0], end, start)[0])
-            live = hits if dropped is None else kept_hits(first[0], end, hits, dropped)
-            counts.update(hit for _, hit in hits)
-            for _, hit in live:
-                counts[hit] += 9
-            lowered = first[0][start:end].lower()
-            for word in short:
-                counts[ids[word]] += 10 * lowered.count(word.encode("ascii"))
-
-        # Among conjuncts as rare as each other, one whose literals other signatures
-        # look for already: hyperscan scans a set of literals the slower the bigger it is.
-        looked_for: set[str] = set()
-
-        def cost(alternatives: tuple[str, ...]) -> tuple[int, int, int]:
-            total = sum(counts[ids[lit]] for lit in alternatives)
-            new = sum(lit not in looked_for for lit in alternatives)
-            return (total, new, -min(len(lit) for lit in alternatives))
-
-        # Signatures with one conjunct first: their literals are looked for whatever.
-        located_of: dict[int, tuple[str, ...]] = {}
-        for index, gate in sorted(plan.gates.items(), key=lambda item: len(item[1].conjuncts)):
-            located = gate.conjuncts[gate.best]
-            if len(gate.conjuncts) > 1:
-                located = min(gate.conjuncts, key=cost)
-            located_of[index] = located
-            looked_for.update(located)
-
-        # An apache access log's message joins fields that are not next to each other.
-        phrases_apart = "apachecombined" in plan.tags
-        separator = raw_separator(plan.tags)
-        gates: list[FileGate] = []
-        for index, gate in plan.gates.items():
-            located = located_of[index]
-            gates.append(
-                FileGate(
-                    index,
-                    [frozenset(ids[lit] for lit in alts) for alts in gate.conjuncts],
-                    frozenset(ids[lit] for lit in located),
-                    () if phrases_apart else gate.phrases,
-                    None
-                    if phrases_apart
-                    else phrase_suffixes(located, gate.phrases, ids, separator),
-                )
-            )
-        return gates
 
     def _scan_chunk(
         self,
