@@ -7,6 +7,8 @@ query, it makes the whole signature match every such event. ``lint_query`` repor
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from recheck.query.nodes import Bool, Exists, MatchAll, MatchNone, Node, Phrase, Term, TokenTest
 
 __all__ = ["EVENT_TEXT_FIELDS", "broad_clauses"]
@@ -19,44 +21,59 @@ EVENT_TEXT_FIELDS = frozenset(
 field (tags, filename, the build's fields) is the same for all events of a file."""
 
 
-def broad_clauses(root: Node) -> list[str]:
-    """A warning for each clause of ``root`` that lets it match every event of a file
-    (or every event at all) without any condition on the event's own text."""
-    warnings: list[str] = []
-    _visit(root, warnings, top=True)
-    return list(dict.fromkeys(warnings))
+def broad_clauses(root: Node, unknown: Collection[str] = ()) -> list[str]:
+    """A warning naming the clauses of ``root`` that let it match every event of a file
+    (or every event at all) without any condition on the event's own text; none if
+    there are none. Clauses on ``unknown`` fields never match: they are not broad."""
+    found: list[Node] = []
+    _collect(root, found, frozenset(unknown))
+    if not found:
+        return []
+    one = len(found) == 1
+    if found == [root]:
+        where = "the query"
+    else:
+        names = ", ".join(repr(render(node)) for node in found)
+        where = f"clause {names}" if one else f"clauses {names}"
+    if all(_is_every_event(node) for node in found):
+        return [f"broad: {where} {'matches' if one else 'match'} every event"]
+    what = "the signature" if found != [root] else "it"
+    hint = "" if found == [root] else "; if an implicit OR joins it to the rest, join with AND"
+    return [
+        f"broad: {where} {'needs' if one else 'need'} no word of an event's text (only field "
+        f"filters such as tags or filename, negations, _exists_): {what} matches every event "
+        f"of the files or builds it selects{hint}"
+    ]
 
 
-def _visit(node: Node, warnings: list[str], top: bool) -> None:
-    if _is_specific(node):
+def _collect(node: Node, found: list[Node], unknown: frozenset[str]) -> None:
+    if _is_specific(node, unknown):
         return  # every match needs some text: nothing under it matters
-    if isinstance(node, Bool) and not node.must and node.should:
-        # An OR: each alternative that needs no text makes the whole one broad.
+    if (
+        isinstance(node, Bool)
+        and not node.must
+        and any(_is_specific(child, unknown) for child in node.should)
+    ):
+        # An OR with specific alternatives: each other one makes the whole one broad.
         for child in node.should:
-            _visit(child, warnings, top=False)
+            _collect(child, found, unknown)
         return
-    where = "the query" if top else f"clause {render(node)!r}"
-    if _is_every_event(node):
-        warnings.append(f"broad: {where} matches every event")
-        return
-    hint = "" if top else "; if an implicit OR joins it to the rest, join it with AND"
-    warnings.append(
-        f"broad: {where} needs no word of an event's text (only field filters such as "
-        "tags or filename, negations, _exists_): it matches every event of the files or "
-        f"builds it selects{hint}"
-    )
+    found.append(node)
 
 
-def _is_specific(node: Node) -> bool:
-    """Whether every match of ``node`` needs a positive test of the event's own text."""
+def _is_specific(node: Node, unknown: frozenset[str]) -> bool:
+    """Whether every match of ``node`` needs a positive test of the event's own text
+    (or it never matches: a field no event has)."""
+    if isinstance(node, Term | Phrase | TokenTest | Exists) and node.field in unknown:
+        return True
     if isinstance(node, Term | Phrase | TokenTest):
         return node.field in EVENT_TEXT_FIELDS
     if isinstance(node, MatchNone):
         return True
     if isinstance(node, Bool):
         if node.must:
-            return any(_is_specific(child) for child in node.must)
-        return bool(node.should) and all(_is_specific(child) for child in node.should)
+            return any(_is_specific(child, unknown) for child in node.must)
+        return bool(node.should) and all(_is_specific(child, unknown) for child in node.should)
     return False  # MatchAll, Exists
 
 

@@ -457,15 +457,17 @@ def lint_query(
     parser = _Parser(text, default_field)
     root = parser.top_level()
     warnings = list(dict.fromkeys(parser.warnings))
+    unknown: set[str] = set()
     if known_fields is not None:
-        for name in sorted(parser.fields - set(known_fields) - {"*", "_exists_"}):
+        unknown = parser.fields - set(known_fields) - {"*", "_exists_"}
+        for name in sorted(unknown):
             warnings.append(f"unknown field {name!r}: no event has it, so it never matches")
     if not _has_positive_clause(root):
         warnings.append(
             "no positive clause: the query matches every event that lacks the negated terms"
         )
     else:
-        warnings += broad_clauses(root)
+        warnings += broad_clauses(root, unknown)
     return warnings
 
 

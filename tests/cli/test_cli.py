@@ -194,15 +194,24 @@ def test_check_reports_errors_and_warnings_and_exits_1(
 
     lines = out.splitlines()
     assert code == 1
-    assert lines[0] == (
+    # Two signatures test only build fields: each matches every event of the builds it
+    # selects (issue 16's broad signatures).
+    broad = (
+        "warning: broad: the query needs no word of an event's text (only field filters "
+        "such as tags or filename, negations, _exists_): it matches every event of the "
+        "files or builds it selects"
+    )
+    assert lines[0] == f"queries/2000003.yaml:1: {broad}"
+    assert lines[1] == (
         "queries/2000005.yaml:2: warning: unknown field 'id': no event has it, so it never matches"
     )
-    assert lines[1].startswith("queries/2000006.yaml:3:16: error: invalid query: ")
-    assert lines[2] == (
+    assert lines[2].startswith("queries/2000006.yaml:3:16: error: invalid query: ")
+    assert lines[3] == (
         "queries/2000007.yaml:2:1: error: unknown key 'supress-graph'; "
         "did you mean 'suppress-graph'?"
     )
-    assert lines[3:] == ["9 signatures, 2 errors, 1 warning"]
+    assert lines[4] == f"queries/2000009.yaml:1: {broad}"
+    assert lines[5:] == ["9 signatures, 2 errors, 3 warnings"]
     assert "\x1b[" not in out, "no colour codes when stdout is not a terminal"
 
 

@@ -16,6 +16,9 @@ BROAD = [
     ('message:* AND tags:"syslog"', "the query needs no word"),
     ("_exists_:build_name", "the query needs no word"),
     ("*", "the query matches every event"),
+    ("message:* OR tags:x", "the query matches every event"),
+    ('voting:false OR build_patchset:"3"', "the query needs no word"),
+    ("message:x OR tags:a OR filename:b", "clauses 'tags:a', 'filename:b' need no word"),
 ]
 
 
@@ -42,6 +45,11 @@ def test_a_broad_signature_is_named_with_its_clause(query: str, where: str) -> N
 )
 def test_a_signature_that_needs_text_is_not_broad(query: str) -> None:
     assert not [w for w in lint_query(query) if w.startswith("broad: ")]
+
+
+def test_a_clause_on_an_unknown_field_never_matches_so_is_not_broad() -> None:
+    warnings = lint_query("message:x OR id:console", known_fields={"message"})
+    assert warnings == ["unknown field 'id': no event has it, so it never matches"]
 
 
 def test_a_not_only_query_is_warned_about_once() -> None:
