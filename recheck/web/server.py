@@ -8,13 +8,15 @@ embedded store keeps a SQLite connection per reading thread), at most every
 from __future__ import annotations
 
 import json
+import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from recheck.store.base import StoreError
@@ -22,7 +24,18 @@ from recheck.web.pages import WINDOWS
 from recheck.web.render import STATIC_DIR, Links, Renderer, page_json
 from recheck.web.site import UNCATEGORIZED, Page, Snapshot
 
-__all__ = ["SECURITY_HEADERS", "PageServer"]
+__all__ = ["REQUEST_TIMEOUT", "SECURITY_HEADERS", "WAITING_CONNECTIONS", "WORKERS", "PageServer"]
+
+REQUEST_TIMEOUT = 10.0
+"""Seconds a connection may stay silent while it sends its request or reads the answer:
+a client that sends half a request and waits holds a worker this long, not forever."""
+
+WORKERS = 16
+"""Connections answered at once, each on one thread of a fixed pool."""
+
+WAITING_CONNECTIONS = 128
+"""Accepted connections that may wait for a worker; one more is closed at once, so a flood
+of idle connections costs neither threads nor memory without bound."""
 
 SECURITY_HEADERS = {
     # No script runs on these pages; the policy makes sure none injected ever could.
@@ -48,14 +61,18 @@ class PageServer:
         *,
         cache_seconds: float = 60.0,
         renderer: Renderer | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
+        workers: int = WORKERS,
+        waiting: int = WAITING_CONNECTIONS,
     ) -> None:
         self._make_snapshot = snapshot
         self._renderer = renderer or Renderer()
         self._cache_seconds = cache_seconds
         self._snapshot: tuple[float, Snapshot] | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recheck-pages")
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
-        self.httpd.daemon_threads = True
+        self.httpd = _PooledHTTPServer(
+            (host, port), self._handler(request_timeout), workers, waiting
+        )
 
     @property
     def url(self) -> str:
@@ -160,11 +177,12 @@ class PageServer:
     def _json_body(status: int, value: object) -> tuple[int, str, bytes]:
         return status, "application/json", json.dumps(value, indent=1).encode("utf-8")
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self, request_timeout: float) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "recheck"
+            timeout = request_timeout  # on the socket: a silent client gets "timed out"
 
             def do_GET(self) -> None:
                 self._reply(send_body=True)
@@ -196,6 +214,49 @@ class PageServer:
                 print("".join(c if c.isprintable() else "?" for c in text), file=sys.stderr)
 
         return Handler
+
+
+class _PooledHTTPServer(HTTPServer):
+    """An HTTP server that answers connections on a fixed pool of threads.
+
+    ``ThreadingHTTPServer`` starts a thread per connection, so idle half-sent requests
+    piled up threads (3,000 connections, 3,000 threads). Here at most ``workers`` threads
+    answer, ``waiting`` more connections queue, and any beyond are closed unanswered.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        workers: int,
+        waiting: int,
+    ) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recheck-http")
+        self._slots = threading.BoundedSemaphore(workers + waiting)
+        self._closing = False
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        self._pool.submit(self._serve, request, client_address)
+
+    def _serve(self, request: socket.socket, client_address: object) -> None:
+        try:
+            if not self._closing:
+                self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self._slots.release()
+
+    def server_close(self) -> None:
+        """Stop listening; connections still queued are closed unanswered."""
+        self._closing = True
+        super().server_close()
+        self._pool.shutdown(wait=True)
 
 
 def _links(path: str) -> Links:
