@@ -13,11 +13,11 @@ decided what an Elasticsearch event was for every signature elastic-recheck ran:
   also starts an event (the reference had none for it; without one, such a console
   would be a single event).
 - oslo.log files: a line not starting with a timestamp continues the previous event,
-  and so does a line ``<timestamp> <number> TRACE|ERROR``, the traceback lines of an
-  exception. As in the reference, whose timestamp pattern can give up a digit of the
-  fraction of a second to the ``<number>``, that includes ERROR lines without a pid.
-  One deliberate difference: such a line does not fold into a DEBUG event, because the
-  reference then dropped the error together with the DEBUG line it had folded into.
+  and so does a line ``<timestamp> <pid> TRACE|ERROR``, the traceback lines of an
+  exception. Two deliberate differences: an ERROR line without a pid begins an event
+  (the reference meant to require the pid, but its timestamp pattern could give up a
+  digit of the fraction of a second to it), and no line folds into a DEBUG event (the
+  reference then dropped the error together with the DEBUG line it had folded into).
 - The prefix fields (``loglevel``, ``module``, ``pid``, ``syslog_*``, ...) come from
   the event's first line; ``message`` is the text after the prefix followed by the
   continuation lines. When the first line does not have the format's prefix, the event
@@ -84,7 +84,9 @@ _JENKINS_START = re.compile(
 _CONSOLE_PREFIX = re.compile(rf"(?:{_ISO_TS} \| |{_JENKINS_START.pattern})(?P<logmessage>.*)")
 
 _OSLO_START = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS}) ", re.ASCII)
-_OSLO_FOLD = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s*{_NUMBER}\s*(?:TRACE|ERROR)", re.ASCII)
+# Spaces required around the pid, where grok's %{SPACE} allowed none: a timestamp cannot
+# then lend the last digit of its fraction as a pid to a line that has none.
+_OSLO_FOLD = re.compile(rf"(?:{_ISO_TS}|{_SYSLOG_TS})\s+{_NUMBER}\s+(?:TRACE|ERROR)", re.ASCII)
 _OSLO_LEVELS = r"(?P<loglevel>AUDIT|CRITICAL|DEBUG|INFO|TRACE|WARNING|ERROR) "
 _OSLO_REST = r"\[?\b(?P<module>\S+)\b\]?\s*(?P<logmessage>.*)"
 _OSLO_PREFIX = re.compile(
