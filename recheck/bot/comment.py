@@ -19,12 +19,45 @@ __all__ = ["comment_text", "job_line"]
 # name forge lines of the comment).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
+COMMENT_MAX_BYTES = 15 * 1024
+"""Gerrit refuses a comment over ``change.commentSizeLimit`` (16 KiB by default, measured
+"approximately, off by roughly 1%"): a comment is kept under this, in UTF-8 bytes."""
+
+JOB_NAME_MAX_CHARS = 200
+"""A job name longer than this (Zuul's are under 100) is cut, with an ellipsis."""
+
+ERROR_MAX_CHARS = 300
+"""Why a job was not checked, cut to this: one line of the comment, not a traceback."""
+
+ELLIPSIS = "…"
+
 
 def comment_text(
     report: FailureReport, messages: Messages, tracker: BugTracker, log_timeout: float
 ) -> str | None:
-    """The comment for ``report``; None when there is nothing to post."""
-    lines = "\n".join(job_line(job, tracker, log_timeout) for job in report.jobs)
+    """The comment for ``report``; None when there is nothing to post.
+
+    Always under ``COMMENT_MAX_BYTES``: when the job lines do not all fit, as many as fit
+    are listed and a last line says how many were left out.
+    """
+    lines = [job_line(job, tracker, log_timeout) for job in report.jobs]
+    text = _assemble(report, messages, lines)
+    if text is None or _fits(text):
+        return text
+    low, high = 0, len(lines) - 1  # the most job lines that fit: a binary search
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _fits(_assemble(report, messages, _first(lines, middle)) or ""):
+            low = middle
+        else:
+            high = middle - 1
+    text = _assemble(report, messages, _first(lines, low)) or ""
+    # Only templates (bot.yaml's messages) longer than the limit can leave it too long.
+    return text if _fits(text) else _cut_bytes(text, COMMENT_MAX_BYTES)
+
+
+def _assemble(report: FailureReport, messages: Messages, job_lines: list[str]) -> str | None:
+    lines = "\n".join(job_lines)
     if report.bugs:
         parts = [
             _with_bugs(messages.found_bug, lines),
@@ -45,11 +78,11 @@ def job_line(job: JobOutcome, tracker: BugTracker, log_timeout: float) -> str:
     elif job.logs_missing:
         verdict = f"its logs did not appear within {_duration(log_timeout)}, so it was not checked"
     elif job.error:
-        verdict = f"not checked: {_clean(job.error)[:300]}"
+        verdict = f"not checked: {_cut(_clean(job.error), ERROR_MAX_CHARS)}"
     else:
         verdict = "unrecognized error"
     voting = "" if job.voting else " (non-voting)"
-    return f"- {_clean(job.name)}{voting}: {verdict}"
+    return f"- {_cut(_clean(job.name), JOB_NAME_MAX_CHARS)}{voting}: {verdict}"
 
 
 def _with_bugs(template: str, lines: str) -> str:
@@ -60,6 +93,27 @@ def _with_bugs(template: str, lines: str) -> str:
 
 def _clean(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
+
+
+def _first(lines: list[str], count: int) -> list[str]:
+    """The first ``count`` job lines, and one saying how many more there are."""
+    left = len(lines) - count
+    return [*lines[:count], f"- ... and {left} more jobs, not listed to keep the comment short"]
+
+
+def _fits(text: str) -> bool:
+    return len(text.encode("utf-8")) <= COMMENT_MAX_BYTES
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text``, or its first characters and an ellipsis, ``limit`` characters in all."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes, ellipsis included, at a whole character."""
+    room = limit - len(ELLIPSIS.encode("utf-8"))
+    return text.encode("utf-8")[:room].decode("utf-8", errors="ignore") + ELLIPSIS
 
 
 def _duration(seconds: float) -> str:

@@ -23,6 +23,7 @@ __all__ = [
     "FailureEvent",
     "JobLine",
     "MalformedEvent",
+    "decode_event",
     "failure_from_gerrit",
     "failure_from_zuul",
     "parse_job_lines",
@@ -99,6 +100,19 @@ class FailureEvent:
         data = json.loads(text)
         data["jobs"] = tuple(FailedJob(**job) for job in data["jobs"])
         return cls(**data)
+
+
+def decode_event(raw: str) -> Any:
+    """The JSON value of one raw event (a stream-events line, a queued Zuul record).
+
+    Raises ValueError for text that is not JSON, and MalformedEvent for JSON nested deeper
+    than the decoder can follow: its RecursionError would otherwise look like a bug of
+    ours, retried, where the line is simply bad and must be skipped once.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise MalformedEvent("JSON nested too deeply to decode") from None
 
 
 def parse_job_lines(comment: str) -> list[JobLine]:

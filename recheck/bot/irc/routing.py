@@ -10,12 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from recheck.bot.irc.text import sanitize
+from recheck.bot.irc.text import sanitize, shorten
 from recheck.bot.outcome import FailureReport
 from recheck.config.irc import ChannelRule
 from recheck.models import BugInfo, BugTracker
 
 __all__ = ["Line", "lines_for", "project_names"]
+
+# Bug titles (Launchpad's), job names and URLs are not ours: each is cut so that one
+# report is a line or two on IRC (a line holds about 400 bytes of text), not hundreds.
+MESSAGE_MAX_BYTES = 700
+"""A whole message, in UTF-8 bytes: two IRC lines at most."""
+
+TITLE_MAX_BYTES = 160
+"""A bug title, in UTF-8 bytes."""
+
+NAME_MAX_BYTES = 100
+"""A job or project name, a change URL, in UTF-8 bytes."""
+
+JOBS_NAMED = 5
+"""Jobs named in one message; more are counted ("and 3 more")."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +71,13 @@ def lines_for(
     missing = [job.name for job in report.jobs if job.logs_missing]
     negative = [rule for rule in rules if rule.wants("negative", change_projects)]
     if unrecognized:
-        text = sanitize(
-            f"{_change(report)} failed {_names(unrecognized)} in the {report.queue} queue "
-            "with an unrecognized error"
+        text = _message(
+            f"{_change(report)} failed {_names(unrecognized)} in the "
+            f"{shorten(sanitize(report.queue), NAME_MAX_BYTES)} queue with an unrecognized error"
         )
         lines += [Line(rule.name, text) for rule in negative]
     if missing:
-        text = sanitize(
+        text = _message(
             f"{_change(report)}: logs never appeared for {_names(missing)}, so recheck could "
             "not classify them"
         )
@@ -74,14 +88,24 @@ def lines_for(
 def _bug_message(
     report: FailureReport, jobs: list[str], bug: str, info: BugInfo | None, url: str
 ) -> str:
-    title = f" ({sanitize(info.title)})" if info is not None and info.title.strip() else ""
-    return sanitize(f"{_change(report)} failed {_names(jobs)} because of bug {bug}{title} {url}")
+    title = ""
+    if info is not None and info.title.strip():
+        title = f" ({shorten(sanitize(info.title), TITLE_MAX_BYTES)})"
+    bug = shorten(sanitize(bug), NAME_MAX_BYTES)
+    url = shorten(sanitize(url), MESSAGE_MAX_BYTES // 2)
+    return _message(f"{_change(report)} failed {_names(jobs)} because of bug {bug}{title} {url}")
+
+
+def _message(text: str) -> str:
+    return shorten(sanitize(text), MESSAGE_MAX_BYTES)
 
 
 def _change(report: FailureReport) -> str:
-    name = project_names(report.project)[-1]
-    return f"{name} change {report.url or report.change}"
+    name = shorten(sanitize(project_names(report.project)[-1]), NAME_MAX_BYTES)
+    return f"{name} change {shorten(sanitize(report.url or report.change), NAME_MAX_BYTES)}"
 
 
 def _names(jobs: list[str]) -> str:
-    return ", ".join(jobs)
+    named = [shorten(sanitize(job), NAME_MAX_BYTES) for job in jobs[:JOBS_NAMED]]
+    more = f" and {len(jobs) - JOBS_NAMED} more" if len(jobs) > JOBS_NAMED else ""
+    return ", ".join(named) + more

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["IRC_LINE_BYTES", "PREFIX_RESERVE", "payload_budget", "sanitize", "split_message"]
+__all__ = [
+    "IRC_LINE_BYTES",
+    "PREFIX_RESERVE",
+    "payload_budget",
+    "sanitize",
+    "shorten",
+    "split_message",
+]
 
 IRC_LINE_BYTES = 512
 """RFC 1459/2812: a line, CR LF included, is at most 512 bytes."""
@@ -35,6 +42,15 @@ def sanitize(text: str) -> str:
     """``text`` on one line: control and format characters become spaces, runs of spaces one."""
     cleaned = "".join(" " if _unsafe(char) else char for char in text)
     return _SPACES.sub(" ", cleaned).strip()
+
+
+def shorten(text: str, max_bytes: int) -> str:
+    """``text``, or as much of it as fits in ``max_bytes`` UTF-8 bytes with an ellipsis."""
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    ellipsis = "…"
+    kept = text[: _fitting_prefix_length(text, max_bytes - len(ellipsis.encode("utf-8")))]
+    return kept.rstrip() + ellipsis
 
 
 def payload_budget(command_prefix: str, nick: str = "") -> int:
