@@ -18,7 +18,6 @@ from recheck.config.files import Config
 from recheck.logs.build import Build, BuildInfoError
 from recheck.logs.buildlogs import read_build_info
 from recheck.logs.http import Fetcher, FetchError
-from recheck.logs.listing import HttpLogSource
 from recheck.logs.source import LogSource, SourceError
 from recheck.logs.sources import open_source
 from recheck.pipeline import classify_build, ingest_build
@@ -96,8 +95,12 @@ class Triage:
     def look(self, event: FailureEvent) -> list[_Ready]:
         """Each job of ``event`` with its opened logs, its known outcome, or why it waits."""
         found: list[_Ready] = []
-        for job in event.jobs:
-            found.append(self._look(job))
+        try:
+            for job in event.jobs:
+                found.append(self._look(job))
+        except BaseException:
+            self.close(found)
+            raise
         return found
 
     @staticmethod
@@ -123,7 +126,7 @@ class Triage:
     def close(looked: list[_Ready]) -> None:
         """Close the HTTP connections of the opened logs."""
         for item in looked:
-            if isinstance(item.source, HttpLogSource):
+            if item.source is not None:
                 item.source.close()
 
     def _look(self, job: FailedJob) -> _Ready:
@@ -137,9 +140,16 @@ class Triage:
             return _Ready(job, outcome=_outcome(job, error=str(exc)))
         try:
             source = open_source(job.url, self.config)
-            source.paths()  # lists the log root: raises SourceError until logs are there
         except SourceError as exc:
             return _Ready(job, waiting=str(exc))
+        try:
+            source.paths()  # lists the log root: raises SourceError until logs are there
+        except SourceError as exc:
+            source.close()  # its connections: the bot asks again until the logs are there
+            return _Ready(job, waiting=str(exc))
+        except BaseException:
+            source.close()
+            raise
         return _Ready(job, source=source)
 
     def _classify(

@@ -41,20 +41,21 @@ def run(args: argparse.Namespace) -> int:
     if opened is None:
         return 2
     source, rules, build = opened
-    events = build_events(
-        source,
-        build,
-        rules=rules,
-        keep_debug=args.keep_debug,
-        on_problem=warn_problem("events"),
-    )
-    try:
-        for event_id, event in events:
-            sys.stdout.write(json.dumps({"id": event_id, **event}, ensure_ascii=False))
-            sys.stdout.write("\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # `recheck events ... | head` is normal use: stop quietly, and keep Python from
-        # complaining again when it flushes stdout at exit.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    with source:  # a fetched build holds HTTP connections
+        events = build_events(
+            source,
+            build,
+            rules=rules,
+            keep_debug=args.keep_debug,
+            on_problem=warn_problem("events"),
+        )
+        try:
+            for event_id, event in events:
+                sys.stdout.write(json.dumps({"id": event_id, **event}, ensure_ascii=False))
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `recheck events ... | head` is normal use: stop quietly, and keep Python from
+            # complaining again when it flushes stdout at exit.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     return 0

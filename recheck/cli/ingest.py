@@ -260,9 +260,7 @@ def _ingest_one(
             on_problem=warn, on_count=progress.events, when=job.when,
         )  # fmt: skip
     finally:
-        from recheck.logs.listing import HttpLogSource
-
-        if isinstance(source, HttpLogSource) and not job.shared_fetcher:
+        if not job.shared_fetcher:  # a shared fetcher is closed by run()
             source.close()
     bugs = sorted({match.bug for match in ingested.matches})
     found = f", bugs {' '.join(bugs)}" if bugs else ", no known bug"

@@ -53,7 +53,7 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
 def open_source(
     args: argparse.Namespace, command: str
 ) -> tuple[LogSource, tuple[FileRule, ...], Build] | None:
-    """The source SOURCE names, the file rules for it, and the build's fields.
+    """The source SOURCE names (the caller closes it), its file rules, the build's fields.
 
     Loads the config (``--config``) too: its ``keep_debug`` sets ``args.keep_debug``.
     """
@@ -73,10 +73,15 @@ def read_source(
 ) -> tuple[LogSource, tuple[FileRule, ...], Build]:
     """The source ``text`` names, its file rules and its build's fields (``options`` win).
 
-    Raises SourceError or BuildInfoError when the build cannot be read.
+    Raises SourceError or BuildInfoError when the build cannot be read (the source is
+    closed then); else the caller closes the source.
     """
     source = open_log_source(text, config)
-    return source, _file_rules(source, config), read_build_info(source, options)
+    try:
+        return source, _file_rules(source, config), read_build_info(source, options)
+    except BaseException:
+        source.close()
+        raise
 
 
 def _file_rules(source: LogSource, config: Config) -> tuple[FileRule, ...]:

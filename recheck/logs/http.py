@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, Self, cast
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -94,6 +94,12 @@ class Fetcher:
     def close(self) -> None:
         """Close the connections kept open for reuse."""
         self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def check(self, url: str, *, redirected_from: str | None = None) -> None:
         """Raise FetchError unless ``url`` is http(s) on an allowed host."""

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from recheck.logs.build import Build
 from recheck.logs.http import Fetcher, FetchError, redact
-from recheck.logs.source import SourceError
+from recheck.logs.source import LogSource, SourceError
 
 __all__ = ["MANIFEST_NAME", "HttpLogSource", "listing_links", "manifest_paths"]
 
@@ -26,7 +26,7 @@ MAX_LISTING_PAGES = 1000
 _DIRECTORY_MIMETYPE = "application/directory"
 
 
-class HttpLogSource:
+class HttpLogSource(LogSource):
     """A build's log root on a logs server: listed from its manifest or its listings."""
 
     def __init__(self, url: str, fetcher: Fetcher, build: Build | None = None) -> None:
@@ -69,7 +69,8 @@ class HttpLogSource:
         return self._build
 
     def close(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections: the fetcher's (a caller that shares one fetcher between
+        sources closes that fetcher instead)."""
         self.fetcher.close()
 
     def _manifest_paths(self) -> list[str] | None:

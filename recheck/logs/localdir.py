@@ -14,12 +14,12 @@ from typing import BinaryIO
 
 from recheck.logs.build import Build
 from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule, logical_name
-from recheck.logs.source import SourceError
+from recheck.logs.source import LogSource, SourceError
 
 __all__ = ["DirSource", "FileSource", "local_source"]
 
 
-class DirSource:
+class DirSource(LogSource):
     """A build's log root in a local directory."""
 
     def __init__(self, root: Path) -> None:
@@ -58,7 +58,7 @@ class DirSource:
         return Build()
 
 
-class FileSource:
+class FileSource(LogSource):
     """One log file, read as a build of that single file."""
 
     def __init__(self, path: Path) -> None:

@@ -21,7 +21,7 @@ import io
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO, Protocol, Self, cast
 
 from recheck.lib.errors import RecheckError
 from recheck.logs.build import Build
@@ -71,7 +71,12 @@ ProblemHandler = Callable[[FileProblem], None]
 
 
 class LogSource(Protocol):
-    """A build's log root: its file list, a way to open each file, what it knows of the build."""
+    """A build's log root: its file list, a way to open each file, what it knows of the build.
+
+    A context manager: leaving it (or ``close()``) closes what the source holds open, the
+    HTTP connections of a fetched build; a local source holds nothing. Sources subclass
+    this protocol explicitly to inherit that.
+    """
 
     @property
     def location(self) -> str:
@@ -92,6 +97,16 @@ class LogSource(Protocol):
     def build_info(self) -> Build:
         """The build metadata the source itself holds (inventory, Zuul API); may be empty."""
         ...
+
+    def close(self) -> None:
+        """Close what the source keeps open; nothing for a local source."""
+        return None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class _Prefixed(io.RawIOBase):
@@ -124,23 +139,25 @@ def open_text_stream(raw: BinaryIO) -> BinaryIO:
 
     Logs servers store ``job-output.txt.gz`` but often serve it decompressed, and some
     files are compressed without the suffix, so the bytes decide. Raises
-    ``BinaryFileError`` when the content is binary.
+    ``BinaryFileError`` when the content is binary; ``raw`` is closed whenever this raises.
     """
-    head = raw.read(2)
-    stream: BinaryIO
-    if raw.seekable():  # a local file: rewind rather than copy every read through _Prefixed
-        raw.seek(0)
-        stream = (
-            raw
-            if isinstance(raw, io.BufferedReader)
-            else cast(BinaryIO, io.BufferedReader(raw, 1 << 16))
-        )
-    else:
-        stream = cast(BinaryIO, io.BufferedReader(_Prefixed(head, raw), 1 << 16))
-    if head == _GZIP_MAGIC:
-        # GzipFile is a binary stream; typeshed just does not declare it a BinaryIO.
-        stream = cast(BinaryIO, io.BufferedReader(_ClosingGzip(stream), 1 << 16))
-    sniff = cast(io.BufferedReader, stream).peek(BINARY_SNIFF_BYTES)[:BINARY_SNIFF_BYTES]
+    stream = raw
+    try:
+        head = raw.read(2)
+        if raw.seekable():  # a local file: rewind rather than copy every read through _Prefixed
+            raw.seek(0)
+            if not isinstance(raw, io.BufferedReader):
+                stream = cast(BinaryIO, io.BufferedReader(raw, 1 << 16))
+        else:
+            stream = cast(BinaryIO, io.BufferedReader(_Prefixed(head, raw), 1 << 16))
+        if head == _GZIP_MAGIC:
+            # GzipFile is a binary stream; typeshed just does not declare it a BinaryIO.
+            stream = cast(BinaryIO, io.BufferedReader(_ClosingGzip(stream), 1 << 16))
+        sniff = cast(io.BufferedReader, stream).peek(BINARY_SNIFF_BYTES)[:BINARY_SNIFF_BYTES]
+    except BaseException:
+        # A gzip truncated at its start fails here: the file must not stay open.
+        stream.close()
+        raise
     if b"\x00" in sniff:
         stream.close()
         raise BinaryFileError(

@@ -23,7 +23,7 @@ def open_source(text: str, config: Config | None = None) -> LogSource:
     """The log source ``text`` names; raises SourceError saying why it is unusable.
 
     ``config`` decides which hosts may be fetched from and how (default: the built-in
-    settings, see ``recheck.config.files``).
+    settings, see ``recheck.config.files``). The caller closes the source (``with``).
     """
     # The HTTP modules (httpx) are imported only for what needs fetching: a local build
     # starts a fifth faster without it.
@@ -32,13 +32,24 @@ def open_source(text: str, config: Config | None = None) -> LogSource:
         from recheck.logs.http import Fetcher
         from recheck.logs.zuul import url_source
 
-        return url_source(text, Fetcher(config.fetch, config_file=config.path))
+        fetcher = Fetcher(config.fetch, config_file=config.path)
+        try:
+            return url_source(text, fetcher)
+        except BaseException:
+            fetcher.close()  # a Zuul API answer read before the error left a connection
+            raise
     path = Path(text)
     if path.suffix.lower() == ".json" and path.is_file():
         from recheck.logs.http import Fetcher
         from recheck.logs.zuul import zuul_build_file_source
 
-        source = zuul_build_file_source(path, Fetcher(config.fetch, config_file=config.path))
+        fetcher = Fetcher(config.fetch, config_file=config.path)
+        try:
+            source = zuul_build_file_source(path, fetcher)
+        except BaseException:
+            fetcher.close()
+            raise
         if source is not None:
             return source
+        fetcher.close()
     return local_source(path)

@@ -458,25 +458,26 @@ def test_a_build_over_http_classifies_as_on_disk(
     server: LogServer, signatures: list[Signature], mode: str, build: str
 ) -> None:
     url = f"{server.url}/{mode}/{build}/"
-    source = open_source(url, local_config())
-
-    assert source.paths() == DirSource(BUILDS / build).paths()
-    remote = classify_build(source, signatures)
-    local = classify_local(build, signatures)
-    assert remote.matches == local.matches
-    assert remote.matches, "the fixture builds are chosen to match demo signatures"
-    assert remote.problems == []
-    assert remote.build.log_url == url
-    assert remote.build == local.build.updated({"log_url": url})
-    assert server.user_agents == {USER_AGENT}
+    with open_source(url, local_config()) as source:
+        assert source.paths() == DirSource(BUILDS / build).paths()
+        remote = classify_build(source, signatures)
+        local = classify_local(build, signatures)
+        assert remote.matches == local.matches
+        assert remote.matches, "the fixture builds are chosen to match demo signatures"
+        assert remote.problems == []
+        assert remote.build.log_url == url
+        assert remote.build == local.build.updated({"log_url": url})
+        assert server.user_agents == {USER_AGENT}
 
 
 def test_listings_are_used_only_without_a_manifest(server: LogServer) -> None:
-    open_source(f"{server.url}/manifest/{ZUUL}/", local_config()).paths()
+    with open_source(f"{server.url}/manifest/{ZUUL}/", local_config()) as source:
+        source.paths()
     assert server.requests == [f"/manifest/{ZUUL}/zuul-manifest.json"]
 
     server.requests.clear()
-    open_source(f"{server.url}/nginx/{ZUUL}", local_config()).paths()
+    with open_source(f"{server.url}/nginx/{ZUUL}", local_config()) as source:
+        source.paths()
     assert server.requests == [
         f"/nginx/{ZUUL}/zuul-manifest.json",
         f"/nginx/{ZUUL}/",
@@ -490,37 +491,36 @@ def test_a_zuul_build_url_gives_the_logs_and_the_build_fields(
     server: LogServer, signatures: list[Signature]
 ) -> None:
     url = f"{server.url}/zuul/t/openstack/build/{RECORD['uuid']}"
-    source = open_source(url, local_config())
-
-    log_url = f"{server.url}/manifest/{JENKINS}/"
-    expected = Build(
-        build_uuid="0d5ccc1403b04bed90d7c238e089b3b2",
-        build_short_uuid="0d5ccc1",
-        build_name="publish-openstack-releasenotes-python3",
-        build_status="SUCCESS",
-        build_queue="check",
-        build_change="758776",
-        build_patchset=None,  # the record says "None"
-        build_branch="stable/ussuri",
-        project="openstack/puppet-tripleo",
-        voting="1",
-        log_url=log_url,
-        tenant="openstack",
-    )
-    assert source.build_info() == expected
-    assert source.location == log_url.removesuffix("/")
-    result = classify_build(source, signatures)
-    assert result.build == expected
-    local = classify_build(DirSource(BUILDS / JENKINS), signatures, expected)
-    assert result.matches == local.matches and result.matches
-    assert f"/zuul/api/tenant/openstack/build/{RECORD['uuid']}" in server.requests
+    with open_source(url, local_config()) as source:
+        log_url = f"{server.url}/manifest/{JENKINS}/"
+        expected = Build(
+            build_uuid="0d5ccc1403b04bed90d7c238e089b3b2",
+            build_short_uuid="0d5ccc1",
+            build_name="publish-openstack-releasenotes-python3",
+            build_status="SUCCESS",
+            build_queue="check",
+            build_change="758776",
+            build_patchset=None,  # the record says "None"
+            build_branch="stable/ussuri",
+            project="openstack/puppet-tripleo",
+            voting="1",
+            log_url=log_url,
+            tenant="openstack",
+        )
+        assert source.build_info() == expected
+        assert source.location == log_url.removesuffix("/")
+        result = classify_build(source, signatures)
+        assert result.build == expected
+        local = classify_build(DirSource(BUILDS / JENKINS), signatures, expected)
+        assert result.matches == local.matches and result.matches
+        assert f"/zuul/api/tenant/openstack/build/{RECORD['uuid']}" in server.requests
 
 
 def test_a_white_label_zuul_build_url(server: LogServer) -> None:
-    source = open_source(f"{server.url}/zuul/build/{RECORD['uuid']}/logs", local_config())
-    assert source.build_info().build_name == "publish-openstack-releasenotes-python3"
-    assert source.build_info().tenant is None
-    assert f"/zuul/api/build/{RECORD['uuid']}" in server.requests
+    with open_source(f"{server.url}/zuul/build/{RECORD['uuid']}/logs", local_config()) as source:
+        assert source.build_info().build_name == "publish-openstack-releasenotes-python3"
+        assert source.build_info().tenant is None
+        assert f"/zuul/api/build/{RECORD['uuid']}" in server.requests
 
 
 def test_an_unknown_zuul_build_is_a_clear_error(server: LogServer) -> None:
@@ -536,10 +536,10 @@ def test_an_unknown_zuul_build_is_a_clear_error(server: LogServer) -> None:
 def test_a_saved_zuul_build_json_file_is_a_source(server: LogServer, tmp_path: Path) -> None:
     saved = tmp_path / "build.json"
     saved.write_text(json.dumps([dict(RECORD, log_url=f"{server.url}/apache/{ZUUL}/")]))
-    source = open_source(str(saved), local_config())
-    assert isinstance(source, HttpLogSource)
-    assert source.build_info().build_name == "publish-openstack-releasenotes-python3"
-    assert source.paths() == DirSource(BUILDS / ZUUL).paths()
+    with open_source(str(saved), local_config()) as source:
+        assert isinstance(source, HttpLogSource)
+        assert source.build_info().build_name == "publish-openstack-releasenotes-python3"
+        assert source.paths() == DirSource(BUILDS / ZUUL).paths()
 
     several = tmp_path / "builds.json"
     several.write_text(json.dumps(ZUUL_BUILDS))
@@ -548,7 +548,8 @@ def test_a_saved_zuul_build_json_file_is_a_source(server: LogServer, tmp_path: P
 
     other = tmp_path / "events.json"
     other.write_text('{"message": "not a build"}\n')
-    assert open_source(str(other), local_config()).paths() == ["events.json"]
+    with open_source(str(other), local_config()) as source:
+        assert source.paths() == ["events.json"]
 
 
 # --- what is refused ----------------------------------------------------------------------
@@ -581,36 +582,39 @@ def test_schemes_other_than_http_are_refused(url: str) -> None:
 
 
 def test_a_redirect_to_another_host_is_refused(server: LogServer) -> None:
-    source = open_source(f"{server.url}/away/{ZUUL}/", local_config())
-    with pytest.raises(SourceError) as caught:
-        source.paths()
-    assert str(caught.value) == (
-        f"{server.url}/away/{ZUUL}/zuul-manifest.json: redirected to "
-        f"http://localhost:{server.port}/manifest/{ZUUL}/zuul-manifest.json: host localhost "
-        "is not allowed; if its logs may be fetched, add it to fetch.allowed_hosts in bot.yaml"
-    )
-    assert all(not request.startswith("/manifest/") for request in server.requests)
+    with open_source(f"{server.url}/away/{ZUUL}/", local_config()) as source:
+        with pytest.raises(SourceError) as caught:
+            source.paths()
+        assert str(caught.value) == (
+            f"{server.url}/away/{ZUUL}/zuul-manifest.json: redirected to "
+            f"http://localhost:{server.port}/manifest/{ZUUL}/zuul-manifest.json: host localhost "
+            "is not allowed; if its logs may be fetched, add it to fetch.allowed_hosts in bot.yaml"
+        )
+        assert all(not request.startswith("/manifest/") for request in server.requests)
 
 
 def test_a_redirect_to_a_file_url_is_refused(server: LogServer) -> None:
-    with pytest.raises(SourceError, match=r"redirected to file:///etc/passwd: only http://"):
-        open_source(f"{server.url}/to-file/{ZUUL}/", local_config()).paths()
+    with (
+        pytest.raises(SourceError, match=r"redirected to file:///etc/passwd: only http://"),
+        open_source(f"{server.url}/to-file/{ZUUL}/", local_config()) as source,
+    ):
+        source.paths()
 
 
 def test_a_redirect_within_allowed_hosts_is_followed(server: LogServer) -> None:
-    source = open_source(f"{server.url}/moved/{ZUUL}/", local_config())
-    assert source.paths() == DirSource(BUILDS / ZUUL).paths()
+    with open_source(f"{server.url}/moved/{ZUUL}/", local_config()) as source:
+        assert source.paths() == DirSource(BUILDS / ZUUL).paths()
 
 
 def test_a_manifest_escaping_the_root_is_refused(server: LogServer) -> None:
-    source = open_source(f"{server.url}/evil/{ZUUL}/", local_config())
-    with pytest.raises(SourceError) as caught:
-        source.paths()
-    assert str(caught.value).startswith(
-        f"{server.url}/evil/{ZUUL}/zuul-manifest.json: entry logs/'..' is not a plain file "
-        "name inside the log root"
-    )
-    assert server.requests == [f"/evil/{ZUUL}/zuul-manifest.json"]
+    with open_source(f"{server.url}/evil/{ZUUL}/", local_config()) as source:
+        with pytest.raises(SourceError) as caught:
+            source.paths()
+        assert str(caught.value).startswith(
+            f"{server.url}/evil/{ZUUL}/zuul-manifest.json: entry logs/'..' is not a plain file "
+            "name inside the log root"
+        )
+        assert server.requests == [f"/evil/{ZUUL}/zuul-manifest.json"]
 
 
 @pytest.mark.parametrize(
@@ -684,8 +688,8 @@ def test_every_real_log_url_recorded_is_allowed_by_default() -> None:
 
 def test_messages_never_show_passwords_or_query_secrets(server: LogServer) -> None:
     url = f"http://reader:s3cret@127.0.0.1:{server.port}/nowhere/x/?token=abc123"
-    with pytest.raises(SourceError) as caught:
-        open_source(url, local_config()).paths()
+    with pytest.raises(SourceError) as caught, open_source(url, local_config()) as source:
+        source.paths()
     message = str(caught.value)
     assert "s3cret" not in message and "abc123" not in message and "reader" not in message
     assert message.startswith(f"{server.url}/nowhere/x/: HTTP 404 Not Found")
@@ -698,36 +702,39 @@ def test_messages_never_show_passwords_or_query_secrets(server: LogServer) -> No
 def test_a_503_is_retried_after_the_retry_after_the_server_asks(server: LogServer) -> None:
     waits: list[float] = []
     fetcher = Fetcher(local_config().fetch, sleep=waits.append)
-    source = HttpLogSource(f"{server.url}/flaky/{ZUUL}/", fetcher)
-
-    assert source.paths() == DirSource(BUILDS / ZUUL).paths()
-    assert waits == [3.0]
-    with source.open("job-output.txt") as stream:
-        assert stream.read() == (BUILDS / ZUUL / "job-output.txt").read_bytes()
-    assert waits == [3.0, 3.0]
-    assert server.requests.count(f"/flaky/{ZUUL}/job-output.txt") == 2
+    with HttpLogSource(f"{server.url}/flaky/{ZUUL}/", fetcher) as source:
+        assert source.paths() == DirSource(BUILDS / ZUUL).paths()
+        assert waits == [3.0]
+        with source.open("job-output.txt") as stream:
+            assert stream.read() == (BUILDS / ZUUL / "job-output.txt").read_bytes()
+        assert waits == [3.0, 3.0]
+        assert server.requests.count(f"/flaky/{ZUUL}/job-output.txt") == 2
 
 
 def test_retry_after_is_capped_and_retries_end(server: LogServer) -> None:
     waits: list[float] = []
     config = local_config(retries=3, max_retry_after=5.0)
-    source = HttpLogSource(f"{server.url}/ratelimit/x/", Fetcher(config.fetch, sleep=waits.append))
-    with pytest.raises(SourceError) as caught:
-        source.paths()
-    assert waits == [5.0, 5.0, 5.0]
-    assert str(caught.value) == (
-        f"{server.url}/ratelimit/x/zuul-manifest.json: HTTP 429 Too Many Requests after 4 "
-        "attempts; the server is overloaded or down: try again later"
-    )
+    with HttpLogSource(
+        f"{server.url}/ratelimit/x/", Fetcher(config.fetch, sleep=waits.append)
+    ) as source:
+        with pytest.raises(SourceError) as caught:
+            source.paths()
+        assert waits == [5.0, 5.0, 5.0]
+        assert str(caught.value) == (
+            f"{server.url}/ratelimit/x/zuul-manifest.json: HTTP 429 Too Many Requests after 4 "
+            "attempts; the server is overloaded or down: try again later"
+        )
 
 
 def test_connection_errors_are_retried_with_exponential_backoff() -> None:
     waits: list[float] = []
     config = local_config(retries=3, backoff=1.0, connect_timeout=1.0)
-    fetcher = Fetcher(config.fetch, sleep=waits.append)
     with ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler) as closed:
         port = closed.server_address[1]  # bound, then closed below: nothing listens there
-    with pytest.raises(FetchError) as caught:
+    with (
+        Fetcher(config.fetch, sleep=waits.append) as fetcher,
+        pytest.raises(FetchError) as caught,
+    ):
         fetcher.open(f"http://127.0.0.1:{port}/job-output.txt")
     assert str(caught.value).startswith(f"http://127.0.0.1:{port}/job-output.txt: cannot connect")
     assert str(caught.value).endswith(
@@ -738,76 +745,80 @@ def test_connection_errors_are_retried_with_exponential_backoff() -> None:
 
 
 def test_a_server_that_stalls_is_a_clear_error(server: LogServer) -> None:
-    source = open_source(f"{server.url}/stall/{ZUUL}/", local_config(read_timeout=0.2))
-    with pytest.raises(SourceError) as caught:
-        source.paths()
-    assert str(caught.value) == (
-        f"{server.url}/stall/{ZUUL}/zuul-manifest.json: no answer within 0.2 s "
-        "(fetch.read_timeout in bot.yaml); the server is slow or down: try again later or "
-        "raise the timeout"
-    )
-    assert server.requests == [f"/stall/{ZUUL}/zuul-manifest.json"]  # a stall is not retried
+    with open_source(f"{server.url}/stall/{ZUUL}/", local_config(read_timeout=0.2)) as source:
+        with pytest.raises(SourceError) as caught:
+            source.paths()
+        assert str(caught.value) == (
+            f"{server.url}/stall/{ZUUL}/zuul-manifest.json: no answer within 0.2 s "
+            "(fetch.read_timeout in bot.yaml); the server is slow or down: try again later or "
+            "raise the timeout"
+        )
+        assert server.requests == [f"/stall/{ZUUL}/zuul-manifest.json"]  # a stall is not retried
 
 
 def test_a_file_that_stalls_midway_is_that_files_problem(
     server: LogServer, signatures: list[Signature]
 ) -> None:
-    source = open_source(f"{server.url}/stall-midfile/{ZUUL}/", local_config(read_timeout=0.2))
-    result = classify_build(source, signatures)
-    assert result.problems == [
-        FileProblem(
-            "job-output.txt",
-            f"read error while scanning it: {server.url}/stall-midfile/{ZUUL}/job-output.txt: "
-            "the server sent nothing for 0.2 s after 100 bytes (fetch.read_timeout); the "
-            "file is incomplete",
-        )
-    ]
-    assert result.matches == classify_local(ZUUL, signatures).matches
+    with open_source(
+        f"{server.url}/stall-midfile/{ZUUL}/", local_config(read_timeout=0.2)
+    ) as source:
+        result = classify_build(source, signatures)
+        assert result.problems == [
+            FileProblem(
+                "job-output.txt",
+                f"read error while scanning it: {server.url}/stall-midfile/{ZUUL}/job-output.txt: "
+                "the server sent nothing for 0.2 s after 100 bytes (fetch.read_timeout); the "
+                "file is incomplete",
+            )
+        ]
+        assert result.matches == classify_local(ZUUL, signatures).matches
 
 
 def test_a_connection_dropped_mid_file_is_that_files_problem(
     server: LogServer, signatures: list[Signature]
 ) -> None:
-    source = open_source(f"{server.url}/drop/{ZUUL}/", local_config())
-    result = classify_build(source, signatures)
+    with open_source(f"{server.url}/drop/{ZUUL}/", local_config()) as source:
+        result = classify_build(source, signatures)
 
-    size = (BUILDS / ZUUL / "job-output.txt").stat().st_size
-    assert [problem.path for problem in result.problems] == ["job-output.txt"]
-    assert f"job-output.txt: connection lost after {size} bytes" in result.problems[0].message
-    assert result.problems[0].message.endswith("the file is incomplete")
-    # The other files were read as usual: the match in the cinder volume log is there.
-    assert result.matches == classify_local(ZUUL, signatures).matches
+        size = (BUILDS / ZUUL / "job-output.txt").stat().st_size
+        assert [problem.path for problem in result.problems] == ["job-output.txt"]
+        assert f"job-output.txt: connection lost after {size} bytes" in result.problems[0].message
+        assert result.problems[0].message.endswith("the file is incomplete")
+        # The other files were read as usual: the match in the cinder volume log is there.
+        assert result.matches == classify_local(ZUUL, signatures).matches
 
 
 def test_a_file_the_server_does_not_have_is_that_files_problem(
     server: LogServer, signatures: list[Signature]
 ) -> None:
-    source = open_source(f"{server.url}/missing/{ZUUL}/", local_config())
-    result = classify_build(source, signatures)
-    assert result.problems == [
-        FileProblem(
-            "controller/logs/screen-n-cpu.txt",
-            f"cannot open: {server.url}/missing/{ZUUL}/controller/logs/screen-n-cpu.txt: "
-            "HTTP 404 Not Found (not found: the URL is wrong or the logs have expired)",
-        )
-    ]
-    assert result.matches == classify_local(ZUUL, signatures).matches
+    with open_source(f"{server.url}/missing/{ZUUL}/", local_config()) as source:
+        result = classify_build(source, signatures)
+        assert result.problems == [
+            FileProblem(
+                "controller/logs/screen-n-cpu.txt",
+                f"cannot open: {server.url}/missing/{ZUUL}/controller/logs/screen-n-cpu.txt: "
+                "HTTP 404 Not Found (not found: the URL is wrong or the logs have expired)",
+            )
+        ]
+        assert result.matches == classify_local(ZUUL, signatures).matches
 
 
 def test_open_refuses_paths_outside_the_root(server: LogServer) -> None:
-    source = open_source(f"{server.url}/manifest/{ZUUL}/", local_config())
-    for path in ("../secret.txt", "/etc/passwd", "logs/%2e%2e/x", "a\\..\\b"):
-        with pytest.raises(OSError, match=r"not a path inside the log root"):
-            source.open(path)
-    assert server.requests == []
+    with open_source(f"{server.url}/manifest/{ZUUL}/", local_config()) as source:
+        for path in ("../secret.txt", "/etc/passwd", "logs/%2e%2e/x", "a\\..\\b"):
+            with pytest.raises(OSError, match=r"not a path inside the log root"):
+                source.open(path)
+        assert server.requests == []
 
 
 def test_files_are_streamed_in_bounded_memory(server: LogServer) -> None:
-    fetcher = Fetcher(local_config().fetch)
     tracemalloc.start()
     try:
         total = 0
-        with fetcher.open(f"{server.url}/big/console.txt") as stream:
+        with (
+            Fetcher(local_config().fetch) as fetcher,
+            fetcher.open(f"{server.url}/big/console.txt") as stream,
+        ):
             while chunk := stream.read(1 << 16):
                 total += len(chunk)
         _, peak = tracemalloc.get_traced_memory()

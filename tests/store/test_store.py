@@ -404,18 +404,21 @@ def _check_whole_builds(store: EmbeddedStore) -> int:
 def test_readers_see_whole_builds_while_another_process_writes(store_dir: Path) -> None:
     reader = EmbeddedStore(store_dir)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    writer = subprocess.Popen(
+    # `with` closes the pipe the writer's "done" comes through (unclosed, a ResourceWarning).
+    with subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(store_dir), "12", str(_BUILD_EVENTS),
          NOW.isoformat()],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
-    )  # fmt: skip
-    reads = 0
-    while writer.poll() is None:
-        _check_whole_builds(reader)
-        reads += 1
+    ) as writer:  # fmt: skip
+        reads = 0
+        while writer.poll() is None:
+            _check_whole_builds(reader)
+            reads += 1
+        output, _ = writer.communicate()
     assert writer.returncode == 0
+    assert output == "done\n"
     assert reads > 0
     assert _check_whole_builds(reader) == 13
     reader.close()
