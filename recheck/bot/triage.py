@@ -20,11 +20,15 @@ from recheck.logs.buildlogs import read_build_info
 from recheck.logs.http import Fetcher, FetchError
 from recheck.logs.source import LogSource, SourceError
 from recheck.logs.sources import open_source
+from recheck.logs.zuul import NoLogUrlError
 from recheck.pipeline import classify_build, ingest_build
 from recheck.query.signatures import Signature, load_signatures
 from recheck.store.base import Store, StoreError
 
-__all__ = ["SignatureSet", "Triage"]
+__all__ = ["NO_LOG_URL", "SignatureSet", "Triage"]
+
+NO_LOG_URL = "no logs: Zuul recorded no log URL for its build"
+"""The error of a job whose Zuul build record has no ``log_url`` (it uploaded none)."""
 
 
 class SignatureSet:
@@ -140,6 +144,9 @@ class Triage:
             return _Ready(job, outcome=_outcome(job, error=str(exc)))
         try:
             source = open_source(job.url, self.config)
+        except NoLogUrlError:
+            # The job was reported, so its build is over: a log URL will never come.
+            return _Ready(job, outcome=_outcome(job, error=NO_LOG_URL))
         except SourceError as exc:
             return _Ready(job, waiting=str(exc))
         try:

@@ -2,7 +2,8 @@
 
 A Zuul build page URL (``https://ZUUL/t/TENANT/build/UUID``), or a build record saved
 as JSON, gives the build fields and the log URL; ``zuul_builds`` lists builds for
-``recheck ingest --zuul``.
+``recheck ingest --zuul``, ``zuul_buildset`` one buildset with its builds (the bot's Zuul
+source waits for it to report).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from recheck.logs.listing import HttpLogSource
 from recheck.logs.source import SourceError
 
 __all__ = [
+    "NoLogUrlError",
     "build_from_zuul",
     "url_source",
     "zuul_api_url",
@@ -28,6 +30,7 @@ __all__ = [
     "zuul_build_source",
     "zuul_build_time",
     "zuul_builds",
+    "zuul_buildset",
 ]
 
 MAX_BUILD_JSON_BYTES = 16 << 20
@@ -36,6 +39,11 @@ MAX_BUILD_JSON_BYTES = 16 << 20
 _ZUUL_BUILD_PATH = re.compile(
     r"(?P<prefix>.*?)/(?:t/(?P<tenant>[^/]+)/)?build/(?P<uuid>[0-9a-fA-F]{32})(?:/[a-z]+)?/?"
 )
+
+
+class NoLogUrlError(SourceError):
+    """A Zuul build whose record has no ``log_url``: it uploaded no logs. A finished
+    build never gets one later, so whoever waits for its logs can stop at once."""
 
 
 def zuul_api_url(url: str) -> tuple[str, str | None] | None:
@@ -154,6 +162,39 @@ def _zuul_records(fetcher: Fetcher, url: str) -> list[dict[str, Any]]:
     return data
 
 
+def zuul_buildset(fetcher: Fetcher, zuul_url: str, tenant: str, uuid: str) -> dict[str, Any] | None:
+    """The record of ``GET ZUUL/api/tenant/TENANT/buildset/UUID``, its builds included.
+
+    Its ``result`` is None until Zuul has reported the buildset; ``builds`` is missing
+    when it has none yet. None when Zuul answers 404 (no such buildset, or a Zuul older
+    than that endpoint). Raises SourceError when it cannot be had otherwise (host not
+    allowed, other HTTP errors, not a JSON object whose ``builds`` is a list of objects).
+    """
+    base = zuul_url.rstrip("/").removesuffix(f"/t/{tenant}")
+    url = f"{base}/api/tenant/{quote(tenant, safe='')}/buildset/{quote(uuid, safe='')}"
+    try:
+        body, _ = fetcher.read(url)
+    except FetchError as exc:
+        if exc.status == 404:
+            return None
+        raise SourceError(str(exc)) from None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    builds = data.get("builds", []) if isinstance(data, dict) else None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(builds, list)
+        or not all(isinstance(item, dict) for item in builds)
+    ):
+        raise SourceError(
+            f"{redact(url)}: Zuul's API did not answer with a buildset (a JSON object with "
+            "a list of builds); check the Zuul URL and the tenant"
+        )
+    return data
+
+
 def zuul_build_time(record: Mapping[str, Any], key: str = "end_time") -> datetime | None:
     """A time of a Zuul build record (``start_time``, ``end_time``) as aware UTC; None if unset.
 
@@ -240,7 +281,7 @@ def _is_zuul_build(item: object) -> bool:
 
 def _build_logs(build: Build, where: str, fetcher: Fetcher) -> HttpLogSource:
     if not build.log_url:
-        raise SourceError(
+        raise NoLogUrlError(
             f"{where}: the build has no log_url (still running, or it uploaded no logs); "
             "nothing to classify"
         )

@@ -12,13 +12,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from recheck.lib.errors import RecheckError
 
 __all__ = [
     "FAILED_RESULTS",
     "NO_LOG_RESULTS",
+    "UNREPORTED_BUILDSETS",
     "FailedJob",
     "FailureEvent",
     "JobLine",
@@ -34,8 +35,13 @@ FAILED_RESULTS = frozenset(
 )
 """Job results that mean the job failed (SUCCESS, SKIPPED, ABORTED... do not)."""
 
-NO_LOG_RESULTS = frozenset({"NODE_FAILURE"})
-"""Results of jobs that never ran, so never have logs to wait for."""
+NO_LOG_RESULTS = frozenset({"NODE_FAILURE", "ERROR"})
+"""Results of jobs that never ran (no node, or Zuul could not start them), so never have
+logs to wait for."""
+
+UNREPORTED_BUILDSETS = frozenset({"DEQUEUED"})
+"""Zuul buildset results Zuul tells nobody about (a newer patchset replaced the change,
+or it was abandoned): the Gerrit source never sees them, so neither does the Zuul one."""
 
 # "- <job> [<url>] : <RESULT>[ <anything>]"; the job name has no spaces, the URL is any
 # non-space run; "(non-voting)" may follow the duration.
@@ -181,25 +187,63 @@ def failure_from_gerrit(event: Any, ci_users: tuple[str, ...]) -> FailureEvent |
 
 
 def failure_from_zuul(record: Mapping[str, Any], zuul_url: str, tenant: str) -> FailureEvent | None:
-    """The failure a Zuul API build record reports; None when it did not fail, did not
-    vote, or has no change (periodic and tag builds have nobody to tell)."""
-    result = record.get("result")
+    """The failure a Zuul API record reports: a buildset's, or one build's.
+
+    A buildset record (``/api/tenant/T/buildset/UUID``, with ``builds``), as the Zuul
+    poller queues it for one change, gives one event with every failed final build of
+    that change, non-voting ones too (``FailedJob.voting`` False), keyed by change,
+    patchset and buildset. A single build record is what the poller queued before it
+    waited for buildsets. None when no voting job failed (Zuul says "Build succeeded"),
+    when there is no change to comment on (periodic and tag builds), or when Zuul
+    dequeued the buildset unreported.
+    """
+    builds = record.get("builds")
+    if builds is None:
+        return _failure_from_build(record, zuul_url, tenant)
+    uuid = record.get("uuid")
+    if not isinstance(uuid, str) or not uuid:
+        raise MalformedEvent("Zuul buildset record without a 'uuid'")
+    if not isinstance(builds, list) or not all(isinstance(item, Mapping) for item in builds):
+        raise MalformedEvent(f"Zuul buildset {uuid}: 'builds' is not a list of build records")
+    if _field(record.get("result")) in UNREPORTED_BUILDSETS:
+        return None
+    # Retried builds (final false) were replaced by a later build of the same job.
+    failed = [b for b in builds if b.get("final") is not False and _failed(b)]
+    jobs = tuple(_zuul_job(build, zuul_url, tenant) for build in failed)
+    if not any(job.voting for job in jobs):
+        return None
+    where = _zuul_ref(record, failed)
+    change, patchset = _field(where.get("change")), _field(where.get("patchset"))
+    if not change or not patchset:
+        return None
+    return FailureEvent(
+        key=f"{change},{patchset},{uuid}",
+        change=change,
+        patchset=patchset,
+        project=_field(where.get("project")),
+        branch=_field(where.get("branch")),
+        queue=_field(record.get("pipeline")),
+        url=_field(where.get("ref_url")),
+        jobs=jobs,
+        revision=_field(where.get("newrev")),
+    )
+
+
+def _failure_from_build(
+    record: Mapping[str, Any], zuul_url: str, tenant: str
+) -> FailureEvent | None:
     uuid = record.get("uuid")
     if not isinstance(uuid, str) or not uuid:
         raise MalformedEvent("Zuul build record without a 'uuid'")
-    if result not in FAILED_RESULTS:
+    if not _failed(record):
         return None
     ref = record.get("ref")
     where: Mapping[str, Any] = ref if isinstance(ref, Mapping) else record
     change, patchset = where.get("change"), where.get("patchset")
     if change in (None, "", "None") or patchset in (None, "", "None"):
         return None
-    job = str(record.get("job_name") or "")
-    if not job:
-        raise MalformedEvent(f"Zuul build {uuid} without a 'job_name'")
-    page = f"{zuul_url.rstrip('/')}/t/{tenant}/build/{uuid}"
-    voting = record.get("voting")
-    if voting is False:
+    job = _zuul_job(record, zuul_url, tenant)
+    if not job.voting:
         return None  # a non-voting job's failure does not fail the change
     return FailureEvent(
         key=f"{change},{patchset},{uuid}",
@@ -209,9 +253,45 @@ def failure_from_zuul(record: Mapping[str, Any], zuul_url: str, tenant: str) -> 
         branch=str(where.get("branch") or ""),
         queue=str(record.get("pipeline") or ""),
         url=str(where.get("ref_url") or record.get("ref_url") or ""),
-        jobs=(FailedJob(job, page, str(result)),),
+        jobs=(job,),
         revision=str(where.get("newrev") or ""),
     )
+
+
+def _zuul_job(build: Mapping[str, Any], zuul_url: str, tenant: str) -> FailedJob:
+    """A failed Zuul build as a job; its URL is its build page, where the logs are found
+    (or, for a build without a ``log_url``, found missing at once)."""
+    uuid, name = build.get("uuid"), build.get("job_name")
+    if not isinstance(uuid, str) or not uuid:
+        raise MalformedEvent("Zuul build record without a 'uuid'")
+    if not isinstance(name, str) or not name:
+        raise MalformedEvent(f"Zuul build {uuid} without a 'job_name'")
+    page = f"{zuul_url.rstrip('/')}/t/{tenant}/build/{uuid}"
+    return FailedJob(name, page, str(build.get("result")), voting=build.get("voting") is not False)
+
+
+def _failed(build: Mapping[str, Any]) -> bool:
+    return _field(build.get("result")) in FAILED_RESULTS
+
+
+def _zuul_ref(buildset: Mapping[str, Any], failed: list[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """Where a buildset's change is said: Zuul 10 gives each build its ``ref`` (and the
+    buildset its ``refs``); older Zuuls put the change fields on the buildset itself."""
+    for build in failed:
+        ref = build.get("ref")
+        if isinstance(ref, Mapping):
+            return ref
+    refs = buildset.get("refs")
+    if isinstance(refs, list) and refs and isinstance(refs[0], Mapping):
+        return cast("Mapping[str, Any]", refs[0])
+    return buildset
+
+
+def _field(value: Any) -> str:
+    # Zuul's API spells some missing values as the text "None".
+    if value is None or isinstance(value, bool | dict | list) or str(value) == "None":
+        return ""
+    return str(value)
 
 
 def _is_ci(author: dict[str, Any], ci_users: tuple[str, ...]) -> bool:
