@@ -2,7 +2,8 @@
 
 Jobs whose logs are there are classified through ``recheck.pipeline`` (ingested into
 the history store when there is one, so the pages see them); only hosts in
-``fetch.allowed_hosts`` are fetched from.
+``fetch.allowed_hosts`` are fetched from. A job whose logs hold no file recheck reads
+is reported as having no logs, never as an unrecognized failure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from recheck.bot.gerrit.events import NO_LOG_RESULTS, FailedJob, FailureEvent
 from recheck.bot.outcome import JobOutcome
 from recheck.config.files import Config
 from recheck.logs.build import Build, BuildInfoError
-from recheck.logs.buildlogs import read_build_info
+from recheck.logs.buildlogs import NoLogFilesError, build_end_time, read_build_info
 from recheck.logs.http import Fetcher, FetchError
 from recheck.logs.source import LogSource, SourceError
 from recheck.logs.sources import open_source
@@ -25,7 +26,10 @@ from recheck.pipeline import classify_build, ingest_build
 from recheck.query.signatures import Signature, load_signatures
 from recheck.store.base import Store, StoreError
 
-__all__ = ["NO_LOG_URL", "SignatureSet", "Triage"]
+__all__ = ["NO_LOGS", "NO_LOG_URL", "SignatureSet", "Triage"]
+
+NO_LOGS = "no logs: none of its files is a log recheck reads"
+"""The error of a job whose log root holds no file the file rules select."""
 
 NO_LOG_URL = "no logs: Zuul recorded no log URL for its build"
 """The error of a job whose Zuul build record has no ``log_url`` (it uploaded none)."""
@@ -183,10 +187,14 @@ class Triage:
         try:
             build = read_build_info(source, options)
             if self.store is not None:
+                # Zuul's end time when the job names its Zuul build; else now, which is
+                # when the build ended, give or take the wait for its logs.
+                when = build_end_time(source, rules, read_logs=False)
                 ingested = ingest_build(
                     self.store, source, build, signatures, rules=rules,
                     keep_debug=self.config.keep_debug,
                     on_problem=lambda problem: on_problem(f"{job.name}: {problem}"),
+                    when=when,
                 )  # fmt: skip
                 bugs = list(dict.fromkeys(match.bug for match in ingested.matches))
             else:
@@ -196,6 +204,8 @@ class Triage:
                 for problem in result.problems:
                     on_problem(f"{job.name}: {problem}")
                 bugs = result.bugs
+        except NoLogFilesError:
+            return _outcome(job, error=NO_LOGS)
         except (SourceError, BuildInfoError, StoreError, OSError) as exc:
             return _outcome(job, error=str(exc))
         return _outcome(job, bugs=_notified(bugs, signatures))

@@ -12,8 +12,9 @@ import os
 import sys
 
 from recheck.cli.common import Commands
-from recheck.cli.sources import add_source_options, open_source, warn_problem
+from recheck.cli.sources import add_source_options, build_error, open_source, warn_problem
 from recheck.logs.buildlogs import build_events
+from recheck.logs.source import SourceError
 
 __all__ = ["add_parser", "run"]
 
@@ -29,7 +30,8 @@ def add_parser(commands: Commands) -> None:
             '`recheck match` reads: {"id": "<filename>:<line>", "message": ..., "tags": '
             "[...], ...}. Build fields come from SOURCE/zuul-info/inventory.yaml when "
             "present, then from the options. Files that cannot be read to the end are "
-            "reported on stderr; their events so far are still printed."
+            "reported on stderr; their events so far are still printed. A build with no "
+            "file recheck reads is an error (exit status 1)."
         ),
     )
     add_source_options(events)
@@ -42,13 +44,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     source, rules, build = opened
     with source:  # a fetched build holds HTTP connections
-        events = build_events(
-            source,
-            build,
-            rules=rules,
-            keep_debug=args.keep_debug,
-            on_problem=warn_problem("events"),
-        )
+        try:
+            events = build_events(
+                source,
+                build,
+                rules=rules,
+                keep_debug=args.keep_debug,
+                on_problem=warn_problem("events"),
+            )
+        except SourceError as exc:
+            return build_error("events", exc)
         try:
             for event_id, event in events:
                 sys.stdout.write(json.dumps({"id": event_id, **event}, ensure_ascii=False))

@@ -2,7 +2,9 @@
 
 Builds come from SOURCE arguments and from a Zuul API query; each is fetched, split,
 classified and stored on its own (``recheck.pipeline.ingest_build``), so one failing
-build is reported and the others go on. Shows per-build lines and a progress bar.
+build is reported and the others go on. A build is stored at its own end time (Zuul's
+record, else its logs' newest timestamp), never the time it was ingested when either is
+known. Shows per-build lines and a progress bar.
 """
 
 from __future__ import annotations
@@ -29,10 +31,16 @@ from recheck.cli.common import (
     positive_int,
     usage_error,
 )
-from recheck.cli.sources import SOURCE_HELP, add_build_options, build_options, read_source
+from recheck.cli.sources import (
+    SOURCE_HELP,
+    add_build_options,
+    build_options,
+    read_source,
+    unread_note,
+)
 from recheck.config.files import Config
 from recheck.logs.build import Build, BuildInfoError
-from recheck.logs.buildlogs import read_build_info
+from recheck.logs.buildlogs import build_end_time, read_build_info
 from recheck.logs.logfiles import FileRule
 from recheck.logs.source import FileProblem, LogSource, SourceError
 from recheck.pipeline import ingest_build
@@ -105,7 +113,8 @@ class _IngestJob:
     """The build's uuid when known before opening (Zuul API records): lets a stored
     build be skipped without fetching anything."""
     when: datetime | None = None
-    """When the build ran, if known (else it is stored as of now)."""
+    """When the build ended, from Zuul's list; else its logs tell (else it is stored as
+    of now)."""
     skip: str | None = None
     """Why the build is not ingested at all (a Zuul build still running, or without logs)."""
     shared_fetcher: bool = False
@@ -255,9 +264,13 @@ def _ingest_one(
         def warn(problem: FileProblem) -> None:
             progress.message(f"recheck ingest: warning: {job.label}: {problem}", "yellow")
 
+        note = unread_note(source, rules)
+        if note:
+            progress.message(f"recheck ingest: {job.label}: {note}", "dim")
+        when = job.when or build_end_time(source, rules)
         ingested = ingest_build(
             store, source, build, signatures, rules=rules, keep_debug=args.keep_debug,
-            on_problem=warn, on_count=progress.events, when=job.when,
+            on_problem=warn, on_count=progress.events, when=when,
         )  # fmt: skip
     finally:
         if not job.shared_fetcher:  # a shared fetcher is closed by run()

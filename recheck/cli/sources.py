@@ -2,7 +2,8 @@
 
 Shared by ``events``, ``classify`` and ``ingest``: turns SOURCE (a directory, file, URL
 or Zuul build) and ``--build-name``... into a log source, its file rules and the build's
-fields, reporting unusable input as a usage error.
+fields, reporting unusable input as a usage error, a build without log files as an error
+(exit status 1), and the files of a build it does not read.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from recheck.cli.common import add_config_option, load_config, usage_error
+from recheck.cli.common import add_config_option, load_config, plural, usage_error
 from recheck.config.files import Config
 from recheck.logs.build import BUILD_FIELDS, Build, BuildInfoError
-from recheck.logs.buildlogs import read_build_info
+from recheck.logs.buildlogs import NoLogFilesError, read_build_info, unread_files
 from recheck.logs.localdir import FileSource
 from recheck.logs.logfiles import FileRule
 from recheck.logs.source import FileProblem, LogSource, SourceError
@@ -42,7 +43,9 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         help="keep DEBUG events (dropped by default; keep_debug: true in bot.yaml does too)",
     )
     group = parser.add_argument_group(
-        "build fields", "put on every event; they override zuul-info/inventory.yaml"
+        "build fields",
+        "put on every event; they override what Zuul's API said, which overrides "
+        "zuul-info/inventory.yaml",
     )
     for name in BUILD_FIELDS:
         if name == "build_short_uuid":
@@ -62,10 +65,41 @@ def open_source(
         return None
     args.keep_debug = args.keep_debug or config.keep_debug
     try:
-        return read_source(args.source, config, build_options(args))
+        opened = read_source(args.source, config, build_options(args))
+        note = unread_note(opened[0], opened[1])
     except (SourceError, BuildInfoError) as exc:
         usage_error(command, str(exc))
         return None
+    if note:
+        print(f"recheck {command}: {note}", file=sys.stderr)
+    return opened
+
+
+def unread_note(source: LogSource, rules: tuple[FileRule, ...]) -> str | None:
+    """A line naming the build's files that are not read, when it has some and some it
+    reads (a build with none to read is an error, that names them)."""
+    unread = unread_files(source, rules)
+    if not unread or len(unread) == len(source.paths()):
+        return None
+    shown = ", ".join(unread[:UNREAD_SHOWN])
+    more = f" and {len(unread) - UNREAD_SHOWN:,} more" if len(unread) > UNREAD_SHOWN else ""
+    return (
+        f"skipped {plural(len(unread), 'file')} whose names are not in the file rules: "
+        f"{shown}{more}"
+    )
+
+
+UNREAD_SHOWN = 5
+"""Unread files named on stderr; the rest are counted."""
+
+
+def build_error(command: str, exc: SourceError | BuildInfoError) -> int:
+    """Report a build that cannot be read: exit status 1 when it has no log files (the
+    input was fine, the build has nothing to read), else 2 as any unusable input."""
+    if isinstance(exc, NoLogFilesError):
+        print(f"recheck {command}: error: {exc}", file=sys.stderr)
+        return 1
+    return usage_error(command, str(exc))
 
 
 def read_source(

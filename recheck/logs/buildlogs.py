@@ -4,16 +4,27 @@ Only the files the file rules select are read (``recheck.logs.logfiles``), one a
 path order, each streamed, so memory does not grow with the build's size. A file that
 cannot be read to its end is a ``FileProblem`` for that file: the events read before it
 are kept, because a truncated upload usually still holds the lines that explain the
-failure, and the other files are read as usual.
+failure, and the other files are read as usual. A build with no file to read is an
+error (``NoLogFilesError``), never a build where no known bug matched.
 """
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import BinaryIO
 
 from recheck.logs.build import INVENTORY_PATH, Build, BuildInfoError, parse_inventory
-from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule, file_tags, logical_name
+from recheck.logs.localdir import DirSource, FileSource
+from recheck.logs.logfiles import (
+    DEFAULT_FILE_RULES,
+    FileRule,
+    file_tags,
+    known_names,
+    logical_name,
+)
 from recheck.logs.source import (
     COMPRESSION_ERRORS,
     READ_ERRORS,
@@ -21,20 +32,39 @@ from recheck.logs.source import (
     FileProblem,
     LogSource,
     ProblemHandler,
+    SourceError,
     open_text_stream,
     read_error_message,
 )
 from recheck.logs.split import MAX_EVENT_CHARS, read_lines, split_lines
 from recheck.models import Event
 
-__all__ = ["build_events", "build_files", "open_build_file", "read_build_info"]
+__all__ = [
+    "NoLogFilesError",
+    "build_end_time",
+    "build_events",
+    "build_files",
+    "open_build_file",
+    "read_build_info",
+    "unread_files",
+]
 
 _INVENTORY_NAMES = (INVENTORY_PATH, INVENTORY_PATH + ".gz")
+_SUBUNIT_NAMES = ("testrepository.subunit", "testrepository.subunit.gz")
+"""recheck.logs.testresults.SUBUNIT_NAMES, not imported: that module loads python-subunit."""
+
+
+class NoLogFilesError(SourceError):
+    """None of the build's files is one recheck reads: nothing could be classified."""
 
 
 def read_build_info(source: LogSource, options: Build | None = None) -> Build:
-    """The build's metadata: what the source knows, its inventory.yaml, then ``options``.
+    """The build's metadata: what the source knows, gaps filled from its inventory.yaml,
+    then ``options`` over both.
 
+    What the source knows comes from Zuul's API when the build was found there; it is
+    authoritative (the inventory is written before the job runs, and a copied or stale
+    one must not rename a build), so the inventory only adds fields the API did not give.
     Raises BuildInfoError for an inventory that is not a Zuul inventory.
     """
     build = source.build_info()
@@ -50,7 +80,7 @@ def read_build_info(source: LogSource, options: Build | None = None) -> Build:
                     "pass the build fields as options instead"
                 ) from None
             inventory = parse_inventory(text, f"{source.location}/{name}")
-            build = build.updated(inventory.event_fields())
+            build = inventory.updated(build.event_fields())
             break
     if options is not None:
         build = build.updated(options.event_fields())
@@ -60,14 +90,51 @@ def read_build_info(source: LogSource, options: Build | None = None) -> Build:
 def build_files(
     source: LogSource, rules: Iterable[FileRule] = DEFAULT_FILE_RULES
 ) -> list[tuple[str, list[str]]]:
-    """``(path in the build, tags)`` for every file the rules select, in path order."""
+    """``(path in the build, tags)`` for every file the rules select, in path order.
+
+    Raises NoLogFilesError when they select none, naming the files that are there.
+    """
     rules = tuple(rules)
     found: list[tuple[str, list[str]]] = []
-    for path in source.paths():
+    paths = source.paths()
+    for path in paths:
         tags = file_tags(path, rules)
         if tags is not None:
             found.append((path, tags))
+    if not found:
+        raise NoLogFilesError(_no_log_files(source.location, paths, rules))
     return sorted(found)
+
+
+def unread_files(source: LogSource, rules: Iterable[FileRule] = DEFAULT_FILE_RULES) -> list[str]:
+    """The build's files no rule selects, in path order (inventory and subunit left out:
+    they are read, for build fields and test results)."""
+    rules = tuple(rules)
+    return [
+        path
+        for path in source.paths()
+        if path not in _INVENTORY_NAMES
+        and path.rsplit("/", 1)[-1] not in _SUBUNIT_NAMES
+        and file_tags(path, rules) is None
+    ]
+
+
+def _no_log_files(location: str, paths: list[str], rules: tuple[FileRule, ...]) -> str:
+    if not paths:
+        there = "it holds no files"
+    else:
+        shown = ", ".join(paths[:_SHOWN_PATHS])
+        more = f" and {len(paths) - _SHOWN_PATHS:,} more" if len(paths) > _SHOWN_PATHS else ""
+        there = f"none of its files has a name recheck reads: {shown}{more}"
+    return (
+        f"no log files in {location} ({there}); known names: {', '.join(known_names(rules))} "
+        "(where they must sit: the file rules, files: in bot.yaml); "
+        "or name one log file, which is always read"
+    )
+
+
+_SHOWN_PATHS = 5
+"""Files named in a message about a build's files; the rest are counted."""
 
 
 def open_build_file(
@@ -100,9 +167,24 @@ def build_events(
     Every event gets ``filename`` (the path in the build without ``.gz``, as logstash
     named it) and the build's fields. File problems go to ``on_problem`` (ignored if
     None) and never stop the other files.
+    Raises NoLogFilesError (at once, before any event) when no file is selected.
     """
+    # Not a generator itself: a build without log files fails when this is called, so a
+    # store never starts writing a build that has nothing to store.
+    files = build_files(source, rules)
+    return _events(source, build, files, keep_debug, max_event_chars, on_problem)
+
+
+def _events(
+    source: LogSource,
+    build: Build,
+    files: list[tuple[str, list[str]]],
+    keep_debug: bool,
+    max_event_chars: int,
+    on_problem: ProblemHandler | None,
+) -> Iterator[tuple[str, Event]]:
     build_fields = build.event_fields()
-    for path, tags in build_files(source, rules):
+    for path, tags in files:
         filename = logical_name(path)
         stream = open_build_file(source, path, on_problem)
         if stream is None:
@@ -134,3 +216,87 @@ def _guarded(lines: Iterator[str], problems: list[str]) -> Iterator[str]:
 def _report(on_problem: ProblemHandler | None, problem: FileProblem) -> None:
     if on_problem is not None:
         on_problem(problem)
+
+
+def build_end_time(
+    source: LogSource, rules: Iterable[FileRule] = DEFAULT_FILE_RULES, *, read_logs: bool = True
+) -> datetime | None:
+    """When the build ended, as aware UTC: Zuul's record of it when the source has one,
+    else (with ``read_logs``) the newest timestamp its log files end with; None if unknown.
+
+    The inventory holds no time (Zuul writes it before the job runs). Local logs are
+    all looked at (the end of each file); fetched ones only their console logs, which
+    end when the build does, to download one file again rather than the whole build.
+    Raises NoLogFilesError as ``build_files`` does.
+    """
+    known = getattr(source, "end_time", None)  # recheck.logs.zuul.ZuulBuildSource
+    if isinstance(known, datetime):
+        return known
+    if not read_logs:
+        return None
+    files = build_files(source, rules)
+    if not isinstance(source, DirSource | FileSource):
+        files = [(path, tags) for path, tags in files if "console" in tags]
+    times = [_last_time(_tail(source, path)) for path, _ in files]
+    return max((moment for moment in times if moment is not None), default=None)
+
+
+_TAIL_BYTES = 1 << 16
+"""The end of a file looked at for its last timestamp."""
+
+_LINE_TIME = re.compile(
+    rb"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(?:[.,]\d+)?\s?(Z|[+-]\d\d:?\d\d)?"
+)
+"""An ISO timestamp starting a line: console (``<time> | ``) and oslo.log lines."""
+
+
+def _tail(source: LogSource, path: str) -> bytes:
+    """The last ``_TAIL_BYTES`` of the file's text (empty if it cannot be read)."""
+    try:
+        raw = source.open(path)
+    except READ_ERRORS:
+        return b""  # reading it for events reports the problem
+    try:
+        # A plain local file is read from near its end; anything else (compressed,
+        # fetched) has to be read through.
+        if raw.seekable() and raw.read(2) != b"\x1f\x8b":
+            size = raw.seek(0, io.SEEK_END)
+            raw.seek(max(0, size - _TAIL_BYTES))
+            return raw.read(_TAIL_BYTES)
+        if raw.seekable():
+            raw.seek(0)
+        tail = b""
+        with open_text_stream(raw) as stream:
+            while chunk := stream.read(1 << 20):
+                tail = (tail + chunk)[-_TAIL_BYTES:]
+        return tail
+    except READ_ERRORS:
+        return b""
+    finally:
+        raw.close()
+
+
+def _last_time(tail: bytes) -> datetime | None:
+    """The timestamp of the last line of ``tail`` that starts with one, if plausible."""
+    latest = datetime.now(UTC) + timedelta(days=1)
+    for line in reversed(tail.splitlines()):
+        found = _LINE_TIME.match(line)
+        if found is None:
+            continue
+        try:
+            year, month, day, hour, minute, second = (int(found[n]) for n in range(1, 7))
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=_zone(found[7]))
+        except ValueError:
+            continue
+        moment = moment.astimezone(UTC)
+        if moment <= latest:  # a clock gone wrong must not date a build in the future
+            return moment
+    return None
+
+
+def _zone(text: bytes | None) -> timezone:
+    if text is None or text == b"Z":
+        return UTC
+    digits = text[1:].replace(b":", b"")
+    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return timezone(-offset if text.startswith(b"-") else offset)

@@ -3,7 +3,8 @@
 The directory is a build's log root as a logs server stores it (``job-output.txt``,
 ``controller/logs/screen-n-cpu.txt.gz``, ``zuul-info/inventory.yaml`` ...). A single
 file is a build of one file, tagged as the file rules tag that file name wherever it
-sits (``screen-n-cpu.txt`` gets the tags of ``controller/logs/screen-n-cpu.txt``).
+sits (``screen-n-cpu.txt`` gets the tags of ``controller/logs/screen-n-cpu.txt``); a
+name no rule knows is still read, its format told by its first lines.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from recheck.logs.build import Build
-from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule, logical_name
-from recheck.logs.source import LogSource, SourceError
+from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule, content_tags, logical_name
+from recheck.logs.source import READ_ERRORS, LogSource, SourceError, open_text_stream
+
+SNIFF_BYTES = 1 << 16
+"""How much of a file no rule names is read to tell its format."""
 
 __all__ = ["DirSource", "FileSource", "local_source"]
 
@@ -82,8 +86,9 @@ class FileSource(LogSource):
     def rules(self, rules: tuple[FileRule, ...] = DEFAULT_FILE_RULES) -> tuple[FileRule, ...]:
         """File rules that tag this file as its name would be tagged anywhere in a build.
 
-        A file no rule names is still read, as plain lines (one event per line), since
-        the user asked for it explicitly.
+        A file no rule names is still read, since the user asked for it explicitly: as
+        an oslo.log, console or syslog file when its first lines are one (then tagged
+        ``oslofmt``, ``console`` or ``syslog``), else as plain lines (one event per line).
         """
         name = logical_name(self.path.name)
         for rule in rules:
@@ -91,7 +96,18 @@ class FileSource(LogSource):
                 rule.matches(f"{prefix}/{name}") for prefix in _prefixes(rule.pattern)
             ):
                 return (FileRule(name, rule.tags),)
-        return (FileRule(name, ()),)
+        return (FileRule(name, self._content_tags()),)
+
+    def _content_tags(self) -> tuple[str, ...]:
+        try:
+            with open_text_stream(self.open(self.path.name)) as stream:
+                sample = stream.read(SNIFF_BYTES)
+        except READ_ERRORS:
+            return ()  # reading it for events reports the problem
+        lines = sample.decode("utf-8", errors="replace").splitlines()
+        if len(sample) == SNIFF_BYTES:
+            lines = lines[:-1]  # cut in the middle
+        return content_tags(lines)
 
 
 def _prefixes(pattern: str) -> list[str]:

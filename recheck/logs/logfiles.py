@@ -12,6 +12,9 @@ logstash pipeline.
 ``logs/screen-*.txt``, grenade's ``logs/old/`` and ``logs/new/``, devstack's systemd
 ``devstack@*.service`` logs), so that the real signatures' ``tags:`` conditions work on
 old and new builds alike. It is a plain list so that ``bot.yaml`` can replace it.
+
+A file the user names on its own is read whatever its name: when no rule names it, its
+first lines decide its format (``content_tags``).
 """
 
 from __future__ import annotations
@@ -19,13 +22,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import PurePosixPath
 
+from recheck.logs.split import PARSE_FAILURE_TAG, split_lines
+
 __all__ = [
+    "CONTENT_FORMATS",
     "DEFAULT_FILE_RULES",
     "FileRule",
+    "content_tags",
     "file_tags",
+    "known_names",
     "logical_name",
 ]
 
@@ -146,6 +155,36 @@ def file_tags(path: str, rules: Iterable[FileRule] = DEFAULT_FILE_RULES) -> list
         if rule.matches(name):
             return _with_base_name(rule.tags, name)
     return None
+
+
+def known_names(rules: Iterable[FileRule] = DEFAULT_FILE_RULES) -> list[str]:
+    """The file names the rules read, without their directories, in rule order; a name
+    that a wildcard name of the list covers is left out (``screen-*.txt`` covers
+    ``screen-n-cpu.txt``). For messages about a build with nothing to read."""
+    names = list(dict.fromkeys(PurePosixPath(rule.pattern).name for rule in rules))
+    wild = [name for name in names if "*" in name or "?" in name]
+    return [
+        name
+        for name in names
+        if name in wild or not any(fnmatchcase(name, pattern) for pattern in wild)
+    ]
+
+
+CONTENT_FORMATS: tuple[tuple[str, ...], ...] = (("oslofmt",), ("console",), ("syslog",))
+"""The tags a file no rule names may get from its content, tried in this order: oslo.log
+first, since systemd journal lines of oslo services also parse as syslog."""
+
+
+def content_tags(lines: Sequence[str]) -> tuple[str, ...]:
+    """The tags of the first format of ``CONTENT_FORMATS`` that parses most events of a
+    file's first ``lines``; none (one event per line) when no format does."""
+    sample = [line for line in lines if line.strip()]
+    for tags in CONTENT_FORMATS:
+        events = [event for _, event in split_lines(sample, tags, keep_debug=True)]
+        parsed = sum(PARSE_FAILURE_TAG not in event["tags"] for event in events)
+        if events and parsed * 2 > len(events):
+            return tags
+    return ()
 
 
 def _with_base_name(tags: Sequence[str], name: str) -> list[str]:

@@ -1,9 +1,10 @@
 """Zuul builds: their records from Zuul's REST API, and the logs a record points at.
 
 A Zuul build page URL (``https://ZUUL/t/TENANT/build/UUID``), or a build record saved
-as JSON, gives the build fields and the log URL; ``zuul_builds`` lists builds for
-``recheck ingest --zuul``, ``zuul_buildset`` one buildset with its builds (the bot's Zuul
-source waits for it to report).
+as JSON, gives the build fields, its end time and the log URL; ``zuul_builds`` lists
+builds for ``recheck ingest --zuul``, ``zuul_buildset`` one buildset with its builds (the
+bot's Zuul source waits for it to report). What Zuul's API says wins over the build's
+``zuul-info/inventory.yaml`` (see ``recheck.logs.buildlogs.read_build_info``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from recheck.logs.source import SourceError
 
 __all__ = [
     "NoLogUrlError",
+    "ZuulBuildSource",
     "build_from_zuul",
     "url_source",
     "zuul_api_url",
@@ -44,6 +46,15 @@ _ZUUL_BUILD_PATH = re.compile(
 class NoLogUrlError(SourceError):
     """A Zuul build whose record has no ``log_url``: it uploaded no logs. A finished
     build never gets one later, so whoever waits for its logs can stop at once."""
+
+
+class ZuulBuildSource(HttpLogSource):
+    """The logs of a build Zuul's API described: its log root, fields and end time."""
+
+    def __init__(self, url: str, fetcher: Fetcher, build: Build, end_time: datetime | None) -> None:
+        super().__init__(url, fetcher, build)
+        self.end_time = end_time
+        """When the build ended (its start if Zuul has no end), as Zuul recorded it."""
 
 
 def zuul_api_url(url: str) -> tuple[str, str | None] | None:
@@ -222,7 +233,7 @@ def url_source(url: str, fetcher: Fetcher) -> HttpLogSource:
     return zuul_build_source(url, fetcher) or HttpLogSource(url, fetcher)
 
 
-def zuul_build_source(url: str, fetcher: Fetcher) -> HttpLogSource | None:
+def zuul_build_source(url: str, fetcher: Fetcher) -> ZuulBuildSource | None:
     """The logs of the Zuul build at ``url`` (a build page URL); None if not such a URL."""
     api = zuul_api_url(url)
     if api is None:
@@ -246,10 +257,10 @@ def zuul_build_source(url: str, fetcher: Fetcher) -> HttpLogSource | None:
             f"{redact(api_url)}: Zuul's API did not answer with a build record (JSON object); "
             "check that the URL is a Zuul build page"
         )
-    return _build_logs(build_from_zuul(data, tenant), redact(api_url), fetcher)
+    return _build_logs(build_from_zuul(data, tenant), redact(api_url), fetcher, data)
 
 
-def zuul_build_file_source(path: Path, fetcher: Fetcher) -> HttpLogSource | None:
+def zuul_build_file_source(path: Path, fetcher: Fetcher) -> ZuulBuildSource | None:
     """The logs of the build whose Zuul API record ``path`` holds; None if it holds none.
 
     Accepts one build (``/api/tenant/T/build/UUID``) or a list of one build
@@ -272,17 +283,20 @@ def zuul_build_file_source(path: Path, fetcher: Fetcher) -> HttpLogSource | None
             f"{path}: holds {len(builds)} Zuul builds; save one build's record "
             "(/api/tenant/TENANT/build/UUID) or pass its log URL"
         )
-    return _build_logs(build_from_zuul(builds[0]), str(path), fetcher)
+    return _build_logs(build_from_zuul(builds[0]), str(path), fetcher, builds[0])
 
 
 def _is_zuul_build(item: object) -> bool:
     return isinstance(item, dict) and {"uuid", "job_name", "log_url"} <= item.keys()
 
 
-def _build_logs(build: Build, where: str, fetcher: Fetcher) -> HttpLogSource:
+def _build_logs(
+    build: Build, where: str, fetcher: Fetcher, record: Mapping[str, Any]
+) -> ZuulBuildSource:
     if not build.log_url:
         raise NoLogUrlError(
             f"{where}: the build has no log_url (still running, or it uploaded no logs); "
             "nothing to classify"
         )
-    return HttpLogSource(build.log_url, fetcher, build)
+    end = zuul_build_time(record, "end_time") or zuul_build_time(record, "start_time")
+    return ZuulBuildSource(build.log_url, fetcher, build, end)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from recheck.logs.build import Build, BuildInfoError, load_inventory
-from recheck.logs.buildlogs import build_events, build_files, read_build_info
+from recheck.logs.buildlogs import NoLogFilesError, build_events, build_files, read_build_info
 from recheck.logs.localdir import DirSource
 from recheck.logs.source import FileProblem
 
@@ -122,4 +122,7 @@ def test_symlinks_are_not_followed(tmp_path: Path) -> None:
     root = tmp_path / "build"
     root.mkdir()
     (root / "job-output.txt").symlink_to(outside)
-    assert list(build_files(DirSource(root))) == []
+    # The link is not even listed: the build has no file to read.
+    assert DirSource(root).paths() == []
+    with pytest.raises(NoLogFilesError, match="it holds no files"):
+        build_files(DirSource(root))

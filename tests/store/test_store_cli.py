@@ -42,7 +42,12 @@ QUERIES = ROOT / "queries"
 ZUUL_RECORDS: list[dict[str, Any]] = json.loads((FIXTURES / "zuul-api" / "builds.json").read_text())
 FAILURE = ["--build-status", "FAILURE"]
 KEEP_ALL = "store: {event_days: 100000, build_days: 100000}\n"
-"""Retention that keeps the 2021 builds of the recorded Zuul answer."""
+"""Retention that keeps the 2021 builds of the recorded Zuul answer, and the fixture
+builds, stored at their end time (2021 and 2013, the newest timestamps of their logs)."""
+ALL_DAYS = ["--days", "100000"]
+"""A time window holding the fixture builds."""
+ZUUL_END = datetime(2021, 6, 23, 6, 47, 27, tzinfo=UTC)
+JENKINS_END = datetime(2013, 9, 27, 18, 49, 31, tzinfo=UTC)
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -65,7 +70,18 @@ def config(tmp_path: Path) -> Path:
 
 
 def ingest(store_dir: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    return run(["ingest", "--store", str(store_dir), "--queries", str(QUERIES), *argv], capsys)
+    """``recheck ingest`` into ``store_dir``, keeping old builds unless ``argv`` names a
+    --config."""
+    keep = [] if "--config" in argv else ["--config", str(keep_all_config(store_dir))]
+    return run(
+        ["ingest", "--store", str(store_dir), "--queries", str(QUERIES), *keep, *argv], capsys
+    )
+
+
+def keep_all_config(store_dir: Path) -> Path:
+    path = store_dir.parent / "keep-all.yaml"
+    path.write_text(KEEP_ALL)
+    return path
 
 
 def ingest_fixtures(store_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,7 +100,8 @@ def test_ingest_stores_every_event_and_the_matches_classify_reports(
 
     with open_store(store_dir) as store:
         stored = {b.build.build_name: b for b in store.builds()}
-        matches = {bug: store.matches_for(bug) for bug in ("1999001", "1999002", "1999003")}
+        bugs = ("1999001", "1999002", "1999003")
+        matches = {bug: store.matches_for(bug, days=100000) for bug in bugs}
     assert set(stored) == {"tempest-full", None}
     for build_dir, name in ((ZUUL, "tempest-full"), (JENKINS, None)):
         code, out, _ = run(
@@ -105,6 +122,8 @@ def test_ingest_stores_every_event_and_the_matches_classify_reports(
         code, out, _ = run(["events", str(build_dir), *FAILURE], capsys)
         assert build.events == len(out.splitlines()) > 0
     assert stored["tempest-full"].uuid == "5b2e9c1f3a8d4e6f9c0b7a2d1e4f6a8b"  # its inventory's
+    # Each stored at its own end time, its logs' newest timestamp, not when it was ingested.
+    assert (stored["tempest-full"].time, stored[None].time) == (ZUUL_END, JENKINS_END)
 
 
 def test_classify_stored_says_what_classify_says_from_the_logs(
@@ -170,6 +189,7 @@ def test_a_second_ingest_skips_stored_builds_and_force_replaces_them(
     assert after.keys() == before.keys()  # replaced, not added
     for uuid, build in after.items():
         assert build.ingested_at >= before[uuid].ingested_at
+        assert build.time == before[uuid].time  # --force does not move a build to now
         assert (build.events, build.bugs) == (before[uuid].events, before[uuid].bugs)
 
 
@@ -327,12 +347,13 @@ def test_query_reports_exactly_what_match_says_over_the_events(
     ingest_fixtures(store_dir, capsys)
     expected = summarize(expected_hits(query, capsys, tmp_path))
 
-    code, out, err = run(["query", query, "--store", str(store_dir), "--format", "json"], capsys)
+    store = ["--store", str(store_dir), *ALL_DAYS]
+    code, out, err = run(["query", query, *store, "--format", "json"], capsys)
     assert (code, err) == (0, "")
     assert json.loads(out) == json.loads(json.dumps(expected.to_json()))
     assert list(json.loads(out)) == ["hits", "builds", "fields"]
 
-    code, out, err = run(["query", query, "--store", str(store_dir)], capsys)
+    code, out, err = run(["query", query, *store], capsys)
     assert (code, err) == (0, "")
     assert out.splitlines() == expected.lines()
 
@@ -346,7 +367,8 @@ def test_query_hits_cover_both_builds_and_a_queue_narrows_them(
     check = expected_hits(query, capsys, tmp_path, queue="check")
     assert 0 < len(check) < len(hits)  # only the Zuul build has a queue
 
-    code, out, _ = run(["query", query, "--store", str(store_dir), "--format", "json"], capsys)
+    store = ["--store", str(store_dir), *ALL_DAYS]
+    code, out, _ = run(["query", query, *store, "--format", "json"], capsys)
     assert (code, json.loads(out)["hits"], json.loads(out)["builds"]) == (
         0,
         len(hits),
@@ -356,8 +378,7 @@ def test_query_hits_cover_both_builds_and_a_queue_narrows_them(
         [
             "query",
             query,
-            "--store",
-            str(store_dir),
+            *store,
             "--format",
             "json",
             "--queue",
@@ -378,7 +399,9 @@ def test_query_text_output_shows_shares(
     store_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ingest_fixtures(store_dir, capsys)
-    code, out, _ = run(["query", 'message:"delete failed"', "--store", str(store_dir)], capsys)
+    code, out, _ = run(
+        ["query", 'message:"delete failed"', "--store", str(store_dir), *ALL_DAYS], capsys
+    )
     assert code == 0
     assert out.splitlines()[:4] == [
         "total hits: 1",
@@ -404,10 +427,10 @@ def test_a_bad_query_says_where(store_dir: Path, capsys: pytest.CaptureFixture[s
 # --- gc ----------------------------------------------------------------------------------
 
 
-def store_old_build(store_dir: Path, days_ago: float) -> int:
+def store_old_build(store_dir: Path, days_ago: float, uuid: str = "old-build") -> int:
     """Ingest the Jenkins build dated ``days_ago`` straight into the store; its events."""
     signatures, _ = load_signatures(QUERIES)
-    build = Build(build_uuid="old-build", build_status="FAILURE")
+    build = Build(build_uuid=uuid, build_status="FAILURE")
     events = list(build_events(DirSource(JENKINS), build))
     with open_store(store_dir) as store:
         store.ingest(
@@ -422,7 +445,9 @@ def store_old_build(store_dir: Path, days_ago: float) -> int:
 def test_gc_drops_old_events_then_old_builds_and_says_how_many(
     store_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ingest_fixtures(store_dir, capsys)  # recent: kept (its automatic gc runs now, not later)
+    # The fixture builds are stored at their own (old) time: recent copies are kept.
+    store_old_build(store_dir, days_ago=0, uuid="recent-1")
+    store_old_build(store_dir, days_ago=1, uuid="recent-2")
     events = store_old_build(store_dir, days_ago=30)
 
     code, out, err = run(["gc", "--store", str(store_dir)], capsys)
@@ -459,6 +484,8 @@ def test_reclassify_shows_a_new_signatures_past_hits(
             str(store_dir),
             "--queries",
             str(queries),
+            "--config",
+            str(keep_all_config(store_dir)),
         ],
         capsys,
     )
@@ -478,7 +505,10 @@ def test_reclassify_shows_a_new_signatures_past_hits(
     )
     code, out, _ = run(argv, capsys)
     assert out == "no new or changed signatures; nothing re-run (--all re-runs every one)\n"
+    # --since goes by the builds' own times: 2013 and 2021 here.
     code, out, _ = run([*argv, "--all", "--since", "1d"], capsys)
+    assert out.startswith("re-ran 3 signatures over 0 stored builds")
+    code, out, _ = run([*argv, "--all", "--since", "2013-09-27"], capsys)
     assert out.startswith("re-ran 3 signatures over 2 stored builds")
 
     code, report, _ = run(
@@ -486,7 +516,7 @@ def test_reclassify_shows_a_new_signatures_past_hits(
     )
     expected = [m for m in json.loads(report)["matches"] if m["bug"] == "1999002"]
     with open_store(store_dir) as store:
-        found = store.matches_for("1999002")
+        found = store.matches_for("1999002", days=100000)
     assert [
         {"bug": m.bug, "filename": m.filename, "line": m.line, "message": m.message} for m in found
     ] == expected
