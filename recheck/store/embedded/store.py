@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from recheck.models import Match
 
-__all__ = ["GARBAGE_GRACE", "GC_INTERVAL", "EmbeddedStore", "generated_uuid"]
+__all__ = ["GARBAGE_GRACE", "GC_INTERVAL", "AlreadyStored", "EmbeddedStore", "generated_uuid"]
 
 GARBAGE_GRACE = timedelta(minutes=5)
 """How long replaced or orphaned events stay in the index: longer than any reader takes
@@ -60,6 +60,10 @@ _T = TypeVar("_T")
 _CATALOG = "catalog.sqlite"
 _INDEX = "index"
 _LOCK = "writer.lock"
+
+
+class AlreadyStored(StoreError):
+    """Another process stored the build while this one prepared it: it is not stored twice."""
 
 
 def generated_uuid(build: Build) -> str:
@@ -107,6 +111,11 @@ class EmbeddedStore:
     Writers (ingest, gc) are serialized by ``writer.lock`` (an ``flock``: released by the
     kernel if the process dies) and, within a process, by a thread lock. ``reclassify``
     writes only the catalog, guarded per build by its generation.
+
+    **Two ingests of one build store it once.** When ``has_build`` said a build was not
+    stored (``recheck ingest`` asks, unless ``--force``) and another process stored it
+    since, ``ingest`` waits for that process's write lock, then raises ``AlreadyStored``
+    without reading the events, so the logs are not fetched and stored a second time.
     """
 
     def __init__(
@@ -149,6 +158,9 @@ class EmbeddedStore:
         self._closed = False
         self._on_step: Callable[[str], None] | None = None
         """Test seam: called with the name of each ingest step as it completes."""
+        self._absent: set[str] = set()
+        """Builds ``has_build`` found missing: stored by the time ``ingest`` writes them,
+        another process stored them meanwhile."""
 
     @property
     def path(self) -> str:
@@ -232,7 +244,11 @@ class EmbeddedStore:
 
     def has_build(self, uuid: str) -> bool:
         """Whether a build with this uuid is stored."""
-        return self._read(lambda conn: catalog.has_build(conn, uuid))
+        stored = self._read(lambda conn: catalog.has_build(conn, uuid))
+        if not stored:
+            with self._readers_lock:
+                self._absent.add(uuid)
+        return stored
 
     def ingest(
         self,
@@ -253,7 +269,16 @@ class EmbeddedStore:
         uuid = build.build_uuid or generated_uuid(build)
         build = replace(build, build_uuid=uuid)
         conn = self._writer_conn
+        with self._readers_lock:
+            was_absent = uuid in self._absent
+            self._absent.discard(uuid)
         with self._writing() as writer:
+            if was_absent and catalog.has_build(conn, uuid):
+                raise AlreadyStored(
+                    self._path,
+                    f"build {uuid} is already stored: another process stored it while this "
+                    "one was preparing it; skipped (--force ingests it again)",
+                )
             started = utc(None)
             with catalog.transaction(conn):
                 generation = catalog.new_generation(conn, started)
