@@ -8,7 +8,8 @@ else ``./bot.yaml`` when it exists (``find_config``). Settings this module owns:
   names or ``*.example.org`` for every subdomain), ``connect_timeout`` and
   ``read_timeout`` (seconds), ``retries`` and ``backoff`` (seconds before the first
   retry, doubled each time), ``max_retry_after`` (the longest a server's Retry-After is
-  honoured, in seconds).
+  honoured, in seconds), ``max_file_bytes``, ``max_build_bytes`` and ``download_deadline``
+  (the limits of one file and one build: README "Limits").
 - ``files``: the file rules (``[{pattern, tags}, ...]``) replacing
   ``recheck.logs.logfiles.DEFAULT_FILE_RULES``.
 - ``keep_debug``: keep DEBUG events (as ``--keep-debug`` does).
@@ -90,6 +91,13 @@ class FetchConfig:
     """Seconds before the first retry; each further retry waits twice as long."""
     max_retry_after: float = 60.0
     """The longest wait a server's ``Retry-After`` header is obeyed for."""
+    max_file_bytes: int = 2 << 30
+    """The most bytes of one file read: as downloaded, and as text once decompressed
+    (``recheck.logs.source.MAX_FILE_BYTES``); the part before is still classified."""
+    max_build_bytes: int = 8 << 30
+    """The most bytes downloaded for one build's log files; the rest are not fetched."""
+    download_deadline: float = 600.0
+    """Seconds one file's download may take in all, however steadily the server sends."""
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,9 @@ class FetchSection(Section):
     retries: Annotated[int, BeforeValidator(whole(0, 20))] | None = None
     backoff: NonNegativeSeconds | None = None
     max_retry_after: NonNegativeSeconds | None = None
+    max_file_bytes: Annotated[int, BeforeValidator(whole(1 << 20, 1 << 50))] | None = None
+    max_build_bytes: Annotated[int, BeforeValidator(whole(1 << 20, 1 << 50))] | None = None
+    download_deadline: PositiveSeconds | None = None
 
 
 def _tags(value: object) -> tuple[str, ...]:

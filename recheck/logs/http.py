@@ -2,7 +2,8 @@
 
 Only http(s) URLs on the hosts ``fetch.allowed_hosts`` lists are fetched, redirects
 included; requests have timeouts and are retried with ``recheck.lib.backoff`` (or the
-server's ``Retry-After``); bodies are streamed; messages never show a URL's secrets.
+server's ``Retry-After``); bodies are streamed, each within a size and a total time limit
+(and a build's files within a size budget); messages never show a URL's secrets.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Self, cast
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -22,8 +24,18 @@ from recheck import __version__
 from recheck.config.files import FetchConfig
 from recheck.lib.backoff import Backoff
 from recheck.lib.errors import RecheckError
+from recheck.logs.source import LimitReached, size_text
 
-__all__ = ["MAX_INDEX_BYTES", "USER_AGENT", "FetchError", "Fetcher", "host_allowed", "redact"]
+__all__ = [
+    "MAX_INDEX_BYTES",
+    "USER_AGENT",
+    "DownloadBudget",
+    "DownloadLimit",
+    "FetchError",
+    "Fetcher",
+    "host_allowed",
+    "redact",
+]
 
 USER_AGENT = f"recheck/{__version__} (CI failure-signature classifier)"
 CHUNK_BYTES = 1 << 16
@@ -39,6 +51,18 @@ class FetchError(RecheckError, OSError):
         super().__init__(message)
         self.status = status
         """The HTTP status when the server answered with an error, else None."""
+
+
+class DownloadLimit(FetchError, LimitReached):
+    """A download stopped at a size or time limit; the message names the setting."""
+
+
+@dataclass
+class DownloadBudget:
+    """The bytes one build's files may download in all (``fetch.max_build_bytes``)."""
+
+    limit: int
+    used: int = 0
 
 
 def redact(url: str) -> str:
@@ -150,9 +174,26 @@ class Fetcher:
             return response
         raise FetchError(f"{redact(url)}: more than {MAX_REDIRECTS} redirects; check the URL")
 
-    def open(self, url: str) -> BinaryIO:
-        """The body of ``url`` as a stream read in chunks; FetchError if unavailable."""
-        return self._stream(self.response(url), url)
+    def open(self, url: str, budget: DownloadBudget | None = None) -> BinaryIO:
+        """The body of ``url`` as a stream read in chunks; FetchError if unavailable.
+
+        Reading it raises DownloadLimit past ``fetch.max_file_bytes``, after
+        ``fetch.download_deadline`` seconds from now, or once ``budget`` is spent.
+        """
+        config = self.config
+        if budget is not None and budget.used >= budget.limit:
+            raise DownloadLimit(f"{redact(url)}: not fetched: {self._budget_spent(budget)}")
+        deadline = time.monotonic() + config.download_deadline
+        limits = _Limits(deadline, config.max_file_bytes, budget, self)
+        stream = _Body(_ResponseReader(self.response(url), redact(url), limits), CHUNK_BYTES)
+        stream.max_text_bytes = config.max_file_bytes  # for recheck.logs.source.open_text_stream
+        return cast(BinaryIO, stream)
+
+    def _budget_spent(self, budget: DownloadBudget) -> str:
+        return (
+            f"the build's files reached {size_text(budget.limit)}, the most downloaded for "
+            f"one build (fetch.max_build_bytes in {self.config_file}: raise it to fetch them all)"
+        )
 
     def read(self, url: str, limit: int = MAX_INDEX_BYTES) -> tuple[bytes, str]:
         """The whole body of ``url`` (at most ``limit`` bytes) and its content type."""
@@ -165,7 +206,8 @@ class Fetcher:
         return body, content_type
 
     def _stream(self, response: httpx.Response, url: str) -> BinaryIO:
-        reader = _ResponseReader(response, redact(url), self.config.read_timeout)
+        deadline = time.monotonic() + self.config.download_deadline
+        reader = _ResponseReader(response, redact(url), _Limits(deadline, None, None, self))
         return cast(BinaryIO, io.BufferedReader(reader, CHUNK_BYTES))
 
     def _send(self, url: str) -> httpx.Response:
@@ -243,18 +285,54 @@ def _network_problem(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+class _Body(io.BufferedReader):
+    """A buffered response body that tells ``open_text_stream`` its text limit."""
+
+    max_text_bytes: int
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What one download may take: until ``deadline`` (monotonic), ``max_bytes``, ``budget``."""
+
+    deadline: float
+    max_bytes: int | None
+    budget: DownloadBudget | None
+    fetcher: Fetcher
+
+    def check(self, where: str, received: int) -> None:
+        """Raise DownloadLimit when a limit is passed, ``received`` bytes into the body."""
+        fetcher, config = self.fetcher, self.fetcher.config
+        if self.max_bytes is not None and received > self.max_bytes:
+            raise DownloadLimit(
+                f"{where}: larger than {size_text(self.max_bytes)}, the most downloaded of one "
+                f"file (fetch.max_file_bytes in {fetcher.config_file}: raise it to fetch such "
+                "files whole)"
+            )
+        if self.budget is not None and self.budget.used > self.budget.limit:
+            raise DownloadLimit(f"{where}: {fetcher._budget_spent(self.budget)}")
+        if time.monotonic() > self.deadline:
+            raise DownloadLimit(
+                f"{where}: still downloading after {config.download_deadline:g} s, the most "
+                f"one file may take (fetch.download_deadline in {fetcher.config_file}: raise "
+                f"it for slow servers); {received} bytes read"
+            )
+
+
 class _ResponseReader(io.RawIOBase):
     """A response body as a raw stream: chunks are read as the caller asks for them.
 
     Content-Encoding (gzip from swift) is decoded by httpx; any failure while reading
-    (timeout, dropped connection, truncated body) is a FetchError, an OSError, so the
-    caller reports it as that file's problem.
+    (timeout, dropped connection, truncated body, a limit passed) is a FetchError, an
+    OSError, so the caller reports it as that file's problem. A server that sends a line
+    now and then never trips the read timeout: the deadline stops it.
     """
 
-    def __init__(self, response: httpx.Response, where: str, read_timeout: float) -> None:
+    def __init__(self, response: httpx.Response, where: str, limits: _Limits) -> None:
         self._response = response
         self._where = where
-        self._read_timeout = read_timeout
+        self._limits = limits
+        self._read_timeout = limits.fetcher.config.read_timeout
         self._chunks: Iterator[bytes] = response.iter_bytes()
         self._pending = memoryview(b"")
         self._received = 0
@@ -264,6 +342,7 @@ class _ResponseReader(io.RawIOBase):
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         while not self._pending:
+            self._limits.check(self._where, self._received)
             try:
                 chunk = next(self._chunks)
             except StopIteration:
@@ -279,6 +358,11 @@ class _ResponseReader(io.RawIOBase):
                     f"({_network_problem(exc)}); the file is incomplete"
                 ) from None
             self._received += len(chunk)
+            if self._limits.budget is not None:
+                self._limits.budget.used += len(chunk)
+            if self._limits.max_bytes is not None and self._received > self._limits.max_bytes:
+                # Keep the bytes up to the limit: the next read raises.
+                chunk = chunk[: len(chunk) - (self._received - self._limits.max_bytes)]
             self._pending = memoryview(chunk)
         size = min(len(buffer), len(self._pending))
         buffer[:size] = self._pending[:size]

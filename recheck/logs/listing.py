@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from recheck.logs.build import Build
-from recheck.logs.http import Fetcher, FetchError, redact
+from recheck.logs.http import DownloadBudget, Fetcher, FetchError, redact
 from recheck.logs.source import LogSource, SourceError
 
 __all__ = ["MANIFEST_NAME", "HttpLogSource", "listing_links", "manifest_paths"]
@@ -38,6 +38,8 @@ class HttpLogSource(LogSource):
             raise SourceError(str(exc)) from None
         self._build = build if build is not None else Build(log_url=redact(self.root))
         self._paths: list[str] | None = None
+        # Shared by the build's files: fetch.max_build_bytes bounds them all.
+        self._budget = DownloadBudget(fetcher.config.max_build_bytes)
 
     @property
     def location(self) -> str:
@@ -63,7 +65,7 @@ class HttpLogSource(LogSource):
     def open(self, path: str) -> BinaryIO:
         if path.startswith("/") or not all(_safe_segment(part) for part in path.split("/")):
             raise FetchError(f"{path}: not a path inside the log root; not fetched")
-        return self.fetcher.open(self.root + quote(path))
+        return self.fetcher.open(self.root + quote(path), self._budget)
 
     def build_info(self) -> Build:
         return self._build

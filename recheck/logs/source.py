@@ -10,8 +10,9 @@ Errors come in two sizes:
 - ``SourceError``: the whole source is unusable (no such directory, host not allowed,
   server down after retries). Nothing of the build can be read.
 - ``FileProblem``: one file could not be read completely (truncated ``.gz``, binary
-  content, a read error, an HTTP error for that file). It is reported with the file's
-  path, the events read before it are kept, and the other files are read as usual.
+  content, a read error, an HTTP error for that file, a size or time limit reached). It
+  is reported with the file's path, the events read before it are kept, and the other
+  files are read as usual.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ from recheck.logs.build import Build
 __all__ = [
     "BINARY_SNIFF_BYTES",
     "COMPRESSION_ERRORS",
+    "MAX_FILE_BYTES",
     "READ_ERRORS",
     "FileProblem",
+    "LimitReached",
     "LogSource",
     "ProblemHandler",
     "SourceError",
     "open_text_stream",
     "read_error_message",
+    "size_text",
 ]
 
 BINARY_SNIFF_BYTES = 8192
@@ -43,12 +47,22 @@ BINARY_SNIFF_BYTES = 8192
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
+MAX_FILE_BYTES = 2 << 30
+"""The most text read of one file once decompressed, unless the stream opened says
+otherwise (``fetch.max_file_bytes`` for fetched files): a 3.6 MB ``.gz`` can expand to
+GiBs, and a decompression bomb must not take hours and all the memory."""
+
 
 COMPRESSION_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
 """What a truncated or corrupt gzip stream raises while it is read."""
 
 READ_ERRORS: tuple[type[Exception], ...] = (EOFError, OSError, ValueError, zlib.error)
 """What reading one file of a build can raise: a problem for that file, not the build."""
+
+
+class LimitReached(RecheckError, OSError):
+    """A file was read up to a limit and no further; the message names the limit and the
+    setting that raises it. What was read before it is kept."""
 
 
 class SourceError(RecheckError):
@@ -125,7 +139,7 @@ class _Prefixed(io.RawIOBase):
             buffer[:size] = self._head[:size]
             self._head = self._head[size:]
             return size
-        data = self._stream.read(len(buffer))
+        data = _read1(self._stream, len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
@@ -134,13 +148,18 @@ class _Prefixed(io.RawIOBase):
         super().close()
 
 
-def open_text_stream(raw: BinaryIO) -> BinaryIO:
+def open_text_stream(raw: BinaryIO, max_bytes: int | None = None) -> BinaryIO:
     """The file's content, decompressed when it is gzip (by its magic bytes, not its name).
 
     Logs servers store ``job-output.txt.gz`` but often serve it decompressed, and some
     files are compressed without the suffix, so the bytes decide. Raises
     ``BinaryFileError`` when the content is binary; ``raw`` is closed whenever this raises.
+    Reading past ``max_bytes`` of decompressed text (default: the ``max_text_bytes`` the
+    raw stream carries, set by the source from its settings, else ``MAX_FILE_BYTES``)
+    raises ``LimitReached``, once the bytes before it were read.
     """
+    if max_bytes is None:
+        max_bytes = getattr(raw, "max_text_bytes", MAX_FILE_BYTES)
     stream = raw
     try:
         head = raw.read(2)
@@ -153,6 +172,10 @@ def open_text_stream(raw: BinaryIO) -> BinaryIO:
         if head == _GZIP_MAGIC:
             # GzipFile is a binary stream; typeshed just does not declare it a BinaryIO.
             stream = cast(BinaryIO, io.BufferedReader(_ClosingGzip(stream), 1 << 16))
+            # Only decompressed text is limited here: a plain file is as large as it is
+            # stored (a fetched one is limited as it downloads), and a plain local file
+            # stays a FileIO the scanner can map.
+            stream = cast(BinaryIO, io.BufferedReader(_Limited(stream, max_bytes), 1 << 16))
         sniff = cast(io.BufferedReader, stream).peek(BINARY_SNIFF_BYTES)[:BINARY_SNIFF_BYTES]
     except BaseException:
         # A gzip truncated at its start fails here: the file must not stay open.
@@ -182,12 +205,59 @@ class _ClosingGzip(gzip.GzipFile):
             self._raw.close()
 
 
+class _Limited(io.RawIOBase):
+    """``stream`` up to ``limit`` bytes; reading further raises LimitReached."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self._stream = stream
+        self._left = limit
+        self._limit = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._left <= 0:
+            if not self._stream.read(1):
+                return 0  # exactly at the limit: the whole file was read
+            raise LimitReached(
+                f"its text is larger than {size_text(self._limit)}, the most read of one "
+                "file (fetch.max_file_bytes in bot.yaml: raise it to read such files whole; "
+                "a small .gz this large is likely a decompression bomb)"
+            )
+        data = _read1(self._stream, min(len(buffer), self._left))
+        buffer[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+def _read1(stream: BinaryIO, size: int) -> bytes:
+    """What ``stream`` has now, up to ``size`` bytes: ``read`` of a buffered stream waits
+    for all ``size``, so lines a slow server sent would wait, and be lost if it fails."""
+    read1: Callable[[int], bytes] | None = getattr(stream, "read1", None)
+    return read1(size) if read1 is not None else stream.read(size)
+
+
+def size_text(size: float) -> str:
+    """``size`` bytes for people: ``2 GiB``, ``1.5 MiB``, ``300 bytes``."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            return f"{size / (1 << shift):.3g} {unit}"
+    return f"{size:.0f} bytes"
+
+
 class BinaryFileError(RecheckError, ValueError):
     """The file is not text: splitting it into lines would make garbage events."""
 
 
 def read_error_message(exc: BaseException, where: str) -> str:
     """What to tell about a file that stopped being readable ``where`` ("after line 7")."""
+    if isinstance(exc, LimitReached):
+        return f"stopped reading {where}: {exc}; kept the events before it"
     if isinstance(exc, COMPRESSION_ERRORS):
         return (
             f"compressed data is truncated or corrupt {where} ({exc}); "

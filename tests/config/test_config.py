@@ -105,7 +105,8 @@ def test_an_unknown_top_level_key_is_an_error() -> None:
         (
             "fetch:\n  retries: 2\n  timeout: 5\n",
             "bot.yaml:3:3: unknown key 'fetch.timeout'; known keys: allowed_hosts, "
-            "connect_timeout, read_timeout, retries, backoff, max_retry_after",
+            "connect_timeout, read_timeout, retries, backoff, max_retry_after, max_file_bytes, "
+            "max_build_bytes, download_deadline",
         ),
         (
             "fetch:\n  read_timout: 5\n",
