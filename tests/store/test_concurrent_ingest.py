@@ -48,8 +48,8 @@ def test_an_ingest_after_another_process_stored_the_build_skips_it(tmp_path: Pat
 
 def test_the_second_waits_for_the_first_to_finish_writing(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path) as first, EmbeddedStore(tmp_path) as second:
-        assert first.has_build("b1") is False and second.has_build("b1") is False
-        writing, release = threading.Event(), threading.Event()
+        assert first.has_build("b1") is False
+        writing, release, asked = threading.Event(), threading.Event(), threading.Event()
 
         def slow_events() -> Iterator[tuple[str, Event]]:
             writing.set()  # first holds the write lock from here
@@ -64,6 +64,9 @@ def test_the_second_waits_for_the_first_to_finish_writing(tmp_path: Path) -> Non
         outcome: list[BaseException] = []
 
         def second_ingest() -> None:
+            # Asked and ingested on one thread, as `recheck ingest` does.
+            assert second.has_build("b1") is False  # first has not stored it yet
+            asked.set()
             try:
                 second.ingest(Build(build_uuid="b1"), EVENTS, [])
             except AlreadyStored as exc:
@@ -71,6 +74,7 @@ def test_the_second_waits_for_the_first_to_finish_writing(tmp_path: Path) -> Non
 
         waiter = threading.Thread(target=second_ingest, daemon=True)
         waiter.start()
+        assert asked.wait(30)
         waiter.join(WAIT_S)
         assert waiter.is_alive() and outcome == []  # waits while first writes
         release.set()

@@ -158,9 +158,6 @@ class EmbeddedStore:
         self._closed = False
         self._on_step: Callable[[str], None] | None = None
         """Test seam: called with the name of each ingest step as it completes."""
-        self._absent: set[str] = set()
-        """Builds ``has_build`` found missing: stored by the time ``ingest`` writes them,
-        another process stored them meanwhile."""
 
     @property
     def path(self) -> str:
@@ -246,9 +243,17 @@ class EmbeddedStore:
         """Whether a build with this uuid is stored."""
         stored = self._read(lambda conn: catalog.has_build(conn, uuid))
         if not stored:
-            with self._readers_lock:
-                self._absent.add(uuid)
+            self._absent().add(uuid)
         return stored
+
+    def _absent(self) -> set[str]:
+        """Builds this thread's ``has_build`` found missing: stored by the time its
+        ``ingest`` writes them, another process (or thread) stored them meanwhile. Per
+        thread: a reader thread asking must not turn a writer thread's ingest away."""
+        absent: set[str] | None = getattr(self._local, "absent", None)
+        if absent is None:
+            absent = self._local.absent = set()
+        return absent
 
     def ingest(
         self,
@@ -269,9 +274,8 @@ class EmbeddedStore:
         uuid = build.build_uuid or generated_uuid(build)
         build = replace(build, build_uuid=uuid)
         conn = self._writer_conn
-        with self._readers_lock:
-            was_absent = uuid in self._absent
-            self._absent.discard(uuid)
+        was_absent = uuid in self._absent()
+        self._absent().discard(uuid)
         with self._writing() as writer:
             if was_absent and catalog.has_build(conn, uuid):
                 raise AlreadyStored(
