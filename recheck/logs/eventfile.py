@@ -4,11 +4,13 @@ Field values are text or lists of text, as Elasticsearch indexes them: numbers a
 booleans are read as the text they were written as (``1`` -> ``"1"``), ``null`` means
 the field is absent. Anything else (a nested object, a list of lists) cannot be searched
 the way a signature expects, so it is an error naming the line rather than a silent guess.
+A lone surrogate escape (``"\\udfff"``) is read as U+FFFD, as Lucene indexes it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -62,7 +64,35 @@ def iter_events(lines: Iterable[bytes | str], source: str) -> Iterator[tuple[str
                 f"invalid JSON at column {exc.colno}: {exc.msg}; "
                 'each line must be one JSON object like {"id": "e1", "message": "..."}',
             ) from None
-        yield _event(obj, source, number)
+        except RecursionError:
+            # No event nests (values are text or lists of text): the line is simply bad.
+            raise EventFileError(
+                source, number, "JSON nested too deeply; values must be text or lists of text"
+            ) from None
+        event_id, event = _event(obj, source, number)
+        if "\\u" in line or (not isinstance(raw, bytes) and _SURROGATE.search(line)):
+            event_id, event = _replace_surrogates(event_id), _without_surrogates(event)
+        yield event_id, event
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(text: str) -> str:
+    """Each lone surrogate as U+FFFD, as Lucene's UTF-8 encoding of a Java string does:
+    one cannot be written as UTF-8 (scanned, printed, stored)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _without_surrogates(event: Event) -> Event:
+    return {
+        _replace_surrogates(name): (
+            _replace_surrogates(value)
+            if isinstance(value, str)
+            else [_replace_surrogates(v) for v in value]
+        )
+        for name, value in event.items()
+    }
 
 
 def _event(obj: Any, source: str, number: int) -> tuple[str, Event]:

@@ -8,7 +8,9 @@ tree, in ``$RECHECK_CACHE_DIR`` (empty: no cache), else ``$XDG_CACHE_HOME/rechec
 tree is only ever read by the code that made it. It holds data, never code: the node
 types below as JSON lists; a query with a wildcard, regexp, fuzzy or range term (which
 compiles to a test function) is compiled every time. A file that cannot be read or
-decoded is ignored and written again; one that cannot be written is no error.
+decoded is ignored and written again; one that cannot be written is no error. The file
+is bounded (entries, bytes, bytes an entry), so that one huge query cannot make every
+later command read megabytes.
 """
 
 from __future__ import annotations
@@ -26,10 +28,24 @@ from typing import Any
 from recheck.query.nodes import Bool, Exists, MatchAll, MatchNone, Node, Phrase, Term
 from recheck.query.parser import Query, compile_query
 
-__all__ = ["MAX_ENTRIES", "cache_file", "compile_cached", "save"]
+__all__ = [
+    "MAX_ENTRIES",
+    "MAX_ENTRY_BYTES",
+    "MAX_FILE_BYTES",
+    "cache_file",
+    "compile_cached",
+    "save",
+]
 
 MAX_ENTRIES = 20_000
 """Trees kept in the file at most: those used last first."""
+MAX_ENTRY_BYTES = 16_384
+"""An entry (query text and tree as JSON) larger than this is not kept: the largest real
+signature takes about 700 bytes, and compiling a big query costs little next to reading
+it back in every later command (a 500,000-term one made them 6x slower)."""
+MAX_FILE_BYTES = 4 << 20
+"""The file's size at most, entries used last first (1,000 signatures take about 350 KB);
+a larger file, as an older version or another hand may have left, is not read."""
 
 
 _lock = threading.Lock()
@@ -73,7 +89,7 @@ def compile_cached(text: str) -> Query:
             return query
     query = compile_query(text)  # raises QuerySyntaxError as ever
     encoded = _encode(query.root)
-    if encoded is not None:
+    if encoded is not None and _cacheable(text, encoded):
         with _lock:
             _used[text] = encoded
             _changed = True
@@ -95,12 +111,25 @@ def save() -> None:
         _changed = False
     import tempfile  # here: only a run that compiled new queries writes
 
+    content = _ENCODER.encode(entries)
+    if len(content) > MAX_FILE_BYTES:  # rare: measure each entry, keep the first that fit
+        kept: list[str] = []
+        size = 2
+        for text, tree in entries.items():
+            item = f"{_ENCODER.encode(text)}:{_ENCODER.encode(tree)}"
+            if len(item) > MAX_ENTRY_BYTES:
+                continue
+            size += len(item) + 1
+            if size > MAX_FILE_BYTES:
+                break
+            kept.append(item)
+        content = "{" + ",".join(kept) + "}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=path.parent, prefix=".queries-", delete=False
         ) as out:
-            json.dump(entries, out, separators=(",", ":"))
+            out.write(content)
         os.replace(out.name, path)
         for stale in path.parent.glob("queries-*.json"):  # made by other versions
             if stale != path:
@@ -116,12 +145,31 @@ def _entries() -> dict[str, Any]:
         path = cache_file()
         if path is not None:
             try:
-                data = json.loads(path.read_bytes())
+                with path.open("rb") as file:
+                    content = file.read(MAX_FILE_BYTES + 1)
+                data = json.loads(content) if len(content) <= MAX_FILE_BYTES else None
                 if isinstance(data, dict):
                     _loaded = data
             except (OSError, ValueError, RecursionError):
                 pass
     return _loaded
+
+
+# ensure_ascii (json's default): the file stays ASCII whatever the queries hold, and
+# its size in bytes is its length in characters, which the bounds above count.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def _cacheable(text: str, tree: list[Any]) -> bool:
+    """Whether the entry is small enough to keep, and reads back as written: JSON joins
+    a surrogate pair into one character, so a text holding one would come back as
+    another text (and a lone one is no text a file can hold)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return len(_ENCODER.encode(text)) + len(_ENCODER.encode(tree)) + 2 <= MAX_ENTRY_BYTES
 
 
 @functools.lru_cache(maxsize=1)

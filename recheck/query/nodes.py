@@ -266,6 +266,16 @@ def _specialize_all(
     return tuple(out) if changed else clauses
 
 
+def leaf_count(node: Node) -> int:
+    """The clauses ``node`` counts for, as Lucene 9 counts them against its clause limit:
+    each leaf query one, each word of a phrase one."""
+    if isinstance(node, Bool):
+        return sum(leaf_count(q) for q in (*node.must, *node.should, *node.must_not))
+    if isinstance(node, Phrase):
+        return len(node.terms)
+    return 1
+
+
 _OR_CHOICES = 3
 """How many necessary OR-sets an OR query offers (see ``Bool.required_literals``)."""
 

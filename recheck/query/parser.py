@@ -7,6 +7,8 @@ valid queries that probably do not mean what their author thinks.
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -15,7 +17,7 @@ from recheck.models import Event
 from recheck.query import analysis
 from recheck.query.lexer import Kind, LexError, Token, tokenize_query
 from recheck.query.lint import broad_clauses
-from recheck.query.nodes import Bool, Doc, MatchAll, Node, Phrase
+from recheck.query.nodes import Bool, Doc, MatchAll, Node, Phrase, leaf_count
 from recheck.query.terms import (
     field_query,
     fuzzy_query,
@@ -30,16 +32,38 @@ DEFAULT_FUZZY_MIN_SIM = 2.0
 # Lucene has no limit, but Python's stack does: refuse absurd nesting with a clear error
 # rather than crash on hostile input.
 MAX_NESTING = 100
+# Elasticsearch refuses queries over indices.query.bool.max_clause_count clauses (1,024,
+# then 4,096 counted over the whole query since 8.0): a signature of 500,000 terms took
+# 34 s and 465 MB to check. Real signatures have at most a few dozen clauses and a few
+# hundred characters; these limits are far above them and far below what hurts.
+MAX_CLAUSES = 4_096
+"""Leaf queries (terms, each word of a phrase, wildcards...) in one query at most."""
+MAX_QUERY_CHARS = 32_768
+"""Characters of one query at most: refused before it is even cut into tokens."""
 
 
 class QuerySyntaxError(RecheckError, ValueError):
     """A query Lucene would reject; ``position`` is a 0-based offset into the query."""
 
     def __init__(self, message: str, position: int | None = None) -> None:
+        message = printable(message)
         where = f" at character {position + 1}" if position is not None else ""
         super().__init__(f"{message}{where}")
         self.message = message
         self.position = position
+
+
+class QueryTooLarge(QuerySyntaxError):
+    """A query over MAX_QUERY_CHARS or MAX_CLAUSES: valid, but refused as Elasticsearch
+    would refuse it, so that one signature cannot stall every command."""
+
+
+def printable(text: str) -> str:
+    """``text`` with each lone surrogate (a query's ``\\udfff`` escape can hold one) written
+    as that escape: messages quote the query, and must be writable as UTF-8."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 CONJ_NONE, CONJ_AND, CONJ_OR = 0, 1, 2
@@ -92,6 +116,12 @@ class _Parser:
     def __init__(self, text: str, default_field: str) -> None:
         self.text = text
         self.default_field = default_field
+        if len(text) > MAX_QUERY_CHARS:
+            raise QueryTooLarge(
+                f"query is {len(text):,} characters long, over the limit of "
+                f"{MAX_QUERY_CHARS:,}: split it into several signatures",
+                MAX_QUERY_CHARS,
+            )
         try:
             tokens = tokenize_query(text)
         except LexError as e:
@@ -103,6 +133,20 @@ class _Parser:
         self.warnings: list[str] = []
         self.fields: set[str] = set()
         self.depth = 0
+        self.clauses = 0
+
+    def count(self, node: Node | None, position: int) -> Node | None:
+        """Count ``node``'s leaves toward MAX_CLAUSES; ``position`` is where it began."""
+        if node is not None:
+            self.clauses += leaf_count(node)
+            if self.clauses > MAX_CLAUSES:
+                raise QueryTooLarge(
+                    f"query has more than {MAX_CLAUSES:,} clauses (terms, words of phrases, "
+                    "wildcards...), the most Elasticsearch accepts: split it into several "
+                    "signatures or make it more specific",
+                    position,
+                )
+        return node
 
     # -- token helpers
     def peek(self, ahead: int = 0) -> Token:
@@ -194,12 +238,18 @@ class _Parser:
 
     def multi_term(self, fld: str, clauses: list[Clause]) -> Node | None:
         self.note_field(fld)
-        texts = [self.take(Kind.TERM).image]
+        taken = [self.take(Kind.TERM)]
         while self.peek().kind is Kind.TERM and self.peek(1).kind not in _MULTITERM_STOPPERS:
-            texts.append(self.take(Kind.TERM).image)
+            taken.append(self.take(Kind.TERM))
+        texts = [tok.image for tok in taken]
         for image in texts:
             self.warn_if_split(fld, image, discard_escape_char(image))
         q = field_query(fld, discard_escape_char(" ".join(texts)), quoted=False)
+        if q is not None and self.clauses + leaf_count(q) > MAX_CLAUSES:
+            # Point at the term that crosses the limit, not at the start of the run.
+            for tok in taken:
+                self.count(field_query(fld, discard_escape_char(tok.image), False), tok.position)
+        self.count(q, taken[0].position)
         add_multi_term_clauses(clauses, q)
         return q
 
@@ -222,7 +272,8 @@ class _Parser:
                 self.i += 1
                 self.take(Kind.NUMBER)
             return q
-        return self.term(fld)
+        position = self.peek().position
+        return self.count(self.term(fld), position)
 
     def _suffixes(self) -> Token | None:
         """Optional ``^boost`` and ``~slop`` in either order; returns the slop token."""
@@ -272,7 +323,7 @@ class _Parser:
             if slop_token is not None:
                 parsed = _parse_float(slop_token.image[1:])
                 if parsed is not None:
-                    phrase_slop = int(parsed)
+                    phrase_slop = _java_int(parsed)
             text = discard_escape_char(tok.image[1:-1])
             query = field_query(fld, text, quoted=True, slop=phrase_slop)
             if isinstance(query, Phrase) and phrase_slop < 0:
@@ -319,7 +370,7 @@ class _Parser:
                     "minimum similarity for a fuzzy query has to be between 0.0 and 1.0",
                     slop.position,
                 )
-            if fms >= 1.0 and fms != int(fms):
+            if fms >= 1.0 and fms != _java_int(fms):
                 raise QuerySyntaxError("fractional edit distances are not allowed", slop.position)
             return fuzzy_query(fld, text, fms)
         self.warn_if_split(fld, image, text)
@@ -365,17 +416,33 @@ _CLAUSE_START = _BARE_TOKENS | {
 
 
 def _parse_float(text: str) -> float | None:
-    """Java's Float.parseFloat for the digits-and-dot strings a slop can hold."""
+    """Java's Float.parseFloat for the digits-and-dot strings a slop can hold: a 32-bit
+    float, so ``~2.9999999999`` is 3 and ``~1e39`` infinity, as in Lucene."""
+    stripped = text[:-1] if text[-1:] in ("f", "F", "d", "D") else text
     try:
-        value = float(text)
+        value = float(stripped)
     except ValueError:
         return None
     # Java rejects what Python accepts here ("inf", "nan", "1_0", " 1"): only allow
     # plain decimal literals with an optional type suffix Java also takes.
-    stripped = text[:-1] if text[-1:] in ("f", "F", "d", "D") else text
-    if not stripped or any(c not in "0123456789.eE+-" for c in stripped) or "_" in text:
+    if not stripped or any(c not in "0123456789.eE+-" for c in stripped):
         return None
-    return value
+    try:
+        return float(struct.unpack("f", struct.pack("f", value))[0])
+    except OverflowError:  # beyond the largest float: Java rounds to infinity
+        return math.copysign(math.inf, value)
+
+
+def _java_int(value: float) -> int:
+    """Java's ``(int)`` cast of a float: toward zero, saturating, NaN is 0."""
+    if math.isnan(value):
+        return 0
+    if math.isinf(value):
+        return _INT_MAX if value > 0 else -_INT_MAX - 1
+    return max(-_INT_MAX - 1, min(_INT_MAX, int(value)))
+
+
+_INT_MAX = 2**31 - 1
 
 
 def _range_bound(tok: Token) -> str | None:
@@ -468,7 +535,7 @@ def lint_query(
         )
     else:
         warnings += broad_clauses(root, unknown)
-    return warnings
+    return [printable(warning) for warning in warnings]
 
 
 def _has_positive_clause(node: Node) -> bool:

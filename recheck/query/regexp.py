@@ -506,7 +506,10 @@ def derive(r: Re, c: int, budget: _Budget) -> Re:
                 return EPS
         return NOTHING
     if isinstance(r, Cat):
-        first = cat(derive(r.left, c, budget), r.right)
+        head = derive(r.left, c, budget)
+        if isinstance(head, Cat):
+            budget.spend(head.size)  # cat re-nests it: a copy of its spine, charged
+        first = cat(head, r.right)
         if not r.left.nullable:
             return first
         return _joined(alt, [first, derive(r.right, c, budget)], budget)

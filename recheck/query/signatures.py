@@ -20,7 +20,7 @@ import yaml
 from recheck.lib.yamlload import parse_with_fast_loader
 from recheck.query import cache as querycache
 from recheck.query.cache import compile_cached
-from recheck.query.parser import Query, QuerySyntaxError
+from recheck.query.parser import Query, QuerySyntaxError, QueryTooLarge
 
 __all__ = ["KNOWN_KEYS", "Signature", "SignatureError", "load_signature", "load_signatures"]
 
@@ -32,6 +32,13 @@ KNOWN_KEYS = (
     "test_ids",
     "resolved_at",
 )
+MAX_FILE_BYTES = 1 << 20
+"""A signature file's size at most: a query is at most MAX_QUERY_CHARS (32 KiB), and
+PyYAML takes seconds and hundreds of MB over tens of MB."""
+MAX_YAML_DEPTH = 20
+"""Collections nested in a signature file at most (a real one nests 2: its keys, a list
+of test ids). PyYAML's composer recurses per level, and its RecursionError, deep down,
+would hide every other file."""
 # Every line break YAML counts when it reports a mark's line.
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 
@@ -116,18 +123,116 @@ def load_signature(path: Path) -> Signature | SignatureError:
 
 
 def _load(path: Path) -> Signature:
-    text = _decode(path.read_bytes())
+    with path.open("rb") as file:
+        raw = file.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise _Invalid(
+            1, 1, f"file is over {MAX_FILE_BYTES:,} bytes: a signature is a query and a few flags"
+        )
+    text = _decode(raw)
     return parse_with_fast_loader(
         lambda loader: _parse(path, text, loader), (_Invalid, yaml.YAMLError)
     )
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """The pure-Python safe loader, refusing collections nested over MAX_YAML_DEPTH.
+
+    (libyaml's composer stops at 1,000 levels with an error, and then this one reads the
+    file for the message; the constructors' recursion is bounded by the same depth.)"""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _Invalid(
+                    *_mark(self.peek_event().start_mark),  # type: ignore[no-untyped-call]
+                    f"values nested more than {MAX_YAML_DEPTH} levels deep; a signature's "
+                    "values are text, true or false, or a list of test ids",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_depth(root: yaml.Node) -> None:
+    """Refuse a tree whose longest chain of collections is over MAX_YAML_DEPTH, without
+    recursion: PyYAML's constructors recurse along it, and aliases can make it long in a
+    short file. (A chain that loops back through an alias is constructed once.)"""
+    heights: dict[int, int] = {}  # id(node) -> collections on its longest chain down
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, list[yaml.Node]]] = []
+
+    def enter(node: yaml.Node) -> None:
+        if len(stack) + heights.get(id(node), 1) > MAX_YAML_DEPTH:
+            raise _Invalid(
+                *_mark(node.start_mark),
+                f"values nested more than {MAX_YAML_DEPTH} levels deep; a signature's "
+                "values are text, true or false, or a list of test ids",
+            )
+        on_path.add(id(node))
+        stack.append((node, _children(node)))
+
+    enter(root)
+    while stack:
+        node, children = stack[-1]
+        while children:
+            child = children.pop()
+            if isinstance(child, yaml.ScalarNode):
+                _check_surrogates(child)
+            elif id(child) in heights:
+                if len(stack) + heights[id(child)] > MAX_YAML_DEPTH:
+                    enter(child)  # raises
+            elif id(child) not in on_path and isinstance(child, yaml.CollectionNode):
+                enter(child)
+                break
+        else:
+            stack.pop()
+            on_path.discard(id(node))
+            below = [heights.get(id(c), 0) for c in _children(node)]
+            heights[id(node)] = 1 + max(below, default=0)
+
+
+def _check_surrogates(node: yaml.ScalarNode) -> None:
+    """A ``\\ud83d\\ude00`` escape pair becomes the one character it stands for, as in
+    Java; a lone surrogate escape is refused: it is half a character, which no message,
+    event or cache file can hold."""
+    value: str = node.value
+    if value.isascii() or not _SURROGATE.search(value):
+        return
+    try:
+        node.value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        raise _Invalid(
+            *_mark(node.start_mark),
+            "text holds a lone surrogate (a \\u escape from d800 to dfff that is half a "
+            "character): write the character itself",
+        ) from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def _parse(path: Path, text: str, loader_class: type[yaml.SafeLoader]) -> Signature:
-    loader = loader_class(text)
+    try:
+        loader = (_BoundedLoader if loader_class is yaml.SafeLoader else loader_class)(text)
+    except yaml.reader.ReaderError as exc:  # the pure-Python reader checks every character
+        raise _not_allowed(text, exc) from None
     try:
         root = _compose(loader, text)
         if root is None:
             raise _Invalid(1, 1, "file is empty; a signature needs at least a 'query:' key")
+        _check_depth(root)
         if not isinstance(root, yaml.MappingNode):
             raise _Invalid(
                 *_mark(root.start_mark),
@@ -206,12 +311,14 @@ def _compose(loader: yaml.SafeLoader, text: str) -> yaml.Node | None:
             "(a query is safest as a block scalar: 'query: >-' then the query on indented lines)",
         ) from None
     except yaml.reader.ReaderError as exc:
-        line, column = _offset_to_line_column(text, exc.position)
-        raise _Invalid(
-            line,
-            column,
-            f"invalid YAML: character {exc.character!r} is not allowed; remove it",
-        ) from None
+        raise _not_allowed(text, exc) from None
+
+
+def _not_allowed(text: str, exc: yaml.reader.ReaderError) -> _Invalid:
+    line, column = _offset_to_line_column(text, exc.position)
+    return _Invalid(
+        line, column, f"invalid YAML: character {exc.character!r} is not allowed; remove it"
+    )
 
 
 def _fields(loader: yaml.SafeLoader, root: yaml.MappingNode) -> dict[str, _Field]:
@@ -299,12 +406,13 @@ def _compile(query: str, key: yaml.Node, node: yaml.Node, text: str) -> Query:
             line, column = _mark(key.start_mark)
         else:
             line, column = _locate_in_scalar(_LINE_BREAK.split(text), node, exc.position)
-        raise _Invalid(
-            line,
-            column,
-            f"invalid query: {exc.message}; check brackets and quotes, and escape Lucene's "
-            'special characters + - ! ( ) { } [ ] ^ " ~ * ? : \\ / with a backslash',
-        ) from None
+        hint = (
+            ""
+            if isinstance(exc, QueryTooLarge)
+            else "; check brackets and quotes, and escape Lucene's special characters "
+            '+ - ! ( ) { } [ ] ^ " ~ * ? : \\ / with a backslash'
+        )
+        raise _Invalid(line, column, f"invalid query: {exc.message}{hint}") from None
     except Exception as exc:  # one engine crash must not hide the other signatures
         raise _Invalid(
             *_mark(key.start_mark),

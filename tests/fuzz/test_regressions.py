@@ -1,0 +1,74 @@
+"""The commands on the hostile inputs of issue 20 (items 3 and 5), end to end: an error
+message and the promised exit status, never a traceback; one bad file hides no other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recheck.cli.main import main
+from recheck.query.parser import MAX_CLAUSES
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    (out + err).encode("utf-8")  # all of it printable
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+@pytest.fixture
+def queries(tmp_path: Path) -> Path:
+    directory = tmp_path / "queries"
+    directory.mkdir()
+    (directory / "1.yaml").write_text('query: >-\n  message:"a b"\n')
+    return directory
+
+
+def test_match_reads_a_lone_surrogate_escape_as_a_replacement_character(
+    tmp_path: Path, queries: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"id": "e1", "message": "a \\udfff b"}\n{"id": "e\\udfff2", "message": "a b"}\n'
+    )
+    code, out, _ = _run(["match", str(events), "--queries", str(queries)], capsys)
+    assert code == 0
+    assert '"e1"' in out and '"e\ufffd2"' in out
+
+
+def test_match_on_deep_nesting_exits_2_naming_the_line(
+    tmp_path: Path, queries: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    events.write_text('{"id": "e1", "message": "a b"}\n{"id": "e2", "message": ' + deep + "}\n")
+    code, _, err = _run(["match", str(events), "--queries", str(queries)], capsys)
+    assert code == 2
+    assert f"{events}:2: JSON nested too deeply" in err
+
+
+def test_check_on_deep_yaml_reports_it_and_every_other_file(
+    queries: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (queries / "2.yaml").write_text("query: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    (queries / "3.yaml").write_text("query: a\ntest_ids: " + "[" * 900 + "]" * 900 + "\n")
+    (queries / "4.yaml").write_text("query: >-\n  " + " OR ".join(["x"] * (MAX_CLAUSES + 1)))
+    (queries / "5.yaml").write_text("supress-graph: true\nquery: a\n")
+    code, out, _ = _run(["check", str(queries)], capsys)
+    assert code == 1
+    assert f"{queries / '2.yaml'}:1:" in out and "nested more than" in out
+    assert f"{queries / '3.yaml'}:2:" in out
+    assert f"{queries / '4.yaml'}:2:" in out and f"more than {MAX_CLAUSES:,} clauses" in out
+    assert "did you mean 'suppress-graph'" in out
+    assert "5 signatures, 4 errors" in out
+
+
+def test_check_prints_warnings_about_a_lone_surrogate(
+    queries: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (queries / "2.yaml").write_text('query: "message:\\udfff*"\n')
+    code, out, _ = _run(["check", str(queries)], capsys)
+    assert code == 1 and "lone surrogate" in out
