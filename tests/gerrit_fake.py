@@ -74,6 +74,8 @@ class FakeGerrit:
         self.rest_requests: list[str] = []
         self._streams: set[asyncio.Queue[str | None]] = set()
         self.connections = 0
+        self._open: set[asyncssh.SSHServerConnection] = set()
+        """SSH connections not closed yet: closed on exit, so no socket is left open."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.key_file = directory / "client_key"
@@ -116,8 +118,16 @@ class FakeGerrit:
         if self._ssh_server is not None:
             self._ssh_server.close()
             self._call(self._ssh_server.wait_closed())
+        self._call(self._close_connections())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()  # its self-pipe sockets; an unclosed loop is a ResourceWarning
+
+    async def _close_connections(self) -> None:
+        for conn in list(self._open):
+            conn.close()
+            await conn.wait_closed()
 
     def _call(self, awaitable: Any) -> Any:
         async def wrapped() -> Any:
@@ -232,6 +242,11 @@ class _SshServer(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.fake.connections += 1
+        self._conn = conn
+        self.fake._open.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fake._open.discard(self._conn)
 
     def begin_auth(self, username: str) -> bool:
         return True  # public-key auth against authorized_client_keys is required

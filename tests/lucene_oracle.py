@@ -160,15 +160,15 @@ class LuceneOracle:
         return str(answer["parsed"])
 
     def close(self) -> None:
-        """Stop the Java process."""
-        if self._proc.poll() is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        """Stop the Java process and close its pipes (unclosed, each is a ResourceWarning)."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.close()  # end of requests: the oracle exits
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc.stdout.close()
         self._stderr_file.close()
 
 

@@ -336,12 +336,13 @@ def test_a_build_killed_at_a_random_moment_is_whole_or_absent(store_dir: Path, s
     if seed % 2:
         with EmbeddedStore(store_dir) as store:
             _ingest_version(store, "old")
-    child = _child(store_dir, "new", "run", "")
-    assert child.stdout is not None
-    assert child.stdout.readline() == "ready\n"
-    time.sleep(rng.uniform(0, 0.5))
-    os.kill(child.pid, signal.SIGKILL)
-    child.communicate()
+    with _child(store_dir, "new", "run", "") as child:  # closes its pipe, reaps it
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "ready\n"
+            time.sleep(rng.uniform(0, 0.5))
+        finally:
+            child.kill()  # SIGKILL; also when it failed to get ready, so none is left running
     with EmbeddedStore(store_dir) as store:
         assert _visible_version(store) in ({"old", "new"} if seed % 2 else {None, "new"})
     _check_still_usable(store_dir)
