@@ -66,7 +66,11 @@ def open_source(
     args.keep_debug = args.keep_debug or config.keep_debug
     try:
         opened = read_source(args.source, config, build_options(args))
-        note = unread_note(opened[0], opened[1])
+        try:
+            note = unread_note(opened[0], opened[1])
+        except BaseException:
+            opened[0].close()
+            raise
     except (SourceError, BuildInfoError) as exc:
         usage_error(command, str(exc))
         return None
