@@ -14,7 +14,9 @@ Glossary (used the same way in code, CLI and docs):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, TypeAlias
 
 # Fields a logstash-style event carries: the logstash pipeline's own (message, tags,
@@ -90,6 +92,7 @@ class Match:
         filename, _, line = event_id.rpartition(":")
         return cls(bug, filename, int(line) if line.isdigit() else 0, excerpt(event))
 
+
 DEFAULT_BUG_URL = "https://bugs.launchpad.net/bugs/{bug}"
 """Where a bug id points unless bot.yaml says otherwise (elastic-recheck's default)."""
 
@@ -131,3 +134,49 @@ class UrlOnlyTracker:
     def lookup(self, bug: str) -> BugInfo | None:
         """Nothing is known beyond the URL."""
         return None
+
+
+@dataclass(frozen=True)
+class FileRule:
+    """Files whose path matches ``pattern`` are split into events tagged ``tags``.
+
+    ``pattern`` is a ``/``-separated glob relative to the build's log root, matched
+    against the whole path with any ``.gz`` suffix removed: ``*`` and ``?`` stay inside
+    one directory, ``**/`` spans any number of directories (including none).
+    """
+
+    pattern: str
+    tags: tuple[str, ...] = field(default=())
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        """The pattern compiled to an anchored regular expression."""
+        return glob_regex(self.pattern)
+
+    def matches(self, name: str) -> bool:
+        """Whether the logical path ``name`` (see ``logical_name``) is one of these files."""
+        if "*" not in self.pattern and "?" not in self.pattern:
+            # Most rules name one file: comparing saves compiling dozens of regexes in
+            # every command that lists a build.
+            return name == self.pattern
+        return self.regex.fullmatch(name) is not None
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A file rule's glob as an anchored regular expression (``**/`` spans directories)."""
+    parts: list[str] = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            parts.append("(?:[^/]+/)*")
+            index += 3
+            continue
+        char = pattern[index]
+        if char == "*":
+            parts.append("[^/]*")
+        elif char == "?":
+            parts.append("[^/]")
+        else:
+            parts.append(re.escape(char))
+        index += 1
+    return re.compile("".join(parts))

@@ -28,8 +28,8 @@ JENKINS_EVENTS: list[dict[str, Any]] = json.loads((EVENTS / "gerrit-jenkins-2014
 ZUUL_BUILDS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parent / "fixtures" / "zuul-api" / "builds.json").read_text()
 )
-JENKINS_BUILD = "gate-tempest-devstack-vm-neutron"  # bugs 1999001 and 1999002
-ZUUL_BUILD = "devstack-zuulv3"  # bug 1999003 (allow-nonvoting)
+JENKINS_BUILD = "gate-tempest-devstack-vm-neutron"  # bugs demo-1 and demo-2
+ZUUL_BUILD = "devstack-zuulv3"  # bug demo-3 (allow-nonvoting)
 
 # Which fixture build answers for each failed job's log path in the recorded events.
 JENKINS_ROUTES = {

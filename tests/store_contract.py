@@ -175,7 +175,7 @@ class StoreContract:
         assert store.builds() == []
         assert store.newest_event_time() is None
         assert list(store.search(compile_query("*:*"), now=NOW)) == []
-        assert store.matches_for("1999001", now=NOW) == []
+        assert store.matches_for("demo-1", now=NOW) == []
 
     def test_ingest_stores_the_build_its_events_and_matches(self, store: Store) -> None:
         build = Build(build_uuid="u-1", build_name="tempest-full", build_status="FAILURE",
@@ -183,7 +183,7 @@ class StoreContract:
                       log_url="https://logs.example.org/1/")  # fmt: skip
         events = with_build(sample_events(), build)
         matches = classify(signatures(), build, events)
-        assert matches, "the demo signature 1999001 matches the sample"
+        assert matches, "the demo signature demo-1 matches the sample"
         when = NOW - timedelta(hours=1)
         assert store.ingest(build, events, matches, when=when) == "u-1"
 
@@ -197,10 +197,10 @@ class StoreContract:
         assert store.newest_event_time() == when
         got = list(store.search(compile_query("*:*"), now=NOW))
         assert sorted(got, key=lambda item: item[0]) == sorted(events, key=lambda item: item[0])
-        stored_matches = store.matches_for("1999001", now=NOW)
-        expected = sorted((m.filename, m.line, m.message) for m in matches if m.bug == "1999001")
+        stored_matches = store.matches_for("demo-1", now=NOW)
+        expected = sorted((m.filename, m.line, m.message) for m in matches if m.bug == "demo-1")
         assert sorted((m.filename, m.line, m.message) for m in stored_matches) == expected
-        assert all(m.build.uuid == "u-1" and m.bug == "1999001" for m in stored_matches)
+        assert all(m.build.uuid == "u-1" and m.bug == "demo-1" for m in stored_matches)
 
     def test_events_come_back_exactly_as_ingested(self, store: Store) -> None:
         build = Build(build_uuid="u-exact")

@@ -35,11 +35,11 @@ def test_the_demo_signatures_classify_the_real_jenkins_build(
     shipped_signatures: list[Signature],
 ) -> None:
     result = classify_build(DirSource(JENKINS), shipped_signatures, Build(build_status="FAILURE"))
-    assert result.bugs == ["1999001", "1999002"]
+    assert result.bugs == ["demo-1", "demo-2"]
     assert result.matches == [
-        Match("1999001", "logs/screen-q-svc.txt", 20, result.matches[0].message),
+        Match("demo-1", "logs/screen-q-svc.txt", 20, result.matches[0].message),
         Match(
-            "1999002",
+            "demo-2",
             "console.html",
             110,
             "AssertionError: State change timeout exceeded!(400s) While waitingfor "
@@ -56,9 +56,9 @@ def test_non_voting_builds_only_use_allow_nonvoting_signatures(
 ) -> None:
     result = classify_build(DirSource(JENKINS), shipped_signatures, Build(voting="0"))
     assert result.bugs == []
-    assert "non-voting" in result.skipped["1999002"]
+    assert "non-voting" in result.skipped["demo-2"]
     zuul = classify_build(DirSource(ZUUL), shipped_signatures, Build(voting="0"))
-    assert zuul.bugs == ["1999003"]  # the one demo signature with allow-nonvoting
+    assert zuul.bugs == ["demo-3"]  # the one demo signature with allow-nonvoting
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -73,9 +73,9 @@ def test_classify_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     result = json.loads(out)
     assert result["build"] == {"build_name": "gate-tempest", "log_url": LOG_URL}
-    assert result["bugs"] == ["1999001", "1999002"]
+    assert result["bugs"] == ["demo-1", "demo-2"]
     assert result["matches"][1] == {
-        "bug": "1999002",
+        "bug": "demo-2",
         "filename": "console.html",
         "line": 110,
         "message": "AssertionError: State change timeout exceeded!(400s) While waitingfor "
@@ -89,7 +89,7 @@ def test_classify_text_names_bug_file_and_line(capsys: pytest.CaptureFixture[str
     assert code == 0
     assert out.splitlines() == [
         "tempest-full (5b2e9c1, check)",
-        "bug 1999003: 1 matching event",
+        "bug demo-3: 1 matching event",
         "  controller/logs/screen-c-vol.txt:9: May 26 20:44:32.284561 "
         "ubuntu-xenial-rax-dfw-9013276 cinder-volume[27348]: "
         "error: cannot switch to a different thread",
@@ -106,8 +106,8 @@ def test_events_output_is_what_match_reads(
     assert events[0][0] == "console.html:2"
     assert all(event["build_status"] == "FAILURE" for _, event in events)
     matches = match_events(shipped_signatures, events)
-    assert matches["1999001"] == ["logs/screen-q-svc.txt:20"]
-    assert matches["1999002"] == ["console.html:110"]
+    assert matches["demo-1"] == ["logs/screen-q-svc.txt:20"]
+    assert matches["demo-2"] == ["console.html:110"]
 
 
 def test_events_keep_debug(capsys: pytest.CaptureFixture[str]) -> None:
@@ -221,7 +221,7 @@ def test_a_signature_with_a_nul_never_stops_the_others(
     assert errors == []
     signatures = [*shipped_signatures, *hostile]
     result = classify_build(DirSource(JENKINS), signatures, Build(build_status="FAILURE"))
-    assert result.bugs == ["1999001", "1999002"]
+    assert result.bugs == ["demo-1", "demo-2"]
     events = list(build_events(DirSource(JENKINS), Build()))
     matched = match_events(signatures, events)
-    assert matched["1999001"] and matched["1999002"]
+    assert matched["demo-1"] and matched["demo-2"]

@@ -3,7 +3,7 @@
 The two real build directories of tests/fixtures/builds are ingested through the
 pipeline (``ingest_build``) as several builds with different fields and times; the
 generated builds are slices of the real events of examples/sample-events.jsonl (slices
-from event 210 on hold a line demo bug 1999001 matches; earlier ones match nothing),
+from event 210 on hold a line demo bug demo-1 matches; earlier ones match nothing),
 classified by the engine. ``Made`` records what was ingested so that tests compute
 what a page should say from it, never from the code under test.
 """

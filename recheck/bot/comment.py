@@ -79,6 +79,8 @@ def job_line(job: JobOutcome, tracker: BugTracker, log_timeout: float) -> str:
         verdict = f"its logs did not appear within {_duration(log_timeout)}, so it was not checked"
     elif job.error:
         verdict = f"not checked: {_cut(_clean(job.error), ERROR_MAX_CHARS)}"
+    elif job.problem:
+        verdict = "not checked"  # a problem of ours: the log says what it was, not Gerrit
     else:
         verdict = "unrecognized error"
     voting = "" if job.voting else " (non-voting)"

@@ -2,15 +2,18 @@
 
 ``JobOutcome`` is what classification said about one failed job, ``FailureReport`` the
 event with the outcomes of all its jobs, ``Notifier`` a reporter handed every finished
-report. Kept apart from the service so reporters do not import it.
+report, ``DryRunOutput`` where reporters say what they would do in a dry run. Kept apart
+from the service so reporters do not import it.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol, TextIO
 
-__all__ = ["FailureReport", "JobOutcome", "Notifier"]
+__all__ = ["DryRunOutput", "FailureReport", "JobOutcome", "Notifier"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,12 @@ class JobOutcome:
     logs_missing: bool = False
     """The job's logs never appeared within the wait: it could not be classified."""
     error: str | None = None
-    """Why classification failed for another reason (unreadable logs...), for people."""
+    """Why the job was not checked, as a fact about the job (it never ran, it has no
+    logs): the comment says it."""
+    problem: str | None = None
+    """What on recheck's side kept it from checking the job (the store, the fetch
+    policy, a log server, an exception): logged and counted, never published; the
+    comment says only "not checked"."""
 
     @property
     def recognized(self) -> bool:
@@ -79,3 +87,23 @@ class Notifier(Protocol):
     def notify(self, report: FailureReport) -> None:
         """Queue what this report means for this notifier's audience."""
         ...
+
+
+class DryRunOutput:
+    """What a dry run would do, one JSON object a line (``recheck bot --dry-run``: stdout).
+
+    One lock for every writer of the process: the workers' comments and the IRC lines
+    are each written whole, never interleaved.
+    """
+
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def say(self, **fields: str) -> None:
+        """Write ``fields`` as one JSON line."""
+        line = json.dumps(fields) + "\n"
+        with self._lock:
+            self.out.write(line)
+            self.out.flush()

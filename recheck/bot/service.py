@@ -7,7 +7,6 @@ loses or blocks an event. ``RECHECK_BOT_CRASH_AT=<step>`` exits at a step (crash
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -16,20 +15,21 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from recheck.bot.comment import comment_text
 from recheck.bot.gerrit.events import (
     FailureEvent,
     MalformedEvent,
+    decode_event,
     failure_from_gerrit,
     failure_from_zuul,
 )
 from recheck.bot.gerrit.review import PostError, Reviewer
 from recheck.bot.log import log
 from recheck.bot.metrics import Metrics
-from recheck.bot.outcome import FailureReport, JobOutcome, Notifier
+from recheck.bot.outcome import DryRunOutput, FailureReport, JobOutcome, Notifier
 from recheck.bot.queue import BotQueue, QueueRow, report_to_json
 from recheck.bot.triage import Triage
 from recheck.config.bot import BotSettings
@@ -51,7 +51,8 @@ RAW_IN_LOG = 2000
 
 @dataclass(frozen=True)
 class ServiceOptions:
-    """How the bot reports: ``comment`` False is --no-comment, ``dry_run`` prints."""
+    """How the bot reports: ``comment`` False is --no-comment; ``dry_run`` prints each
+    comment as a JSON line (``{"change", "patchset", "message"}``) instead of posting."""
 
     comment: bool = True
     dry_run: bool = False
@@ -88,6 +89,7 @@ class Service:
         self.log_backoff = Backoff(initial=settings.log_poll, maximum=300.0)
         self.retry_backoff = Backoff(initial=settings.retry, maximum=600.0)
         self._projects = re.compile(settings.projects)
+        self._jobs = re.compile(settings.job_filter)
         self._crash_at = os.environ.get(CRASH_ENV, "")
         self._wake = threading.Condition()
         self._busy_rows: set[int] = set()
@@ -95,6 +97,7 @@ class Service:
         self._stopping = False
         self._failures: dict[int, int] = {}
         self._print_lock = threading.Lock()
+        self._dry_run = DryRunOutput(self.out)
         self._pruned = 0.0
 
     # --- the reader's side -----------------------------------------------------------
@@ -207,7 +210,7 @@ class Service:
 
     def _parse(self, row: QueueRow) -> None:
         try:
-            data = json.loads(row.raw)
+            data = decode_event(row.raw)
             if row.source == "zuul":
                 event = failure_from_zuul(data["build"], data["zuul_url"], data["tenant"])
             else:
@@ -228,6 +231,13 @@ class Service:
             self.metrics.add("events_skipped")
             self.queue.skip(row.id, f"project {event.project} does not match bot.projects")
             return
+        # As elastic-recheck's job filter: the other failed jobs are not looked at at all.
+        jobs = tuple(job for job in event.jobs if self._jobs.search(job.name))
+        if not any(job.voting for job in jobs):
+            self.metrics.add("events_skipped")
+            self.queue.skip(row.id, "no failed voting job matches bot.job_filter")
+            return
+        event = replace(event, jobs=jobs)
         deadline = row.received + self.settings.log_timeout
         if not self.queue.parsed(row.id, event.key, event.change, event.to_json(), deadline):
             self.metrics.add("events_skipped")
@@ -272,11 +282,14 @@ class Service:
         for job in outcomes:
             if job.logs_missing:
                 self.metrics.add("logs_missing")
-            elif job.error is None:
+            elif job.error is None and job.problem is None:
                 self.metrics.add("builds_classified")
             else:
                 self.metrics.add("errors")
-        text = comment_text(report, self.settings.messages, self.tracker, self.settings.log_timeout)
+            if job.problem is not None:
+                log("job_not_checked", logging.WARNING, row=row.id, key=event.key,
+                    job=job.name, problem=job.problem)  # fmt: skip
+        text = self._comment(report)
         self._crash("after-classify")
         self.queue.reported(row.id, report_to_json(report), text)
         log("failure_classified", row=row.id, key=event.key, bugs=list(report.bugs),
@@ -291,6 +304,14 @@ class Service:
                     key=event.key, problem=f"{type(exc).__name__}: {exc}")  # fmt: skip
         self._crash("after-report")
 
+    def _comment(self, report: FailureReport) -> str | None:
+        """The comment for ``report``, or None: without a known bug there is none unless
+        bot.comment_on_unrecognized says so (elastic-recheck's way)."""
+        if not (report.bugs or self.settings.comment_on_unrecognized):
+            return None
+        settings = self.settings
+        return comment_text(report, settings.messages, self.tracker, settings.log_timeout)
+
     def _problem(self, event: FailureEvent) -> Callable[[str], None]:
         def warn(problem: str) -> None:
             log("log_file_problem", logging.WARNING, key=event.key, problem=problem)
@@ -304,18 +325,22 @@ class Service:
         event = FailureEvent.from_json(row.event)
         text = row.comment
         if text is None:
-            self.queue.done(row.id, "nothing to say (messages.no_bugs_found is empty)")
+            self.queue.done(row.id, "no comment: no known bug (bot.comment_on_unrecognized is "
+                            "off, or messages.no_bugs_found is empty)")  # fmt: skip
             return
         if not self.options.comment:
             self.queue.done(row.id, "not posted: --no-comment")
             return
-        if self.options.dry_run or self.reviewer is None:
+        if self.options.dry_run:
+            self._dry_run.say(change=event.change, patchset=event.patchset, message=text)
+            self.queue.done(row.id, "printed, not posted: --dry-run")
+            return
+        if self.reviewer is None:
             with self._print_lock:
                 print(f"--- comment on change {event.change} patchset {event.patchset} "
                       f"({event.key})", file=self.out)  # fmt: skip
                 print(text, file=self.out, flush=True)
-            why = "--dry-run" if self.options.dry_run else "gerrit.post is none"
-            self.queue.done(row.id, f"printed, not posted: {why}")
+            self.queue.done(row.id, "printed, not posted: gerrit.post is none")
             return
         now = self.clock()
         try:
@@ -367,6 +392,8 @@ def _verdict(job: JobOutcome) -> str:
         return " ".join(job.bugs)
     if job.logs_missing:
         return "logs missing"
+    if job.problem:
+        return f"not checked: {job.problem}"
     return f"error: {job.error}" if job.error else "unrecognized"
 
 

@@ -19,6 +19,7 @@ from recheck.config.files import Config
 from recheck.logs.build import Build, BuildInfoError
 from recheck.logs.buildlogs import NoLogFilesError, build_end_time, read_build_info
 from recheck.logs.http import Fetcher, FetchError
+from recheck.logs.logfiles import rules_in_force
 from recheck.logs.source import LogSource, SourceError
 from recheck.logs.sources import open_source
 from recheck.logs.zuul import NoLogUrlError
@@ -144,8 +145,8 @@ class Triage:
             return _Ready(job, outcome=_outcome(job, error="the CI gave no link to its logs"))
         try:
             self._policy.check(job.url)
-        except FetchError as exc:
-            return _Ready(job, outcome=_outcome(job, error=str(exc)))
+        except FetchError as exc:  # fetch.allowed_hosts refused it: ours to fix, not public
+            return _Ready(job, outcome=_outcome(job, problem=str(exc)))
         try:
             source = open_source(job.url, self.config)
         except NoLogUrlError:
@@ -183,7 +184,7 @@ class Triage:
             }
         )
         signatures = self.signatures.current()
-        rules = self.config.file_rules
+        rules = rules_in_force(self.config.files)
         try:
             build = read_build_info(source, options)
             if self.store is not None:
@@ -207,7 +208,7 @@ class Triage:
         except NoLogFilesError:
             return _outcome(job, error=NO_LOGS)
         except (SourceError, BuildInfoError, StoreError, OSError) as exc:
-            return _outcome(job, error=str(exc))
+            return _outcome(job, problem=str(exc))  # logged, never published
         return _outcome(job, bugs=_notified(bugs, signatures))
 
 
@@ -223,6 +224,7 @@ def _outcome(
     bugs: tuple[str, ...] = (),
     logs_missing: bool = False,
     error: str | None = None,
+    problem: str | None = None,
 ) -> JobOutcome:
     return JobOutcome(
         name=job.name,
@@ -232,4 +234,5 @@ def _outcome(
         bugs=bugs,
         logs_missing=logs_missing,
         error=error,
+        problem=problem,
     )

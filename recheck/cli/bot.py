@@ -2,7 +2,8 @@
 
 Turns options and bot.yaml into the bot's parts (queue, triage, reviewer, notifiers,
 reader, metrics server) and runs them: for ever, or with ``--once`` until the queue is
-empty. Exit status 0 after a clean stop, 2 when the settings or files are unusable.
+empty. ``--dry-run`` leaves out every part that writes, listens or sends. Exit status 0
+after a clean stop, 2 when the settings or files are unusable.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import signal
 import sys
 import threading
@@ -87,7 +89,13 @@ def add_parser(commands: Commands) -> None:
         help="queue the events of FILE (JSON lines as stream-events prints them; - for stdin)",
     )
     bot.add_argument(
-        "--dry-run", action="store_true", help="print the comments on stdout instead of posting"
+        "--dry-run",
+        action="store_true",
+        help=(
+            "say what the bot would do and do nothing: each Gerrit comment and IRC message "
+            "is a JSON line on stdout; no file is written (no store, the queue in memory), "
+            "no port opened, nothing posted or sent"
+        ),
     )
     bot.add_argument("--no-comment", action="store_true", help="do not comment on Gerrit")
     bot.add_argument("--no-irc", action="store_true", help="do not send IRC messages")
@@ -131,9 +139,14 @@ def run(args: argparse.Namespace) -> int:
     def signature_problem(message: str) -> None:
         log("signature_skipped", 30, problem=message)
 
+    if args.dry_run:
+        # Compiled queries are cached in ~/.cache/recheck (recheck.query.cache): a dry
+        # run compiles them again rather than write there.
+        os.environ["RECHECK_CACHE_DIR"] = ""
     signatures = SignatureSet(args.queries, signature_problem)
-    store = None if args.no_store else open_store(args, config, "bot", auto_gc=True)
-    if store is None and not args.no_store:
+    keep = not (args.no_store or args.dry_run)  # a dry run classifies without storing
+    store = open_store(args, config, "bot", auto_gc=True) if keep else None
+    if store is None and keep:
         return 2
     if store is not None:
         signatures.on_load = _reclassifier(store)
@@ -150,9 +163,9 @@ def run(args: argparse.Namespace) -> int:
     metrics_server: MetricsServer | None = None
     try:
         if not args.no_irc:
-            notifiers = _irc_notifiers(config, tracker)
+            notifiers = _irc_notifiers(config, tracker, args.dry_run)
         metrics = Metrics()
-        if settings.metrics not in ("", "off"):
+        if settings.metrics not in ("", "off") and not args.dry_run:
             host, _, port = settings.metrics.rpartition(":")
             try:
                 metrics_server = MetricsServer(metrics, host, int(port)).start()
@@ -226,13 +239,14 @@ def _missing_settings(settings: BotSettings, args: argparse.Namespace) -> str | 
 
 
 def _state_path(args: argparse.Namespace, settings: BotSettings, store: Any) -> Path | str:
-    """``--state``, bot.state, ``:memory:`` for a dry run, else bot.sqlite beside the store."""
+    """``:memory:`` for a dry run, else ``--state``, bot.state, or bot.sqlite beside the
+    store."""
     from recheck.store import default_store_path
 
+    if args.dry_run:
+        return ":memory:"  # a trial writes nothing, nor marks real events as handled
     if args.state is not None:
         return Path(args.state)
-    if args.dry_run:
-        return ":memory:"  # a trial must not mark real events as handled
     if settings.state is not None:
         return settings.state
     if store is not None and Path(store.path).is_dir():
@@ -270,14 +284,18 @@ def _reclassifier(store: Store) -> Callable[[list[Signature]], None]:
     return reclassify
 
 
-def _irc_notifiers(config: Config, tracker: BugTracker) -> list[Notifier]:
+def _irc_notifiers(config: Config, tracker: BugTracker, dry_run: bool) -> list[Notifier]:
     """The IRC notifiers of ``recheck.bot.irc.notifier`` (issue 7), with the bug tracker bot.yaml
-    chooses for them (``recheck.bot.launchpad``: titles looked up) when those modules exist."""
+    chooses for them (``recheck.bot.launchpad``: titles looked up) when those modules exist.
+    A dry run prints the messages on stdout, with ``tracker`` (links, no titles): the
+    Launchpad tracker would write its cache."""
     if importlib.util.find_spec("recheck.bot.irc.notifier") is None:
         return []
+    irc = importlib.import_module("recheck.bot.irc.notifier")
+    if dry_run:
+        return list(irc.notifiers_from_config(config, tracker, dry_run=sys.stdout))
     if importlib.util.find_spec("recheck.bot.launchpad") is not None:
         tracker = importlib.import_module("recheck.bot.launchpad").tracker_from_config(config)
-    irc = importlib.import_module("recheck.bot.irc.notifier")
     return list(irc.notifiers_from_config(config, tracker))
 
 

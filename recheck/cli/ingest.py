@@ -41,7 +41,7 @@ from recheck.cli.sources import (
 from recheck.config.files import Config
 from recheck.logs.build import Build, BuildInfoError
 from recheck.logs.buildlogs import build_end_time, read_build_info
-from recheck.logs.logfiles import FileRule
+from recheck.logs.logfiles import FileRule, rules_in_force
 from recheck.logs.source import FileProblem, LogSource, SourceError
 from recheck.pipeline import ingest_build
 from recheck.query.signatures import Signature
@@ -188,7 +188,7 @@ def _zuul_jobs(
         def open_build(build: Build = build) -> tuple[LogSource, tuple[FileRule, ...], Build]:
             assert build.log_url is not None  # jobs without logs are skipped
             source = HttpLogSource(build.log_url, fetcher, build)
-            return source, config.file_rules, read_build_info(source, options)
+            return source, rules_in_force(config.files), read_build_info(source, options)
 
         when = zuul_build_time(record, "end_time") or zuul_build_time(record, "start_time")
         jobs.append(

@@ -17,7 +17,7 @@ from recheck.config.files import Config
 from recheck.logs.build import BUILD_FIELDS, Build, BuildInfoError
 from recheck.logs.buildlogs import NoLogFilesError, read_build_info, unread_files
 from recheck.logs.localdir import FileSource
-from recheck.logs.logfiles import FileRule
+from recheck.logs.logfiles import FileRule, rules_in_force
 from recheck.logs.source import FileProblem, LogSource, SourceError
 from recheck.logs.sources import open_source as open_log_source
 
@@ -123,7 +123,7 @@ def read_source(
 
 
 def _file_rules(source: LogSource, config: Config) -> tuple[FileRule, ...]:
-    rules = config.file_rules
+    rules = rules_in_force(config.files)
     return source.rules(rules) if isinstance(source, FileSource) else rules
 
 

@@ -119,6 +119,12 @@ class BotSettings:
     """Where failures come from: ``gerrit`` (stream-events) or ``zuul`` (API polling)."""
     projects: str = ".*"
     """Regular expression a change's project must match (``re.search``)."""
+    job_filter: str = ".*"
+    """Regular expression a failed job's name must match (``re.search``) to be looked at;
+    the other failed jobs are left out of the comment, IRC and the store."""
+    comment_on_unrecognized: bool = False
+    """Comment also when no failed job matched a known bug (``messages.no_bugs_found``);
+    off, as elastic-recheck: such failures go to the uncategorized page only."""
     state: Path | None = None
     """The bot's queue (SQLite); None: ``bot.sqlite`` in the store directory."""
     log_timeout: float = DEFAULT_LOG_TIMEOUT
@@ -151,7 +157,10 @@ def bot_settings(config: Config, environ: Mapping[str, str] | None = None) -> Bo
             f"{where}: bug_url must be a URL template holding {{bug}}, such as {DEFAULT_BUG_URL}"
         )
     bot = document.bot
-    values = _given(bot, "source", "projects", "log_timeout", "log_poll", "retry", "workers")
+    values = _given(
+        bot, "source", "projects", "job_filter", "comment_on_unrecognized", "log_timeout",
+        "log_poll", "retry", "workers",
+    )  # fmt: skip
     return BotSettings(
         **values,
         state=None if bot.state is None else base / bot.state,

@@ -38,7 +38,7 @@ import yaml
 
 from recheck.config.errors import ConfigError
 from recheck.lib.yamlload import parse_with_fast_loader
-from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule
+from recheck.models import FileRule
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -98,6 +98,8 @@ class FetchConfig:
     """The most bytes downloaded for one build's log files; the rest are not fetched."""
     download_deadline: float = 600.0
     """Seconds one file's download may take in all, however steadily the server sends."""
+    local_roots: tuple[tuple[str, Path], ...] = ()
+    """Log URL prefixes served from local directories instead (a mirror, a trial)."""
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,6 @@ class Config:
     key, once a warning, is an error), kept for the commands that print them."""
     store: StoreConfig = field(default_factory=StoreConfig)
     pages: PagesConfig = field(default_factory=PagesConfig)
-
-    @property
-    def file_rules(self) -> tuple[FileRule, ...]:
-        """The file rules in force: bot.yaml's ``files`` or the default list."""
-        return self.files if self.files is not None else DEFAULT_FILE_RULES
 
 
 def find_config(
@@ -229,7 +226,9 @@ def _config(text: str, path: Path, loader: type[yaml.SafeLoader]) -> Config:
         if name not in ("fetch", "files", "keep_debug", "pages")
     }
     return Config(
-        fetch=FetchConfig(**_given(document.fetch)),
+        fetch=FetchConfig(
+            **{**_given(document.fetch), "local_roots": _local_roots(document.fetch, path)}
+        ),
         files=_file_rules(document.files),
         keep_debug=bool(document.keep_debug),
         sections=sections,
@@ -240,6 +239,11 @@ def _config(text: str, path: Path, loader: type[yaml.SafeLoader]) -> Config:
         ),
         pages=PagesConfig(**_given(document.pages)),
     )
+
+
+def _local_roots(fetch: BaseModel, path: Path) -> tuple[tuple[str, Path], ...]:
+    roots: dict[str, str] = getattr(fetch, "local_roots", None) or {}
+    return tuple((prefix, path.parent / directory) for prefix, directory in roots.items())
 
 
 def _file_rules(entries: tuple[FileEntry, ...] | None) -> tuple[FileRule, ...] | None:

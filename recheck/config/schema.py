@@ -11,6 +11,7 @@ are never values here: only the variable or file that holds one (``recheck.lib.s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -92,6 +93,18 @@ def _list_of_hosts(value: object) -> object:
     return value
 
 
+def _local_roots(value: object) -> object:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and re.match(r"https?://[^/]+/", k) and isinstance(v, str) and v
+        for k, v in value.items()
+    ):
+        fail(
+            "{name} must map log URL prefixes to directories "
+            "('https://logs.example.org/: /srv/logs' lines), found " + kind(value)
+        )
+    return value
+
+
 class FetchSection(Section):
     allowed_hosts: Annotated[tuple[Host, ...], BeforeValidator(_list_of_hosts)] | None = None
     connect_timeout: PositiveSeconds | None = None
@@ -102,6 +115,7 @@ class FetchSection(Section):
     max_file_bytes: Annotated[int, BeforeValidator(whole(1 << 20, 1 << 50))] | None = None
     max_build_bytes: Annotated[int, BeforeValidator(whole(1 << 20, 1 << 50))] | None = None
     download_deadline: PositiveSeconds | None = None
+    local_roots: Annotated[dict[str, str], BeforeValidator(_local_roots)] | None = None
 
 
 def _tags(value: object) -> tuple[str, ...]:
@@ -250,12 +264,17 @@ class BugTrackerSection(Section):
 # --- the bot (recheck.config.bot) ---------------------------------------------------------
 
 
-def _projects(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        fail(f"{{name}} is not a valid regular expression ({exc}); write one such as '^openstack/'")
-    return value
+def _search_regex(example: str) -> Callable[[str], str]:
+    """A check that the value compiles as a regex (used with ``re.search``)."""
+
+    def check(value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            fail(f"{{name}} is not a valid regular expression ({exc}); write one such as {example}")
+        return value
+
+    return check
 
 
 def _metrics(value: object) -> str:
@@ -278,11 +297,15 @@ def _whole_above_0(value: object) -> int:
 
 Count = Annotated[int, BeforeValidator(_whole_above_0)]
 Names = Annotated[tuple[str, ...], BeforeValidator(words(empty=True))]
+ProjectRegex = Annotated[Text, AfterValidator(_search_regex("'^openstack/'"))]
+JobRegex = Annotated[Text, AfterValidator(_search_regex("'^(tempest|grenade)-'"))]
 
 
 class BotSection(Section):
     source: Annotated[str, BeforeValidator(choice("gerrit", "zuul"))] | None = None
-    projects: Annotated[Text, AfterValidator(_projects)] | None = None
+    projects: ProjectRegex | None = None
+    job_filter: JobRegex | None = None
+    comment_on_unrecognized: Bool | None = None
     state: UserPath | None = None
     log_timeout: PositiveNumber | None = None
     log_poll: PositiveNumber | None = None

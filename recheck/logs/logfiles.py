@@ -19,14 +19,12 @@ first lines decide its format (``content_tags``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from functools import cached_property
 from pathlib import PurePosixPath
 
 from recheck.logs.split import PARSE_FAILURE_TAG, split_lines
+from recheck.models import FileRule
 
 __all__ = [
     "CONTENT_FORMATS",
@@ -36,33 +34,8 @@ __all__ = [
     "file_tags",
     "known_names",
     "logical_name",
+    "rules_in_force",
 ]
-
-
-@dataclass(frozen=True)
-class FileRule:
-    """Files whose path matches ``pattern`` are split into events tagged ``tags``.
-
-    ``pattern`` is a ``/``-separated glob relative to the build's log root, matched
-    against the whole path with any ``.gz`` suffix removed: ``*`` and ``?`` stay inside
-    one directory, ``**/`` spans any number of directories (including none).
-    """
-
-    pattern: str
-    tags: tuple[str, ...] = field(default=())
-
-    @cached_property
-    def regex(self) -> re.Pattern[str]:
-        """The pattern compiled to an anchored regular expression."""
-        return _glob_regex(self.pattern)
-
-    def matches(self, name: str) -> bool:
-        """Whether the logical path ``name`` (see ``logical_name``) is one of these files."""
-        if "*" not in self.pattern and "?" not in self.pattern:
-            # Most rules name one file: comparing saves compiling dozens of regexes in
-            # every command that lists a build.
-            return name == self.pattern
-        return self.regex.fullmatch(name) is not None
 
 
 _SCREEN = ("screen", "oslofmt", "devstack")
@@ -192,20 +165,6 @@ def _with_base_name(tags: Sequence[str], name: str) -> list[str]:
     return [*tags, base] if base not in tags else list(tags)
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    index = 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:[^/]+/)*")
-            index += 3
-            continue
-        char = pattern[index]
-        if char == "*":
-            parts.append("[^/]*")
-        elif char == "?":
-            parts.append("[^/]")
-        else:
-            parts.append(re.escape(char))
-        index += 1
-    return re.compile("".join(parts))
+def rules_in_force(files: tuple[FileRule, ...] | None) -> tuple[FileRule, ...]:
+    """The file rules in force: bot.yaml's ``files`` when it has them, else the default list."""
+    return files if files is not None else DEFAULT_FILE_RULES

@@ -181,11 +181,11 @@ def open_text_stream(raw: BinaryIO, max_bytes: int | None = None) -> BinaryIO:
         # A gzip truncated at its start fails here: the file must not stay open.
         stream.close()
         raise
-    if b"\x00" in sniff:
+    if is_binary(sniff):
         stream.close()
         raise BinaryFileError(
-            "binary content (NUL bytes near the start), not a text log; skipped. "
-            "Remove it from the file rules if it is never text"
+            "binary content (NUL and control bytes near the start), not a text log; "
+            "skipped. Remove it from the file rules if it is never text"
         )
     return stream
 
@@ -266,3 +266,19 @@ def read_error_message(exc: BaseException, where: str) -> str:
     if isinstance(exc, OSError):
         return f"read error {where}: {exc.strerror or exc}"
     return f"read error {where}: {exc}"
+
+
+# Control bytes text logs do carry: tab, line breaks, backspace and terminal escapes.
+_TEXT_CONTROLS = b"\t\n\v\f\r\b\x1b"
+_OTHER_CONTROLS = bytes(sorted(set(range(32)) - set(_TEXT_CONTROLS))) + b"\x7f"
+BINARY_CONTROL_SHARE = 0.05
+"""Share of other control bytes in a file's first ``BINARY_SNIFF_BYTES`` that makes it
+binary when it holds a NUL: one stray NUL must not hide the failure further down a log."""
+
+
+def is_binary(head: bytes) -> bool:
+    """Whether ``head``, a file's first bytes, is binary content rather than a text log."""
+    if b"\x00" not in head:
+        return False
+    controls = len(head) - len(head.translate(None, _OTHER_CONTROLS))
+    return controls > BINARY_CONTROL_SHARE * len(head)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from recheck.config.files import Config
 from recheck.logs.localdir import local_source
-from recheck.logs.source import LogSource
+from recheck.logs.source import LogSource, SourceError
 
 __all__ = ["open_source"]
 
@@ -28,6 +28,9 @@ def open_source(text: str, config: Config | None = None) -> LogSource:
     # The HTTP modules (httpx) are imported only for what needs fetching: a local build
     # starts a fifth faster without it.
     config = config or Config()
+    local = _local_copy(text, config)
+    if local is not None:
+        return local_source(local)
     if _URL.match(text):
         from recheck.logs.http import Fetcher
         from recheck.logs.zuul import url_source
@@ -53,3 +56,17 @@ def open_source(text: str, config: Config | None = None) -> LogSource:
             return source
         fetcher.close()
     return local_source(path)
+
+
+def _local_copy(url: str, config: Config) -> Path | None:
+    """The directory ``fetch.local_roots`` serves ``url`` from, if it names one; never a
+    path outside that root."""
+    for prefix, root in config.fetch.local_roots:
+        stem = prefix.rstrip("/")
+        if url == stem or url.startswith(stem + "/"):
+            base = root.resolve()
+            local = (base / url[len(stem) :].strip("/")).resolve()
+            if local != base and base not in local.parents:
+                raise SourceError(f"{url}: leaves the local root {root} of {prefix}")
+            return local
+    return None

@@ -10,7 +10,7 @@ import struct
 from collections.abc import Callable
 
 from recheck.query import analysis
-from recheck.query.nodes import Bool, Exists, MatchAll, Node, Phrase, Term, TokenTest
+from recheck.query.nodes import Bool, Exists, MatchAll, MatchNone, Node, Phrase, Term, TokenTest
 
 MAX_EDITS = 2  # LevenshteinAutomata.MAXIMUM_SUPPORTED_DISTANCE
 
@@ -34,7 +34,22 @@ def wildcard_query(fld: str, image: str) -> Node:
         return MatchAll() if fld == "*" else Exists(fld)
     pattern = _normalize_wildcard(image)
     test, literal = _glob_test(pattern)
+    if _fixed_length(pattern) > analysis.MAX_TOKEN_LENGTH:
+        return MatchNone()  # no token is that long (and hyperscan refuses such a literal)
     return TokenTest(fld, "wildcard", image, test, literal)
+
+
+def _fixed_length(pattern: str) -> int:
+    """The characters every token a wildcard pattern matches has at least."""
+    fixed = i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            i += 1  # an escaped character is one fixed character
+        elif pattern[i] == "*":
+            fixed -= 1
+        fixed += 1
+        i += 1
+    return fixed
 
 
 def _normalize_wildcard(image: str) -> str:
@@ -62,6 +77,8 @@ def _normalize_wildcard(image: str) -> str:
 
 def prefix_query(fld: str, prefix: str) -> Node:
     normalized = analysis.lowercase(prefix)
+    if len(normalized) > analysis.MAX_TOKEN_LENGTH:
+        return MatchNone()  # no token is that long (and hyperscan refuses such a literal)
     return TokenTest(fld, "prefix", prefix, lambda t: t.startswith(normalized), normalized)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -39,8 +38,8 @@ BUG = "https://bugs.example.org/"
 
 JENKINS_65361 = f"""{FOUND}
 
-- check-requirements-integration-dsvm: {BUG}1999001 {BUG}1999002
-- check-grenade-dsvm-neutron (non-voting): {BUG}1999003
+- check-requirements-integration-dsvm: {BUG}demo-1 {BUG}demo-2
+- check-grenade-dsvm-neutron (non-voting): {BUG}demo-3
 
 {RECHECK}
 
@@ -51,13 +50,13 @@ def _comment_count(world: World, count: int) -> None:
     wait_until(lambda: len(world.gerrit.reviews) >= count, f"{count} comment(s)")
 
 
-def _queries(tmp: Path, **flags: dict[str, bool]) -> Path:
+def _queries(tmp: Path, flags: dict[str, dict[str, bool]] | None = None) -> Path:
     """A queries dir holding the three demo signatures, with extra flags per bug."""
     directory = tmp / "queries"
     directory.mkdir()
-    for bug in ("1999001", "1999002", "1999003"):
+    for bug in ("demo-1", "demo-2", "demo-3"):
         text = (ROOT / "queries" / f"{bug}.yaml").read_text()
-        for flag, value in flags.get(f"b{bug}", {}).items():
+        for flag, value in (flags or {}).get(bug, {}).items():
             text += f"{flag}: {str(value).lower()}\n"
         (directory / f"{bug}.yaml").write_text(text)
     return directory
@@ -92,11 +91,11 @@ def test_zuul_v3_job_formats_results_and_missing_logs(world: World) -> None:
     assert (review.change, review.patchset) == ("758776", "4")
     assert review.message == (
         f"{FOUND}\n\n"
-        f"- announce-release: {BUG}1999003\n"
+        f"- announce-release: {BUG}demo-3\n"
         "- release-openstack-puppet (non-voting): unrecognized error\n"
         "- tripleo-ci-centos-8-standalone: its logs did not appear within 1.5 seconds, so it "
         "was not checked\n"
-        f"- tripleo-ci-centos-8-content-provider: {BUG}1999001 {BUG}1999002\n"
+        f"- tripleo-ci-centos-8-content-provider: {BUG}demo-1 {BUG}demo-2\n"
         "- tripleo-ci-centos-8-containers-multinode: not checked: the job never ran "
         "(NODE_FAILURE)\n\n"
         f"{UNRECOGNIZED}\n\n{FOOTER}"
@@ -129,25 +128,40 @@ def test_bad_and_foreign_events_are_skipped_and_the_bot_goes_on(world: World) ->
 
 def test_suppressed_signatures_are_left_out_and_unmatched_jobs_said_so(world: World) -> None:
     world.serve_jenkins_logs()
-    queries = _queries(world.tmp, b1999002={"suppress-notification": True})
-    (queries / "1999003.yaml").unlink()
+    queries = _queries(world.tmp, {"demo-2": {"suppress-notification": True}})
+    (queries / "demo-3.yaml").unlink()
     world.config()
     world.start(queries=queries)
     world.gerrit.wait_for_stream()
     world.gerrit.emit(world.jenkins_event(1))
     _comment_count(world, 1)
     assert world.gerrit.reviews[0].message == (
-        f"{FOUND}\n\n- check-requirements-integration-dsvm: {BUG}1999001\n"
+        f"{FOUND}\n\n- check-requirements-integration-dsvm: {BUG}demo-1\n"
         "- check-grenade-dsvm-neutron (non-voting): unrecognized error\n\n"
         f"{RECHECK}\n\n{FOOTER}"
     )
+
+
+def test_no_known_bug_gives_no_comment_by_default(world: World) -> None:
+    """As elastic-recheck: a failure no known bug explains is left to the pages."""
+    world.serve_jenkins_logs()
+    queries = world.tmp / "empty-queries"
+    queries.mkdir()
+    world.config()
+    world.start(queries=queries)
+    world.gerrit.wait_for_stream()
+    world.gerrit.emit(world.jenkins_event(2))
+    wait_until(lambda: world.states() == {"done": 1}, "the event handled")
+    assert world.gerrit.reviews == []
+    classified = [line for line in world.logs_of() if line["event"] == "failure_classified"]
+    assert [line["jobs"] for line in classified] == [{"check-tempest-dsvm-full": "unrecognized"}]
 
 
 def test_no_known_bug_gives_the_no_bugs_found_message(world: World) -> None:
     world.serve_jenkins_logs()
     queries = world.tmp / "empty-queries"
     queries.mkdir()
-    world.config()
+    world.config(comment_on_unrecognized=True)
     world.start(queries=queries)
     world.gerrit.wait_for_stream()
     world.gerrit.emit(world.jenkins_event(2))
@@ -164,15 +178,19 @@ def test_once_dry_run_prints_and_posts_nothing(world: World) -> None:
     world.config()
     replay = world.tmp / "events.jsonl"
     replay.write_text(world.jenkins_event(1) + "\nnot json\n" + world.jenkins_event(1) + "\n")
+    before = set(world.tmp.rglob("*"))
     bot = world.start("--once", "--dry-run", "--replay", str(replay))
     out, _ = bot.communicate(timeout=120)
     assert bot.returncode == 0
-    header, _, comment = out.decode().partition("\n")
-    # Once, though the event came twice; the key's digest covers the (local) log URLs.
-    assert re.fullmatch(r"--- comment on change 65361 patchset 2 \(65361,2,[0-9a-f]{16}\)", header)
-    assert comment == JENKINS_65361 + "\n"
+    # Once, though the event came twice: one JSON line, the comment Gerrit would get.
+    assert [json.loads(line) for line in out.decode().splitlines()] == [
+        {"change": "65361", "patchset": "2", "message": JENKINS_65361}
+    ]
     assert world.gerrit.reviews == []
-    assert not (world.tmp / "bot.sqlite").exists() or world.states() == {}
+    # Nothing written (the queue, bot.state, the store, $RECHECK_HOME), no port opened.
+    assert set(world.tmp.rglob("*")) - before == {world.tmp / "bot-0.log"}
+    [started] = [line for line in world.logs_of() if line["event"] == "bot_started"]
+    assert (started["metrics_port"], started["store"], started["state"]) == (None, None, ":memory:")
 
 
 def test_ssh_review_posts_through_gerrit_review(world: World) -> None:
@@ -250,9 +268,7 @@ def test_logs_that_appear_late_are_waited_for(world: World) -> None:
     )
     world.serve_jenkins_logs()
     _comment_count(world, 1)
-    assert (
-        f"- check-tempest-dsvm-full: {BUG}1999001 {BUG}1999002" in world.gerrit.reviews[0].message
-    )
+    assert f"- check-tempest-dsvm-full: {BUG}demo-1 {BUG}demo-2" in world.gerrit.reviews[0].message
 
 
 # --- crashes -------------------------------------------------------------------------
@@ -347,7 +363,7 @@ def test_zuul_api_polling_comments_on_failed_builds(world: World) -> None:
     # announce-release (FAILURE) and the TIMED_OUT build; the non-voting POST_FAILURE
     # build does not fail the change.
     assert by_text == [
-        f"- announce-release: {BUG}1999003",
-        f"- tripleo-ci-centos-8-content-provider: {BUG}1999001 {BUG}1999002",
+        f"- announce-release: {BUG}demo-3",
+        f"- tripleo-ci-centos-8-content-provider: {BUG}demo-1 {BUG}demo-2",
     ]
     assert {(r.change, r.patchset) for r in world.gerrit.reviews} == {("758776", "4")}

@@ -54,7 +54,7 @@ def test_a_gate_failure_is_commented_on_and_announced(world: World, ircd: Ngircd
     irc_config(world, ircd)
     queries = world.tmp / "queries"
     queries.mkdir()
-    for bug in ("1999001", "1999002"):  # gate-keystone-python27 (bug 1999003) unrecognized
+    for bug in ("demo-1", "demo-2"):  # gate-keystone-python27 (bug demo-3) unrecognized
         shutil.copy(ROOT / "queries" / f"{bug}.yaml", queries)
     client = listener(ircd)
     bot = world.start(queries=queries)
@@ -72,7 +72,7 @@ def test_a_gate_failure_is_commented_on_and_announced(world: World, ircd: Ngircd
     expected = [
         f"{CHANGE} failed gate-keystone-python26 because of bug {bug} "
         f"https://bugs.example.org/{bug}"
-        for bug in ("1999001", "1999002")
+        for bug in ("demo-1", "demo-2")
     ] + [unrecognized]
     assert [message.text for message in client.messages("#keystone")] == expected
     assert [message.text for message in client.messages("#qa")] == expected
@@ -100,3 +100,33 @@ def test_no_comment_still_announces_and_no_irc_still_comments(world: World, ircd
     joins = [line for line in client.lines if line.startswith(b":recheck!") and b" JOIN " in line]
     assert len(joins) == 2  # the first bot's, in #keystone and #qa
     assert len(client.messages()) == heard
+
+
+def test_a_dry_run_prints_the_irc_messages_and_connects_to_nothing(
+    world: World, ircd: Ngircd
+) -> None:
+    world.serve_jenkins_logs()
+    irc_config(world, ircd)
+    queries = world.tmp / "queries"
+    queries.mkdir()
+    for bug in ("demo-1", "demo-2"):
+        shutil.copy(ROOT / "queries" / f"{bug}.yaml", queries)
+    client = listener(ircd)
+    replay = world.tmp / "events.jsonl"
+    replay.write_text(world.jenkins_event(GATE_EVENT) + "\n")
+    bot = world.start("--once", "--dry-run", "--replay", str(replay), queries=queries)
+    out, _ = bot.communicate(timeout=120)
+    assert bot.returncode == 0
+    printed = [json.loads(line) for line in out.decode().splitlines()]
+    said = [
+        f"{CHANGE} failed gate-keystone-python26 because of bug {bug} "
+        f"https://bugs.example.org/{bug}"
+        for bug in ("demo-1", "demo-2")
+    ] + [f"{CHANGE} failed gate-keystone-python27 in the gate queue with an unrecognized error"]
+    irc = [line for line in printed if "channel" in line]
+    assert irc == [{"channel": channel, "message": text} for text in said
+                   for channel in ("#keystone", "#qa")]  # fmt: skip
+    [comment] = [line for line in printed if "channel" not in line]
+    assert (comment["change"], comment["patchset"]) == ("64750", "6")
+    assert world.gerrit.reviews == []
+    assert not bot_joined(client) and client.messages() == []

@@ -249,6 +249,8 @@ def test_the_shipped_bot_yaml_shows_the_bot_defaults() -> None:
     assert settings.gerrit.ci_users == defaults.gerrit.ci_users
     assert settings.zuul.results == defaults.zuul.results
     assert settings.bug_url == defaults.bug_url
+    assert (settings.job_filter, settings.comment_on_unrecognized) == (".*", False)
+    assert (defaults.job_filter, defaults.comment_on_unrecognized) == (".*", False)
 
 
 def test_changed_signatures_are_rerun_over_the_stored_history(tmp_path: Path) -> None:
@@ -269,24 +271,24 @@ def test_changed_signatures_are_rerun_over_the_stored_history(tmp_path: Path) ->
     build_dir = root / "tests" / "fixtures" / "builds" / "gate-tempest-devstack-vm-neutron"
     queries = tmp_path / "queries"
     queries.mkdir()
-    shutil.copy(root / "queries" / "1999002.yaml", queries)
+    shutil.copy(root / "queries" / "demo-2.yaml", queries)
     with open_store(tmp_path / "store") as store:
         first, _ = load_signatures(queries)
         build = Build(build_uuid="a" * 32, build_status="FAILURE")
         ingest_build(store, DirSource(build_dir), build, first)
-        assert store.matches_for("1999001", days=100_000) == []
+        assert store.matches_for("demo-1", days=100_000) == []
         signatures = SignatureSet(queries, print, on_load=_reclassifier(store))
         signatures.current()  # the bot's start: nothing new yet
-        new = queries / "1999001.yaml"
-        shutil.copy(root / "queries" / "1999001.yaml", new)
-        assert {s.bug for s in signatures.current()} == {"1999001", "1999002"}
-        found = store.matches_for("1999001", days=100_000)
+        new = queries / "demo-1.yaml"
+        shutil.copy(root / "queries" / "demo-1.yaml", new)
+        assert {s.bug for s in signatures.current()} == {"demo-1", "demo-2"}
+        found = store.matches_for("demo-1", days=100_000)
         assert [(m.filename, m.line) for m in found] == [("logs/screen-q-svc.txt", 20)]
         # A signature changed so that it no longer matches: its stored matches go.
         new.write_text('query: message:"no such text anywhere"\n')
         os.utime(new, (1, 1))  # a new mtime even within the file system's resolution
         signatures.current()
-        assert store.matches_for("1999001", days=100_000) == []
+        assert store.matches_for("demo-1", days=100_000) == []
 
 
 def test_a_store_error_while_rerunning_signatures_is_logged_not_raised(

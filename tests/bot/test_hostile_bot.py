@@ -115,11 +115,11 @@ def _irc_lines(report: FailureReport, title: str) -> list[str]:
 
 @pytest.mark.parametrize("title", ["t" * 90_000, "日本語 " * 20_000])
 def test_a_huge_bug_title_is_a_line_or_two_on_irc(title: str) -> None:
-    job = JobOutcome("tempest-full", "u", "FAILURE", bugs=("1999001",))
+    job = JobOutcome("tempest-full", "u", "FAILURE", bugs=("demo-1",))
     pieces = _irc_lines(_report(job), title)
     assert len(pieces) <= 2
     assert "…" in pieces[-1] or "…" in pieces[0]
-    assert pieces[-1].endswith("https://bugs.launchpad.net/bugs/1999001")
+    assert pieces[-1].endswith("https://bugs.launchpad.net/bugs/demo-1")
 
 
 def test_huge_job_names_and_many_jobs_are_a_line_or_two_on_irc() -> None:
@@ -132,10 +132,10 @@ def test_huge_job_names_and_many_jobs_are_a_line_or_two_on_irc() -> None:
 
 
 def test_an_ordinary_irc_message_is_unchanged() -> None:
-    job = JobOutcome("tempest-full", "u", "FAILURE", bugs=("1999001",))
+    job = JobOutcome("tempest-full", "u", "FAILURE", bugs=("demo-1",))
     assert _irc_lines(_report(job), "Instance failed to spawn") == [
         "nova change https://review.opendev.org/42 failed tempest-full because of bug "
-        "1999001 (Instance failed to spawn) https://bugs.launchpad.net/bugs/1999001"
+        "demo-1 (Instance failed to spawn) https://bugs.launchpad.net/bugs/demo-1"
     ]
 
 
@@ -146,3 +146,25 @@ def test_an_ordinary_irc_message_is_unchanged() -> None:
 def test_shorten(text: str, limit: int, expected: str) -> None:
     assert shorten(text, limit) == expected
     assert len(shorten(text, limit).encode("utf-8")) <= limit
+
+
+def test_a_deeply_nested_stream_line_is_skipped_once_as_malformed() -> None:
+    # Issue 20, item 5: it was retried five times as a step failure.
+    from bot_world import ROOT
+
+    from recheck.bot.queue import BotQueue
+    from recheck.bot.service import Service, ServiceOptions
+    from recheck.bot.triage import SignatureSet, Triage
+    from recheck.config.bot import BotSettings
+    from recheck.config.files import Config
+
+    queue = BotQueue(":memory:")
+    service = Service(
+        BotSettings(), queue, Triage(Config(), SignatureSet(ROOT / "queries", print)), None,
+        UrlOnlyTracker("https://bugs/{bug}"), options=ServiceOptions(dry_run=True),
+    )  # fmt: skip
+    service.enqueue("gerrit", "[" * 100_000 + "]" * 100_000)
+    service.drain()
+    [row] = queue.rows()
+    assert row.state == "skipped"
+    assert service.metrics.get("events_skipped") == 1

@@ -201,11 +201,11 @@ def test_a_buildset_is_one_comment_with_the_text_of_the_gerrit_source(zuul: Fake
     assert time.monotonic() - started < 60  # bot.log_timeout is 120: nothing waited for it
     lines = [line for line in text.splitlines() if line.startswith("- ")]
     assert lines == [
-        "- announce-release: https://bugs.example.org/1999003",
+        "- announce-release: https://bugs.example.org/demo-3",
         "- release-openstack-puppet (non-voting): unrecognized error",
         f"- tripleo-ci-centos-8-standalone: not checked: {NO_LOG_URL}",
-        "- tripleo-ci-centos-8-content-provider: https://bugs.example.org/1999001 "
-        "https://bugs.example.org/1999002",
+        "- tripleo-ci-centos-8-content-provider: https://bugs.example.org/demo-1 "
+        "https://bugs.example.org/demo-2",
         "- tripleo-ci-centos-8-containers-multinode: not checked: the job never ran (NODE_FAILURE)",
     ]
 

@@ -16,7 +16,7 @@ from recheck.config.files import (
     load_config,
     parse_config,
 )
-from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule
+from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule, rules_in_force
 
 ROOT = Path(__file__).parents[2]
 BOT_YAML = Path("bot.yaml")
@@ -35,7 +35,7 @@ def error(text: str) -> str:
 def test_the_shipped_bot_yaml_spells_out_the_defaults() -> None:
     shipped = load_config(ROOT / "bot.yaml")
     assert shipped.fetch == FetchConfig()
-    assert shipped.files is None and shipped.file_rules == DEFAULT_FILE_RULES
+    assert shipped.files is None and rules_in_force(shipped.files) == DEFAULT_FILE_RULES
     assert shipped.keep_debug is False
     assert shipped.warnings == ()
     assert "zuul.opendev.org" in shipped.fetch.allowed_hosts
@@ -75,7 +75,7 @@ def test_settings_are_read() -> None:
         FileRule("job-output.txt", ("console", "console.html")),
         FileRule("logs/*.log", ()),
     )
-    assert config.file_rules == config.files
+    assert rules_in_force(config.files) == config.files
 
 
 def test_other_sections_are_kept_as_written_for_later() -> None:
@@ -106,7 +106,7 @@ def test_an_unknown_top_level_key_is_an_error() -> None:
             "fetch:\n  retries: 2\n  timeout: 5\n",
             "bot.yaml:3:3: unknown key 'fetch.timeout'; known keys: allowed_hosts, "
             "connect_timeout, read_timeout, retries, backoff, max_retry_after, max_file_bytes, "
-            "max_build_bytes, download_deadline",
+            "max_build_bytes, download_deadline, local_roots",
         ),
         (
             "fetch:\n  read_timout: 5\n",

@@ -550,7 +550,7 @@ def make_targets(
         "signature": (gen_signature, lambda raw: check_signature(raw, signature_dir)),
         "events": (gen_events, check_events),
         "stream-events": (gen_stream_event, check_stream_event),
-        "log": (gen_log, lambda made: check_log(*made, log_dir)),
+        "log": (gen_log, lambda made: check_log(made[0], made[1], log_dir)),
     }
 
 

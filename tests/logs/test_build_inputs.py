@@ -146,7 +146,7 @@ def test_files_a_build_does_not_read_are_listed_as_skipped(
         ["classify", str(build), "--queries", str(QUERIES), "--build-status", "FAILURE"], capsys
     )
     assert code == 0
-    assert "bug 1999001" in out and "bug 1999002" in out
+    assert "bug demo-1" in out and "bug demo-2" in out
     assert err == (
         "recheck classify: skipped 1 file whose names are not in the file rules: logs/nova.conf\n"
     )

@@ -911,7 +911,7 @@ def test_classify_a_log_url_from_the_command_line(
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
     report = json.loads(out)
-    assert report["bugs"] == ["1999001", "1999002"]
+    assert report["bugs"] == ["demo-1", "demo-2"]
     assert report["build"] == {"build_status": "FAILURE", "log_url": url}
     assert report["matches"][1]["url"] == f"{url}console.html#110"
 

@@ -15,7 +15,7 @@ import pytest
 
 from recheck.query import cache as querycache
 from recheck.query import compile_query, lint_query
-from recheck.query.nodes import Bool, Phrase, Term, leaf_count
+from recheck.query.nodes import Bool, MatchNone, Phrase, Term, TokenTest, leaf_count
 from recheck.query.parser import MAX_CLAUSES, MAX_QUERY_CHARS, QuerySyntaxError, QueryTooLarge
 from recheck.query.signatures import (
     MAX_FILE_BYTES,
@@ -259,3 +259,14 @@ def test_a_query_json_cannot_read_back_is_not_cached(cache_dir: Path) -> None:
     querycache.compile_cached("message:ok")
     querycache.save()
     assert list(_written()) == ["message:ok"]
+
+
+@pytest.mark.parametrize("query", ["message:" + "a" * 256 + "*", "message:*" + "b?" * 128 + "*"])
+def test_a_wildcard_longer_than_any_token_matches_nothing(query: str) -> None:
+    # Tokens are at most 255 characters, and hyperscan refused such a literal, which
+    # turned it off for every signature of the run.
+    compiled = compile_query(query)
+    assert isinstance(compiled.root, MatchNone)
+    assert compiled.required_literals() == [[]]
+    assert isinstance(compile_query("message:" + "a" * 255 + "*").root, TokenTest)
+    assert isinstance(compile_query("message:*" + "b?" * 127 + "b*").root, TokenTest)

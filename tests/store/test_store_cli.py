@@ -100,7 +100,7 @@ def test_ingest_stores_every_event_and_the_matches_classify_reports(
 
     with open_store(store_dir) as store:
         stored = {b.build.build_name: b for b in store.builds()}
-        bugs = ("1999001", "1999002", "1999003")
+        bugs = ("demo-1", "demo-2", "demo-3")
         matches = {bug: store.matches_for(bug, days=100000) for bug in bugs}
     assert set(stored) == {"tempest-full", None}
     for build_dir, name in ((ZUUL, "tempest-full"), (JENKINS, None)):
@@ -335,7 +335,7 @@ QUERY_CASES = [
     "tags:console",
     "tags:screen AND loglevel:(ERROR OR WARNING)",
     'message:"timeout" OR message:/eventle.*/',
-    str(QUERIES / "1999003.yaml"),
+    str(QUERIES / "demo-3.yaml"),
     'message:"no such phrase anywhere"',
 ]
 
@@ -473,7 +473,7 @@ def test_reclassify_shows_a_new_signatures_past_hits(
 ) -> None:
     queries = tmp_path / "queries"
     queries.mkdir()
-    shutil.copy(QUERIES / "1999001.yaml", queries)
+    shutil.copy(QUERIES / "demo-1.yaml", queries)
     code, _, _ = run(
         [
             "ingest",
@@ -491,17 +491,17 @@ def test_reclassify_shows_a_new_signatures_past_hits(
     )
     assert code == 0
     with open_store(store_dir) as store:
-        assert store.matches_for("1999002") == []
+        assert store.matches_for("demo-2") == []
 
-    shutil.copy(QUERIES / "1999002.yaml", queries)
-    shutil.copy(QUERIES / "1999003.yaml", queries)
+    shutil.copy(QUERIES / "demo-2.yaml", queries)
+    shutil.copy(QUERIES / "demo-3.yaml", queries)
     argv = ["reclassify", "--store", str(store_dir), "--queries", str(queries)]
     code, out, err = run(argv, capsys)
     assert (code, err) == (0, "")
-    # Nothing was recorded as reclassified yet, so all three run; 1999001's match stays.
+    # Nothing was recorded as reclassified yet, so all three run; demo-1's match stays.
     assert out == (
         "re-ran 3 signatures over 2 stored builds: 3 matching events\n"
-        "signatures: 1999001 1999002 1999003\n"
+        "signatures: demo-1 demo-2 demo-3\n"
     )
     code, out, _ = run(argv, capsys)
     assert out == "no new or changed signatures; nothing re-run (--all re-runs every one)\n"
@@ -514,9 +514,9 @@ def test_reclassify_shows_a_new_signatures_past_hits(
     code, report, _ = run(
         ["classify", str(JENKINS), "--queries", str(QUERIES), "--format", "json", *FAILURE], capsys
     )
-    expected = [m for m in json.loads(report)["matches"] if m["bug"] == "1999002"]
+    expected = [m for m in json.loads(report)["matches"] if m["bug"] == "demo-2"]
     with open_store(store_dir) as store:
-        found = store.matches_for("1999002", days=100000)
+        found = store.matches_for("demo-2", days=100000)
     assert [
         {"bug": m.bug, "filename": m.filename, "line": m.line, "message": m.message} for m in found
     ] == expected
@@ -613,7 +613,7 @@ def test_ingest_the_builds_zuuls_api_lists(
         assert build.build == build_from_zuul(dict(record, log_url=log_url), "openstack")
         ended = datetime.fromisoformat(record["end_time"]).replace(tzinfo=UTC)
         assert build.time == ended
-        assert build.events > 0 and build.bugs == ("1999001", "1999002")
+        assert build.events > 0 and build.bugs == ("demo-1", "demo-2")
     assert zuul.requests[0] == "/api/tenant/openstack/builds?limit=100&skip=0"
 
     # Stored builds are skipped before anything of them is fetched.

@@ -1163,7 +1163,7 @@ def test_with_index_events_off_only_builds_and_matches_are_written(
 
     build = Build(build_uuid="u-1", build_status="FAILURE", build_queue="gate")
     events = [(f"job-output.txt:{n}", {"message": f"delete failed {n}"}) for n in (1, 2)]
-    matches = [Match("1999001", "job-output.txt", 1, "delete failed 1")]
+    matches = [Match("demo-1", "job-output.txt", 1, "delete failed 1")]
     with ElasticStore(settings(url, index_events=False)) as store:
         store.ingest(build, events, matches, when=NOW)
         bulk = [r.body for r in cluster.calls("/_bulk")]
@@ -1171,7 +1171,7 @@ def test_with_index_events_off_only_builds_and_matches_are_written(
         assert b"logstash-" not in written, "no event went to the daily indices"
         assert b"recheck-matches" in written and b"recheck-builds" in written
         [stored] = store.builds(since=NOW - timedelta(days=1))
-        assert (stored.uuid, stored.events, stored.bugs) == ("u-1", 2, ("1999001",))
+        assert (stored.uuid, stored.events, stored.bugs) == ("u-1", 2, ("demo-1",))
     section = {"backend": "elasticsearch", "url": url, "index_events": False}
     assert parse_settings(section).index_events is False
     with pytest.raises(StoreError, match="index_events must be true or false"):

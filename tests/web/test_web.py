@@ -129,7 +129,7 @@ def test_trend_cards_count_builds_per_signature_and_sort_by_recent_failures(
     keys = [(-c.failures_24h, -c.failures) for c in page.cards]
     assert keys == sorted(keys)
     busy = [c.bug.bug for c in page.cards if not c.quiet]
-    assert {"1999001", "1999002", "1999003"} <= set(busy)
+    assert {"demo-1", "demo-2", "demo-3"} <= set(busy)
 
 
 def test_trends_sort_by_failures_in_24_hours_before_failures_in_total(tmp_path: Path) -> None:
@@ -162,10 +162,10 @@ def test_trends_sort_by_failures_in_24_hours_before_failures_in_total(tmp_path: 
 
 def test_gate_trends_count_only_gate_builds(store: Store, data: Data) -> None:
     page = snapshot(store).trends("gate")
-    card = next(c for c in page.cards if c.bug.bug == "1999001")
-    gate = [m for m in data.builds if "1999001" in m.bugs and m.build.build_queue == "gate"]
+    card = next(c for c in page.cards if c.bug.bug == "demo-1")
+    gate = [m for m in data.builds if "demo-1" in m.bugs and m.build.build_queue == "gate"]
     assert card.builds == len(gate)
-    everywhere = sum(1 for m in data.builds if "1999001" in m.bugs)
+    everywhere = sum(1 for m in data.builds if "demo-1" in m.bugs)
     assert len(gate) < everywhere, "the data has check-pipeline hits too"
 
 
@@ -179,7 +179,7 @@ def test_trends_html_has_one_card_per_graphed_signature_quiet_ones_greyed(store:
     assert len(tags.having("article", "quiet")) == len(quiet) > 0
     busy = len(page.cards) - len(quiet)
     assert len(tags.having("svg")) == busy
-    assert "bugs/1999001.html" in tags.hrefs()
+    assert "bugs/demo-1.html" in tags.hrefs()
     assert "index.json" in tags.hrefs()
 
 
@@ -316,9 +316,9 @@ def test_uncategorized_html_links_each_build_to_its_logs(store: Store, data: Dat
 def test_bug_page_lists_every_matching_build_with_links_to_the_lines(
     store: Store, data: Data
 ) -> None:
-    page = snapshot(store).bug("1999001")
+    page = snapshot(store).bug("demo-1")
     assert page is not None
-    expected = [m for m in data.builds if "1999001" in m.bugs]
+    expected = [m for m in data.builds if "demo-1" in m.bugs]
     assert {b.uuid for b in page.builds} == {m.build.build_uuid for m in expected}
     assert [b.time for b in page.builds] == sorted((b.time for b in page.builds), reverse=True)
     real = next(b for b in page.builds if b.uuid == "neutron-gate-1")
@@ -332,12 +332,12 @@ def test_bug_page_lists_every_matching_build_with_links_to_the_lines(
     assert sum(s.builds for s in page.jobs) == len(expected)
     assert {s.value for s in page.projects} == {str(m.build.project) for m in expected}
     assert {s.value for s in page.branches} == {str(m.build.build_branch) for m in expected}
-    assert page.query == next(s.query for s in shipped_signatures() if s.bug == "1999001")
+    assert page.query == next(s.query for s in shipped_signatures() if s.bug == "demo-1")
 
 
 def test_bug_page_html_shows_the_query_and_warns_about_successful_hits(store: Store) -> None:
-    page = snapshot(store).bug("1999001")
-    html = Renderer().html(page, Links("bugs/1999001", live=False))
+    page = snapshot(store).bug("demo-1")
+    html = Renderer().html(page, Links("bugs/demo-1", live=False))
     tags = Tags(html)
     assert page is not None and page.query in "".join(tags.text)
     assert tags.having("span", "broad"), "a signature hitting successes is flagged"
@@ -365,12 +365,12 @@ def test_unknown_pages_are_none(store: Store) -> None:
 def test_bug_data_from_the_tracker_is_shown_and_a_failing_tracker_is_survived(
     store: Store,
 ) -> None:
-    info = BugInfo("1999002", "Tempest EC2 boot times out", "Confirmed", ("nova", "tempest"))
-    page = snapshot(store, tracker=Tracker({"1999002": info})).bug("1999002")
-    html = Renderer().html(page, Links("bugs/1999002", live=False))
+    info = BugInfo("demo-2", "Tempest EC2 boot times out", "Confirmed", ("nova", "tempest"))
+    page = snapshot(store, tracker=Tracker({"demo-2": info})).bug("demo-2")
+    html = Renderer().html(page, Links("bugs/demo-2", live=False))
     text = " ".join(Tags(html).text)
     assert "Tempest EC2 boot times out" in text and "Confirmed" in text and "nova, tempest" in text
-    assert "https://bugs.example.org/1999002" in Tags(html).hrefs()
+    assert "https://bugs.example.org/demo-2" in Tags(html).hrefs()
 
     class Broken:
         def url(self, bug: str) -> str:
@@ -379,9 +379,9 @@ def test_bug_data_from_the_tracker_is_shown_and_a_failing_tracker_is_survived(
         def lookup(self, bug: str) -> BugInfo | None:
             raise RuntimeError("tracker bug")
 
-    page = snapshot(store, tracker=Broken()).bug("1999002")
+    page = snapshot(store, tracker=Broken()).bug("demo-2")
     assert page is not None and page.bug.url is None and page.bug.title is None
-    assert Renderer().html(page, Links("bugs/1999002", live=False))
+    assert Renderer().html(page, Links("bugs/demo-2", live=False))
 
 
 # --------------------------------------------------------------------------- safety
@@ -416,7 +416,7 @@ def test_json_holds_what_the_page_shows(store: Store) -> None:
     page = snapshot(store).trends(None)
     data = as_json(page)
     json.dumps(data)  # plain JSON types only
-    card = next(c for c in data["cards"] if c["bug"]["bug"] == "1999001")
+    card = next(c for c in data["cards"] if c["bug"]["bug"] == "demo-1")
     assert set(card) >= {"bug", "query", "failures_24h", "failures", "builds", "hours", "quiet"}
     assert card["hours"]["hours"] == 240
     assert datetime.fromisoformat(data["header"]["generated"]) == NOW
@@ -476,7 +476,7 @@ def test_report_writes_pages_and_json_and_removes_stale_bug_pages(
     pages = 2 + 1 + len(WINDOWS) + len(signatures)
     expected = rf"wrote {pages} pages to .* in \d+\.\d s, removed 1 stale bug pages\n"
     assert re.fullmatch(expected, said)
-    for name in ("index", "gate", "uncategorized", "uncategorized-24h", "bugs/1999001"):
+    for name in ("index", "gate", "uncategorized", "uncategorized-24h", "bugs/demo-1"):
         assert (out / f"{name}.html").is_file()
         assert json.loads((out / f"{name}.json").read_text())["header"]["title"] == "recheck"
     assert (out / "static" / "style.css").is_file()
@@ -519,7 +519,7 @@ def test_serve_answers_pages_json_and_errors(server: str, data: Data) -> None:
 
     status, _, body = fetch(server + "api/")
     listing = json.loads(body)["pages"]
-    assert "/api/index.json" in listing and "/api/bugs/1999001.json" in listing
+    assert "/api/index.json" in listing and "/api/bugs/demo-1.json" in listing
 
     status, headers, body = fetch(server + "api/uncategorized.json?window=24h")
     assert status == 200 and headers["Content-Type"] == "application/json"
@@ -533,10 +533,10 @@ def test_serve_answers_pages_json_and_errors(server: str, data: Data) -> None:
     current = [a["href"] for a in Tags(body.decode()).having("a") if a.get("aria-current")]
     assert "uncategorized-2d.html" in current
 
-    status, _, body = fetch(server + "api/bugs/1999001.json")
-    assert status == 200 and json.loads(body)["bug"]["bug"] == "1999001"
-    status, _, body = fetch(server + "bugs/1999001.html")
-    assert status == 200 and "../api/bugs/1999001.json" in Tags(body.decode()).hrefs()
+    status, _, body = fetch(server + "api/bugs/demo-1.json")
+    assert status == 200 and json.loads(body)["bug"]["bug"] == "demo-1"
+    status, _, body = fetch(server + "bugs/demo-1.html")
+    assert status == 200 and "../api/bugs/demo-1.json" in Tags(body.decode()).hrefs()
 
     for missing in ("nope.html", "bugs/424242.html", "static/../../bot.yaml",
                     "static/%2e%2e/bot.yaml", "index.txt"):  # fmt: skip
@@ -565,13 +565,13 @@ def test_a_store_that_cannot_be_read_is_an_error_page_and_the_server_goes_on(
         catalog.execute("ALTER TABLE matches RENAME TO lost")
     config = write_config(tmp_path)
     with serving(broken, config) as url:
-        for path in ("", "bugs/1999001.html"):
+        for path in ("", "bugs/demo-1.html"):
             status, headers, body = fetch(url + path)
             assert status == 503 and headers["Content-Type"].startswith("text/html"), path
             said = body.decode()
             assert f"{broken / 'catalog.sqlite'}: cannot read the catalog" in said, path
             assert "(no such table: matches)" in said
-        for path in ("api/", "api/index.json", "api/bugs/1999001.json"):
+        for path in ("api/", "api/index.json", "api/bugs/demo-1.json"):
             status, _, body = fetch(url + path)
             assert status == 503 and str(broken) in json.loads(body)["error"], path
         assert fetch(url + "static/style.css")[0] == 200, "the server still answers"
@@ -587,5 +587,5 @@ def test_unknown_port_values_are_usage_errors(capsys: pytest.CaptureFixture[str]
 
 
 def test_url_only_tracker_is_the_default_link(store: Store) -> None:
-    page = snapshot(store, tracker=UrlOnlyTracker()).bug("1999003")
-    assert page is not None and page.bug.url == "https://bugs.launchpad.net/bugs/1999003"
+    page = snapshot(store, tracker=UrlOnlyTracker()).bug("demo-3")
+    assert page is not None and page.bug.url == "https://bugs.launchpad.net/bugs/demo-3"

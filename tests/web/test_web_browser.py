@@ -84,11 +84,11 @@ def test_trends_show_a_drawn_chart_per_active_signature(
     # bars that cover some of it.
     charts = _box_area(page, "article.card figure.chart svg")
     assert len(charts) == len(graphed) - len(quiet) and all(area > 0 for area in charts)
-    assert all(area > 0 for area in _box_area(page, "#bug-1999001 path.bar"))
+    assert all(area > 0 for area in _box_area(page, "#bug-demo-1 path.bar"))
     opacity = page.eval_on_selector("article.card.quiet", "e => getComputedStyle(e).opacity")
     assert float(opacity) < 1, "cards without hits are greyed"
     first = page.locator("article.card").first
-    assert first.get_attribute("id") == "bug-1999001", "most failures in 24 h first"
+    assert first.get_attribute("id") == "bug-demo-1", "most failures in 24 h first"
     assert "Generated" in page.locator("#freshness").inner_text()
     page.screenshot(path=screenshots / f"trends-{source}.png")
 
@@ -129,11 +129,11 @@ def test_bug_page_links_to_the_matching_lines(
     page: Page, site: Site, source: str, screenshots: Path
 ) -> None:
     page.goto(site.address(source, "index.html"))
-    page.click("#bug-1999001 a.bug-id")
+    page.click("#bug-demo-1 a.bug-id")
     page.wait_for_load_state()
-    assert page.url.endswith("bugs/1999001.html")
+    assert page.url.endswith("bugs/demo-1.html")
     assert 'message:"delete failed"' in page.locator("pre.query").inner_text()
-    hits = [m for m in site.data.builds if "1999001" in m.bugs]
+    hits = [m for m in site.data.builds if "demo-1" in m.bugs]
     assert page.locator("table.matches tbody tr").count() == len(hits)
     line = page.locator("a[href$='/neutron-gate-1/logs/screen-q-svc.txt#20']")
     assert line.inner_text() == "logs/screen-q-svc.txt:20"

@@ -2,7 +2,8 @@
 
 ``notify`` only queues the report, so the bot never waits on IRC: a composer thread
 looks the bugs up and routes the messages (``routing``), and the connection thread
-(``connection``) sends them at the flood-control rate.
+(``connection``) sends them at the flood-control rate. In a dry run ``IrcPrinter``
+prints the same messages instead, and connects to nothing.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ import logging
 import queue
 import threading
 import time
+from typing import TextIO
 
 from recheck.bot.irc.connection import IrcConnection
 from recheck.bot.irc.routing import lines_for
-from recheck.bot.outcome import FailureReport, Notifier
+from recheck.bot.outcome import DryRunOutput, FailureReport, Notifier
 from recheck.config.files import Config
 from recheck.config.irc import IrcSettings, irc_settings
 from recheck.models import BugTracker
 
-__all__ = ["IrcNotifier", "notifiers_from_config"]
+__all__ = ["IrcNotifier", "IrcPrinter", "notifiers_from_config"]
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,27 @@ class IrcNotifier:
                 self._done.notify_all()
 
 
-def notifiers_from_config(config: Config, tracker: BugTracker) -> list[Notifier]:
-    """The IRC notifiers bot.yaml asks for (started), or [] without ``irc.server``.
+class IrcPrinter:
+    """A dry run's IRC: each message a report means, printed as ``{"channel", "message"}``
+    (one JSON line, the whole message: IRC would split a long one into several lines)."""
+
+    def __init__(self, settings: IrcSettings, tracker: BugTracker, out: TextIO) -> None:
+        self.settings = settings
+        self.tracker = tracker
+        self.out = DryRunOutput(out)
+
+    def notify(self, report: FailureReport) -> None:
+        """Print the report's messages now (nothing to wait for)."""
+        settings = self.settings
+        for line in lines_for(report, settings.channels, self.tracker, settings.queues):
+            self.out.say(channel=line.channel, message=line.text)
+
+
+def notifiers_from_config(
+    config: Config, tracker: BugTracker, *, dry_run: TextIO | None = None
+) -> list[Notifier]:
+    """The IRC notifiers bot.yaml asks for (started), or [] without ``irc.server``;
+    with ``dry_run``, an ``IrcPrinter`` writing there instead of an ``IrcNotifier``.
 
     Raises ConfigError when the ``irc`` or ``channels`` section is unusable.
     """
@@ -95,6 +116,8 @@ def notifiers_from_config(config: Config, tracker: BugTracker) -> list[Notifier]
             config.path or "bot.yaml",
         )
         return []
+    if dry_run is not None:
+        return [IrcPrinter(settings, tracker, dry_run)]
     notifier = IrcNotifier(settings, tracker)
     notifier.start()
     return [notifier]

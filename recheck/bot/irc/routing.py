@@ -65,8 +65,12 @@ def lines_for(
         jobs = [job.name for job in report.jobs if bug in job.bugs]
         text = _bug_message(report, jobs, bug, info, tracker.url(bug))
         lines += [Line(rule.name, text) for rule in rules if rule.wants("positive", projects)]
+    # A job a problem of ours kept from being checked is not known to be unrecognized:
+    # it is not announced (the log has the problem).
     unrecognized = [
-        job.name for job in report.voting_jobs if not job.recognized and not job.logs_missing
+        job.name
+        for job in report.voting_jobs
+        if not job.recognized and not job.logs_missing and job.problem is None
     ]
     missing = [job.name for job in report.jobs if job.logs_missing]
     negative = [rule for rule in rules if rule.wants("negative", change_projects)]
