@@ -211,6 +211,7 @@ def _ingest_all(
     args: argparse.Namespace,
 ) -> int:
     from recheck.store import StoreError
+    from recheck.store.embedded.store import AlreadyStored
 
     counts = {"ingested": 0, "skipped": 0, "failed": 0}
     with _IngestProgress(len(jobs)) as progress:
@@ -218,6 +219,8 @@ def _ingest_all(
             progress.start(job.label)
             try:
                 outcome, text = _ingest_one(store, job, signatures, args, progress)
+            except AlreadyStored as exc:  # another ingest stored it while this one waited
+                outcome, text = "skipped", str(exc)
             except (SourceError, BuildInfoError, StoreError, OSError, ValueError) as exc:
                 outcome, text = "failed", str(exc)
                 where = "" if text.startswith(job.label) else f"{job.label}: "
