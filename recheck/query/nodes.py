@@ -9,6 +9,7 @@ scanner can look for (``required_literals``) and what is left once some fields a
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -281,11 +282,19 @@ _OR_CHOICES = 3
 
 
 def scannable(literal: str) -> str:
-    """The longest part of ``literal`` without a NUL: what a necessary substring may be.
+    """The longest part of ``literal`` without a NUL or a lone surrogate: what a necessary
+    substring may be.
 
     Multi-literal scanners (hyperscan) take C strings, so a NUL would cut a literal short
-    or leave it empty; any part of a necessary substring is necessary too."""
-    return max(literal.split("\0"), key=len) if "\0" in literal else literal
+    or leave it empty; a lone surrogate (a query can hold one, as a Java string can) has
+    no UTF-8 to look for. Any part of a necessary substring is necessary too."""
+    if "\0" not in literal and (literal.isascii() or not _SURROGATE.search(literal)):
+        return literal
+    return max(_UNSCANNABLE.split(literal), key=len)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSCANNABLE = re.compile("[\0\ud800-\udfff]")
 
 
 def selectivity(alternatives: Sequence[tuple[str, str]]) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from recheck.query import cache as querycache
 from recheck.query import compile_query, lint_query
 from recheck.query.nodes import Bool, MatchNone, Phrase, Term, TokenTest, leaf_count
 from recheck.query.parser import MAX_CLAUSES, MAX_QUERY_CHARS, QuerySyntaxError, QueryTooLarge
+from recheck.query.prefilter import Prefilter
 from recheck.query.signatures import (
     MAX_FILE_BYTES,
     MAX_YAML_DEPTH,
@@ -270,3 +271,16 @@ def test_a_wildcard_longer_than_any_token_matches_nothing(query: str) -> None:
     assert compiled.required_literals() == [[]]
     assert isinstance(compile_query("message:" + "a" * 255 + "*").root, TokenTest)
     assert isinstance(compile_query("message:*" + "b?" * 127 + "b*").root, TokenTest)
+
+
+@pytest.mark.parametrize(
+    "query", ["/\udfff(a|b)+/", "message:\udfffab*", '"ab\udfff cd"', "x\udfffyz*"]
+)
+def test_a_raw_lone_surrogate_is_never_handed_to_the_scanners(query: str) -> None:
+    # Lucene takes a lone surrogate in a query (a Java string may hold one); the literal
+    # the prefilter and scanner look for must be UTF-8, so it is the part beside it.
+    compiled = compile_query(query)
+    for alternatives in compiled.required_literals() or []:
+        for _, literal in alternatives:
+            literal.encode("utf-8")
+    Prefilter([compiled])
