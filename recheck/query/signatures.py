@@ -32,9 +32,10 @@ KNOWN_KEYS = (
     "test_ids",
     "resolved_at",
 )
-MAX_FILE_BYTES = 1 << 20
-"""A signature file's size at most: a query is at most MAX_QUERY_CHARS (32 KiB), and
-PyYAML takes seconds and hundreds of MB over tens of MB."""
+MAX_FILE_BYTES = 128 << 10
+"""A signature file's size at most: a query is at most MAX_QUERY_CHARS (32 KiB), and a
+file the fast loader rejects is read again by PyYAML's pure-Python one for its message,
+at about 0.3 s per 100 KB."""
 MAX_YAML_DEPTH = 20
 """Collections nested in a signature file at most (a real one nests 2: its keys, a list
 of test ids). PyYAML's composer recurses per level, and its RecursionError, deep down,

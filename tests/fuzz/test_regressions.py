@@ -53,17 +53,19 @@ def test_match_on_deep_nesting_exits_2_naming_the_line(
 def test_check_on_deep_yaml_reports_it_and_every_other_file(
     queries: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (queries / "2.yaml").write_text("query: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    (queries / "2.yaml").write_text("query: " + "[" * 60_000 + "]" * 60_000 + "\n")
     (queries / "3.yaml").write_text("query: a\ntest_ids: " + "[" * 900 + "]" * 900 + "\n")
     (queries / "4.yaml").write_text("query: >-\n  " + " OR ".join(["x"] * (MAX_CLAUSES + 1)))
     (queries / "5.yaml").write_text("supress-graph: true\nquery: a\n")
+    (queries / "6.yaml").write_text("query: " + "[" * 100_000 + "]" * 100_000 + "\n")
     code, out, _ = _run(["check", str(queries)], capsys)
     assert code == 1
-    assert f"{queries / '2.yaml'}:1:" in out and "nested more than" in out
-    assert f"{queries / '3.yaml'}:2:" in out
+    assert f"{queries / '2.yaml'}:1:27: error: values nested more than" in out
+    assert f"{queries / '3.yaml'}:2:30: error: values nested more than" in out
     assert f"{queries / '4.yaml'}:2:" in out and f"more than {MAX_CLAUSES:,} clauses" in out
     assert "did you mean 'suppress-graph'" in out
-    assert "5 signatures, 4 errors" in out
+    assert f"{queries / '6.yaml'}:1:1: error: file is over" in out  # the 100k deep
+    assert "6 signatures, 5 errors" in out
 
 
 def test_check_prints_warnings_about_a_lone_surrogate(
