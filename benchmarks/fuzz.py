@@ -10,7 +10,7 @@ input's time, and the child's peak RSS. Exit status 1 if any input failed.
 
 An input is a failure if recheck raised anything but the errors it reports on purpose,
 broke a promise (the prefilter dropped a match, hyperscan and plain scans differ, an
-unprintable message), or took over --slow seconds.
+unprintable message), took over --slow seconds, or over 8 GiB (the process's cap).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import os
 import random
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -33,6 +34,9 @@ os.environ.setdefault("RECHECK_CACHE_DIR", "")  # the cache is fuzzed through it
 
 import fuzz_targets  # noqa: E402
 
+MEMORY_CAP = 8 << 30
+"""Address space of a target's process at most: a blow-up fails with MemoryError."""
+
 # Share of the inputs, per mille: about the inverse of each target's cost per input
 # (a stream-events line takes ~0.1 ms, a query ~5 ms, a regexp or a build ~30 ms).
 WEIGHTS = {
@@ -45,7 +49,19 @@ WEIGHTS = {
 }
 
 
+class _Stalled(Exception):
+    """An input ran past the alarm: a hang, reported as a failure, and the run goes on."""
+
+
+def _stalled(signum: int, frame: object) -> None:
+    raise _Stalled("no result within the alarm (10x --slow)")
+
+
 def run_target(name: str, count: int, seed: int, slow: float) -> dict[str, object]:
+    # A hang or a memory blow-up on one input is a failure to report, not the end of the
+    # run (nor of a shared machine): an alarm per input, and a cap on the address space.
+    signal.signal(signal.SIGALRM, _stalled)
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
     targets = fuzz_targets.make_targets(fuzz_targets.scratch_dir())
     generate, check = targets[name]
     outcomes: dict[str, int] = {}
@@ -60,6 +76,7 @@ def run_target(name: str, count: int, seed: int, slow: float) -> dict[str, objec
         input_seed = seed * 1_000_003 + index
         made = generate(random.Random(f"{name}-{input_seed}"))
         begin = time.perf_counter()
+        signal.alarm(max(1, int(10 * slow)))
         try:
             outcome = check(made)
         except Exception as exc:
@@ -69,6 +86,8 @@ def run_target(name: str, count: int, seed: int, slow: float) -> dict[str, objec
                     "seed": input_seed, "input": repr(made)[:300],
                     "error": "".join(traceback.format_exception_only(exc)).strip()[-1500:],
                 })  # fmt: skip
+        finally:
+            signal.alarm(0)
         took = time.perf_counter() - begin
         if took > slowest[0]:
             slowest = (took, input_seed)

@@ -465,8 +465,11 @@ class _RegexpParser:
         low_text, high_text = body[:i], body[i + 1 :]
         if not (low_text.isdigit() and high_text.isdigit() and low_text.isascii()):
             raise RegexpError(f"interval syntax error at position {self.pos - 1}")
+        low, high = int(low_text), int(high_text)
+        if max(low, high) > 2**31 - 1:  # Lucene's Integer.parseInt fails: the same error
+            raise RegexpError(f"interval syntax error at position {self.pos - 1}")
         digits = len(low_text) if len(low_text) == len(high_text) else 0
-        return interval(int(low_text), int(high_text), digits)
+        return interval(low, high, digits)
 
     def char_exp(self) -> int:
         self.match("\\")

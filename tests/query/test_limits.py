@@ -284,3 +284,11 @@ def test_a_raw_lone_surrogate_is_never_handed_to_the_scanners(query: str) -> Non
         for _, literal in alternatives:
             literal.encode("utf-8")
     Prefilter([compiled])
+
+
+@pytest.mark.parametrize("bound", ["2147483648", "1" + "0" * 42])
+def test_a_numeric_interval_beyond_java_int_is_refused_as_lucene_does(bound: str) -> None:
+    # It was built digit by digit, two branches a digit: 5 GB and counting for 10^42.
+    with pytest.raises(QuerySyntaxError, match="interval syntax error"):
+        compile_query(f"message:/<1-{bound}>/")
+    assert compile_query("message:/<0-2147483647>/").matches({"message": "2147483647"})
