@@ -366,13 +366,18 @@ class _RegexpParser:
 
     def repetition(self) -> Re:
         e = self.complement()
+        plus = False  # e is r+ for some r: (r+)+ is r+, where ee* would double e each time
         while self.peek("?*+{"):
+            if self.match("+"):
+                if not plus:
+                    e = cat(e, star(e))
+                plus = True
+                continue
+            plus = False
             if self.match("?"):
                 e = alt(EPS, e)
             elif self.match("*"):
                 e = star(e)
-            elif self.match("+"):
-                e = cat(e, star(e))
             elif self.match("{"):
                 n = self.integer()
                 m: int | None
