@@ -434,12 +434,12 @@ def gen_stream_event(rng: random.Random) -> str:
     if rng.random() < 0.05:
         depth = rng.choice([100, 1000, 100_000])
         return '{"type": "comment-added", "x": ' + "[" * depth + "]" * depth + "}"
-    line = json.dumps(event, ensure_ascii=rng.random() < 0.5)
+    raw = json.dumps(event, ensure_ascii=rng.random() < 0.5).encode("utf-8", "surrogatepass")
     if rng.random() < 0.2:
-        line = _mutate_bytes(rng, line.encode("utf-8", "surrogatepass")).decode(
-            "utf-8", "surrogateescape"
-        )
-    return line
+        raw = _mutate_bytes(rng, raw)
+    # The line as the stream's reader decodes its bytes: a surrogate can only be one that
+    # stands for a bad byte (a JSON escape gives others, which json.loads makes).
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def check_stream_event(line: str) -> str:
