@@ -13,6 +13,7 @@ from pathlib import Path
 from recheck.cli.common import Commands, line_printer, plural, usage_error
 from recheck.models import EVENT_FIELDS
 from recheck.query import lint_query
+from recheck.query.examples import failures
 from recheck.query.signatures import load_signatures
 
 __all__ = ["add_parser", "run"]
@@ -30,7 +31,10 @@ def add_parser(commands: Commands) -> None:
             "not what the author meant (unquoted multi-token terms, leading wildcards, "
             "unknown fields, regexes, no positive clause, broad clauses that match every "
             "event of a file or build: a clause of only field filters, negations or *) "
-            "print as 'file:line: warning: ...' and only fail with --strict."
+            "print as 'file:line: warning: ...' and only fail with --strict. A signature's "
+            "examples: (events its query must match) and counter-examples: (events it must "
+            "not match) are evaluated; each one that fails is an error naming the example "
+            "and the clauses of the query its event did and did not satisfy."
         ),
     )
     check.add_argument(
@@ -65,26 +69,33 @@ def run(args: argparse.Namespace) -> int:
     for error in errors:
         where = f"{error.path}:{error.line}:{error.column}"
         findings.append((str(error.path), f"{where}: error: {error.message}", "red"))
+    failed = 0
     for signature in signatures:
         for warning in lint_query(signature.query, known_fields=args.known_fields):
             text = f"{signature.path}:{signature.line}: warning: {warning}"
             findings.append((str(signature.path), text, "yellow"))
+        for failure in failures(signature):
+            text = f"{signature.path}:{failure.example.line}: error: {failure}"
+            findings.append((str(signature.path), text, "red"))
+            failed += 1
     total = len(signatures) + len(errors)
     if total == 0:
         text = f"{args.directory}: warning: no *.yaml signature files found"
         findings.append((str(args.directory), text, "yellow"))
     findings.sort(key=lambda finding: finding[0])  # stable: a file's errors stay in order
-    warnings = len(findings) - len(errors)
+    warnings = len(findings) - len(errors) - failed
+    examples = sum(len(signature.examples) for signature in signatures)
 
     print_line = line_printer(sys.stdout)
     for _, text, style in findings:
         print_line(text, style)
+    tested = f", {plural(examples, 'example')} ({failed} failed)" if examples else ""
     print_line(
-        f"{plural(total, 'signature')}, {plural(len(errors), 'error')}, "
-        f"{plural(warnings, 'warning')}",
+        f"{plural(total, 'signature')}, {plural(len(errors) + failed, 'error')}, "
+        f"{plural(warnings, 'warning')}{tested}",
         "bold",
     )
-    return 1 if errors or (args.strict and warnings) else 0
+    return 1 if errors or failed or (args.strict and warnings) else 0
 
 
 def _field_list(text: str) -> tuple[str, ...]:

@@ -134,6 +134,8 @@ class _Parser:
         self.fields: set[str] = set()
         self.depth = 0
         self.clauses = 0
+        self.sources: dict[int, str] | None = None
+        """When a dict: id of each clause's node -> its text in the query (``sources``)."""
 
     def count(self, node: Node | None, position: int) -> Node | None:
         """Count ``node``'s leaves toward MAX_CLAUSES; ``position`` is where it began."""
@@ -254,6 +256,16 @@ class _Parser:
         return q
 
     def clause(self, fld: str) -> Node | None:
+        if self.sources is None:
+            return self._clause(fld)
+        start = self.peek().position
+        node = self._clause(fld)
+        if node is not None:
+            last = self.tokens[self.i - 1]
+            self.sources[id(node)] = self.text[start : last.position + len(last.image)]
+        return node
+
+    def _clause(self, fld: str) -> Node | None:
         tok = self.peek()
         if tok.kind in (Kind.TERM, Kind.STAR) and self.peek(1).kind is Kind.COLON:
             fld = "*" if tok.kind is Kind.STAR else discard_escape_char(tok.image)
@@ -510,6 +522,21 @@ def compile_query(text: str, default_field: str = DEFAULT_FIELD) -> Query:
         raise QuerySyntaxError("empty query")
     root = _Parser(text, default_field).top_level()
     return Query(text, root, default_field)
+
+
+def sources(text: str, default_field: str = DEFAULT_FIELD) -> tuple[Node, dict[int, str]]:
+    """The query tree of ``text`` (parsed afresh, not cached) and each clause's text as
+    written in it (by ``id`` of the clause's node), for messages that quote the query.
+
+    Raises QuerySyntaxError for an invalid query, like compile_query.
+    """
+    if not text.strip():
+        raise QuerySyntaxError("empty query")
+    parser = _Parser(text, default_field)
+    parser.sources = {}
+    root = parser.top_level()
+    parser.sources.setdefault(id(root), text.strip())
+    return root, parser.sources
 
 
 def lint_query(

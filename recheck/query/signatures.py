@@ -20,6 +20,7 @@ import yaml
 from recheck.lib.yamlload import parse_with_fast_loader
 from recheck.query import cache as querycache
 from recheck.query.cache import compile_cached
+from recheck.query.examples import EXAMPLE_KEYS, Example
 from recheck.query.parser import Query, QuerySyntaxError, QueryTooLarge
 
 __all__ = ["KNOWN_KEYS", "Signature", "SignatureError", "load_signature", "load_signatures"]
@@ -31,6 +32,7 @@ KNOWN_KEYS = (
     "allow-nonvoting",
     "test_ids",
     "resolved_at",
+    *EXAMPLE_KEYS,
 )
 MAX_FILE_BYTES = 128 << 10
 """A signature file's size at most: a query is at most MAX_QUERY_CHARS (32 KiB), and a
@@ -62,6 +64,9 @@ class Signature:
     test_ids: tuple[str, ...] = ()
     resolved_at: str | None = None
     """ISO date (or the text written) when the bug was marked resolved; None if open."""
+    examples: tuple[Example, ...] = field(default=(), compare=False, repr=False)
+    """Events the query must match (``examples:``) and must not (``counter-examples:``),
+    for ``recheck check``; they change nothing else."""
 
 
 @dataclass(frozen=True)
@@ -274,6 +279,12 @@ def _parse(path: Path, text: str, loader_class: type[yaml.SafeLoader]) -> Signat
         allow_nonvoting=_flag(fields, "allow-nonvoting"),
         test_ids=_test_ids(fields["test_ids"]) if "test_ids" in fields else (),
         resolved_at=_resolved_at(fields["resolved_at"]) if "resolved_at" in fields else None,
+        examples=tuple(
+            example
+            for key in EXAMPLE_KEYS
+            if key in fields
+            for example in _examples(fields[key], matches=key == "examples")
+        ),
     )
 
 
@@ -385,6 +396,71 @@ def _test_ids(field: _Field) -> tuple[str, ...]:
                 f"each test id must be a non-empty string, found {_kind(item_node)}",
             )
     return tuple(value)
+
+
+def _examples(field: _Field, *, matches: bool) -> list[Example]:
+    """``examples:`` or ``counter-examples:``: a list of events, each a mapping of field
+    names to text (or lists of text), ``message`` required, ``tags`` a list."""
+    key_node, value_node, _ = field
+    name = str(key_node.value)
+    _check(field, lambda v: isinstance(v, list), "a list of events ('- message: ...' items)")
+    found: list[Example] = []
+    for index, item_node in enumerate(value_node.value):
+        where = f"{name}[{index}]"
+        if not isinstance(item_node, yaml.MappingNode):
+            raise _Invalid(
+                *_mark(item_node.start_mark),
+                f"{where} must be an event: a mapping of field names to text "
+                f"(message: ..., tags: [...]), found {_kind(item_node)}",
+            )
+        event: dict[str, str | list[str]] = {}
+        for field_node, text_node in item_node.value:
+            if not isinstance(field_node, yaml.ScalarNode) or not field_node.tag.endswith(":str"):
+                raise _Invalid(
+                    *_mark(field_node.start_mark),
+                    f"{where}: field names must be text, found {_kind(field_node)}",
+                )
+            field_name = str(field_node.value)
+            if field_name in event:
+                raise _Invalid(
+                    *_mark(field_node.start_mark),
+                    f"{where}: field '{field_name}' given twice; keep only one",
+                )
+            event[field_name] = _example_value(where, field_name, text_node)
+        if "message" not in event:
+            raise _Invalid(
+                *_mark(item_node.start_mark),
+                f"{where} has no 'message'; copy the log line the signature is about",
+            )
+        found.append(Example(index, item_node.start_mark.line + 1, event, matches))
+    return found
+
+
+def _example_value(where: str, name: str, node: yaml.Node) -> str | list[str]:
+    """An example field's value as an event holds it: text as written (``42`` and
+    ``true`` are the text they were written as, as in ``recheck match``), or a list."""
+    if isinstance(node, yaml.ScalarNode) and not node.tag.endswith(":null"):
+        if name == "tags":
+            raise _Invalid(
+                *_mark(node.start_mark),
+                f"{where}: 'tags' must be a list such as [console, screen-n-cpu.txt], "
+                f"found {_kind(node)}",
+            )
+        return str(node.value)
+    if isinstance(node, yaml.SequenceNode):
+        values: list[str] = []
+        for item in node.value:
+            if not isinstance(item, yaml.ScalarNode) or item.tag.endswith(":null"):
+                raise _Invalid(
+                    *_mark(item.start_mark),
+                    f"{where}: each value of '{name}' must be text, found {_kind(item)}",
+                )
+            values.append(str(item.value))
+        return values
+    raise _Invalid(
+        *_mark(node.start_mark),
+        f"{where}: '{name}' must be text or a list of text, found {_kind(node)}",
+    )
 
 
 def _resolved_at(field: _Field) -> str | None:
