@@ -335,6 +335,27 @@ class StoreContract:
         recent = store.matches_for("900", days=2, now=NOW)
         assert {m.build.uuid for m in recent} <= {"b-fail-gate", "b-ok-check"}
 
+    def test_matches_between_gives_every_bug_in_the_window(self, store: Store) -> None:
+        sigs = [make_signature("900", 'message:"delete failed"'),
+                make_signature("901", "message:traceback AND tags:screen")]  # fmt: skip
+        sample = ingest_sample(store, sigs)
+        since = NOW - timedelta(days=5)
+        got = store.matches_between(since)
+        expected = sorted(
+            (bug, uuid, event_id)
+            for bug, query in (("900", sigs[0].query), ("901", sigs[1].query))
+            for uuid, event_id in sample.expected(query, since)
+        )
+        assert expected and {bug for bug, _, _ in expected} == {"900", "901"}
+        assert sorted((m.bug, m.build.uuid, f"{m.filename}:{m.line}") for m in got) == expected
+        assert [m.build.time for m in got] == sorted(m.build.time for m in got)
+        assert {m.build.build.build_status for m in got} >= {"FAILURE"}
+        everything = store.matches_between()
+        assert {m.build.uuid for m in everything} > {m.build.uuid for m in got}
+        assert store.matches_between(NOW - timedelta(days=30), NOW - timedelta(days=5)) == [
+            m for m in everything if m.build.time < since
+        ]
+
     # -------------------------------------------------------------- retention
 
     def test_gc_drops_old_events_then_old_builds(self, store: Store) -> None:

@@ -227,6 +227,13 @@ class Store(Protocol):
         """The matches of ``bug`` in builds of the last ``days``, oldest build first."""
         ...
 
+    def matches_between(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredMatch]:
+        """Every bug's matches in builds with ``since <= time < until`` (None: no bound),
+        oldest build first: what ``recheck stats`` measures signatures by."""
+        ...
+
     def builds(
         self,
         since: datetime | None = None,

@@ -185,15 +185,26 @@ class Searches(StoreClient):
         new copy's matches before it makes them current).
         """
         since = days_before(utc(now), days)
-        Q = self._dsl.Q
+        return self._matches([self._term("bug", bug), self._range("build_time", gte=since)])
+
+    def matches_between(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredMatch]:
+        """Every bug's matches in builds with ``since <= time < until``, oldest build first."""
+        window = {op: m for op, m in (("gte", since), ("lt", until)) if m is not None}
+        return self._matches([self._range("build_time", **window)] if window else [])
+
+    def _matches(self, filters: list[Clause]) -> list[StoredMatch]:
+        """The matches ``filters`` select, of each build's current generation only (a
+        re-ingest writes the new copy's matches before it makes them current)."""
         hits = list(
             self._pages(
                 [self.settings.matches_index],
-                Q("bool", filter=[self._term("bug", bug), self._range("build_time", gte=since)]),
+                self._dsl.Q("bool", filter=filters),
                 # generation too: during a re-ingest two copies share the rest of the
                 # key, and search_after would skip a tie across a page boundary.
-                [{"build_time": "asc"}, {"build_uuid": "asc"}, {"filename": "asc"},
-                 {"line": "asc"}, {"generation": "asc"}],
+                [{"build_time": "asc"}, {"build_uuid": "asc"}, {"bug": "asc"},
+                 {"filename": "asc"}, {"line": "asc"}, {"generation": "asc"}],
             )
         )  # fmt: skip
         builds = self._builds_by_uuid({str(hit["_source"]["build_uuid"]) for hit in hits})
@@ -203,8 +214,8 @@ class Searches(StoreClient):
             stored, generation = builds.get(str(source["build_uuid"]), (None, None))
             if stored is not None and source.get("generation") == generation:
                 found.append(
-                    StoredMatch(bug, str(source["filename"]), int(source["line"]),
-                                str(source["message"]), stored)
+                    StoredMatch(str(source["bug"]), str(source["filename"]),
+                                int(source["line"]), str(source["message"]), stored)
                 )  # fmt: skip
         return found
 

@@ -371,13 +371,26 @@ def newest_time(conn: sqlite3.Connection) -> datetime | None:
 
 
 def matches_for(conn: sqlite3.Connection, bug: str, since: datetime) -> list[StoredMatch]:
+    return _matches(conn, "m.bug = ? AND b.time >= ?", (bug, seconds(since)))
+
+
+def matches_between(
+    conn: sqlite3.Connection, since: datetime | None, until: datetime | None
+) -> list[StoredMatch]:
+    """Every bug's matches in builds with ``since <= time < until``, oldest build first."""
+    low = -(2**62) if since is None else seconds(since)
+    high = 2**62 if until is None else seconds(until)
+    return _matches(conn, "b.time >= ? AND b.time < ?", (low, high))
+
+
+def _matches(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> list[StoredMatch]:
     sql = _BUILD_SELECT.replace(
-        "SELECT b.fields", "SELECT m.filename, m.line, m.message, b.fields", 1
+        "SELECT b.fields", "SELECT m.bug, m.filename, m.line, m.message, b.fields", 1
     ).replace("FROM builds AS b", "FROM matches AS m JOIN builds AS b USING (build_uuid)")
-    sql += " WHERE m.bug = ? AND b.time >= ? ORDER BY b.time, b.build_uuid, m.filename, m.line"
+    sql += f" WHERE {where} ORDER BY b.time, b.build_uuid, m.bug, m.filename, m.line"
     builds: dict[str, StoredBuild] = {}
     found: list[StoredMatch] = []
-    for filename, line, message, *build_row in conn.execute(sql, (bug, seconds(since))):
+    for bug, filename, line, message, *build_row in conn.execute(sql, params):
         stored = _stored_build(*build_row)
         stored = builds.setdefault(stored.uuid, stored)  # one object per build
         found.append(StoredMatch(bug, filename, int(line), message, stored))

@@ -433,6 +433,14 @@ class EmbeddedStore:
         since = days_before(utc(now), days)
         return self._read(lambda conn: catalog.matches_for(conn, bug, since))
 
+    def matches_between(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredMatch]:
+        """Every bug's matches in builds with ``since <= time < until``, oldest build first."""
+        low = None if since is None else utc(since)
+        high = None if until is None else utc(until)
+        return self._read(lambda conn: catalog.matches_between(conn, low, high))
+
     def builds(
         self,
         since: datetime | None = None,
