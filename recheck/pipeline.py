@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_events, build_files, open_build_file, read_build_info
@@ -22,6 +23,9 @@ from recheck.query.signatures import Signature
 from recheck.scan.forkmap import fork_map
 from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
 from recheck.store.base import Store, applicable, classify_events
+
+if TYPE_CHECKING:
+    from recheck.logs.testresults import SubunitResults
 
 __all__ = [
     "DEFAULT_EXAMPLES",
@@ -68,6 +72,20 @@ class Classification:
         return f"{self.build.log_url.rstrip('/')}/{match.filename}#{match.line}"
 
 
+def read_tests(
+    source: LogSource, on_problem: Callable[[FileProblem], None]
+) -> SubunitResults | None:
+    """The build's test results from its subunit streams; None when it has none."""
+    # python-subunit is imported only here: most classifications need no test results.
+    from recheck.logs.testresults import build_test_results
+
+    tests = build_test_results(source.paths(), source.open)
+    for problem in tests.problems if tests is not None else ():
+        path, _, message = problem.partition(": ")
+        on_problem(FileProblem(path, message))
+    return tests
+
+
 def signatures_for(
     source: LogSource,
     build: Build,
@@ -77,13 +95,7 @@ def signatures_for(
     """``applicable`` for a build's logs: reads its test results when a signature needs them."""
     tests = None
     if any(signature.test_ids for signature in signatures):
-        # python-subunit is imported only here: most classifications need no test results.
-        from recheck.logs.testresults import build_test_results
-
-        tests = build_test_results(source.paths(), source.open)
-        for problem in tests.problems if tests is not None else ():
-            path, _, message = problem.partition(": ")
-            on_problem(FileProblem(path, message))
+        tests = read_tests(source, on_problem)
     return applicable(signatures, build, tests)
 
 
@@ -94,6 +106,8 @@ class Ingested:
     uuid: str
     events: int
     matches: list[Match]
+    tests: SubunitResults | None = None
+    """Its test results (None: no subunit stream), stored with it."""
 
 
 def ingest_build(
@@ -111,14 +125,16 @@ def ingest_build(
     """Store every event of the build and its matches, reading its logs once.
 
     The matches are what ``classify_build`` reports (same signatures, same order): they
-    are computed from the same event stream the store indexes, batch by batch.
+    are computed from the same event stream the store indexes, batch by batch. The
+    build's test results (its subunit streams) are stored with it, passing or failing.
     """
     problem = on_problem or (lambda _: None)
     events = build_events(source, build, rules=rules, keep_debug=keep_debug, on_problem=problem)
-    chosen, _ = signatures_for(source, build, signatures, problem)
+    tests = read_tests(source, problem)
+    chosen, _ = applicable(signatures, build, tests)
     tee = _MatchingTee(events, chosen, on_count or (lambda _: None))
-    uuid = store.ingest(build, tee.events(), tee.matches(), when=when)
-    return Ingested(uuid, tee.count, tee.found)
+    uuid = store.ingest(build, tee.events(), tee.matches(), when=when, tests=tests)
+    return Ingested(uuid, tee.count, tee.found, tests)
 
 
 class _MatchingTee:

@@ -49,6 +49,8 @@ from typing import BinaryIO, Literal
 import subunit  # type: ignore[import-untyped]
 from testtools import ExtendedToStreamDecorator, StreamResult
 
+from recheck.logs.subunitfast import Rest, read_packets
+
 __all__ = [
     "FAILED_STATUSES",
     "NONE_FAILED",
@@ -56,6 +58,7 @@ __all__ = [
     "SUBUNIT_NAMES",
     "SUBUNIT_PATHS",
     "SubunitResults",
+    "TestRun",
     "build_test_results",
     "failed_tests",
     "find_subunit",
@@ -108,6 +111,33 @@ _MAX_PROBLEMS = 10
 _MAX_PARSER_ERRORS = 1000
 
 
+DETAILS_MAX_CHARS = 16 * 1024
+"""Attachment text kept per failed test (traceback first, then the others, each cut to
+its end when the rest does not fit): enough for a traceback, never a test's whole log."""
+_WORKER_TAG = "worker-"
+
+
+@dataclass(frozen=True, slots=True)
+class TestRun:
+    """One test's result in a run: what the history and the run view keep."""
+
+    __test__ = False  # not a pytest test class
+
+    test_id: str
+    status: str
+    """Final status (``success``, ``fail``, ``skip``, ``xfail``, ``uxsuccess``), or
+    ``incomplete`` for a test the stream started but never finished."""
+    start: float | None = None
+    """When it started (seconds since the epoch); None when the stream does not say."""
+    duration: float | None = None
+    """Seconds from its start to its final status; None when unknown."""
+    worker: str | None = None
+    """Its worker tag (stestr's ``worker-N``), None when untagged."""
+    details: tuple[tuple[str, str], ...] = ()
+    """For a failed test, its attachments by name (``traceback`` first), at most
+    ``DETAILS_MAX_CHARS`` in all; empty for the others."""
+
+
 @dataclass(frozen=True)
 class SubunitResults:
     """What one subunit stream (or several, merged) says about a test run."""
@@ -122,6 +152,9 @@ class SubunitResults:
     """What was wrong with the stream: truncated, corrupt packets, not subunit, unreadable."""
     format: Literal["v2", "v1"] | None = None
     """The subunit version read; None when the stream held no subunit at all."""
+    runs: tuple[TestRun, ...] = ()
+    """Every test with its final status, timing and worker, in the order they ended
+    (the incomplete ones last)."""
 
     @property
     def readable(self) -> bool:
@@ -168,6 +201,13 @@ def failed_tests(stream: BinaryIO) -> SubunitResults:
 
 
 def _read_v2(source: _ParserInput, collector: _Collector) -> None:
+    # Well-formed packets first, fast; python-subunit's parser from the first that is not.
+    try:
+        consumed, held = read_packets(source.raw_read, collector)
+    except _Stop:
+        return
+    source.offset += consumed
+    source.resume(held)
     parser = subunit.ByteStreamToStreamResult(source, non_subunit_name=_NON_SUBUNIT)
     try:
         parser.run(collector)
@@ -265,7 +305,7 @@ class _ParserInput:
     """
 
     def __init__(self, buffered: io.BufferedReader[_Guarded]) -> None:
-        self._buffered = buffered
+        self._buffered: io.BufferedReader[_Guarded] | io.BufferedReader[Rest] = buffered
         self.offset = 0
         self.skipped = 0
 
@@ -284,6 +324,15 @@ class _ParserInput:
         data = self._buffered.read(size)
         self.offset += len(data)
         return data
+
+    def raw_read(self, size: int) -> bytes:
+        """Bytes for the fast reader (which counts them itself: see ``resume``)."""
+        return self._buffered.read(size)
+
+    def resume(self, held: bytes) -> None:
+        """Go on from bytes the fast reader read but did not consume."""
+        if held:
+            self._buffered = io.BufferedReader(Rest(held, self._buffered.read), 1 << 16)
 
     def readline(self, limit: int = -1) -> bytes:
         data = self._buffered.readline(limit)
@@ -316,6 +365,9 @@ class _Collector(StreamResult):
         self._source = source
         self._status: dict[str, str] = {}
         self._inprogress: set[str] = set()
+        self._started: dict[str, float] = {}
+        self._attachments: dict[str, dict[str, list[bytes]]] = {}
+        self._runs: dict[str, TestRun] = {}
         self._problems: list[str] = []
         self._dropped_problems = 0
         self._parser_errors = 0
@@ -337,6 +389,19 @@ class _Collector(StreamResult):
         route_code: str | None = None,
         timestamp: object = None,
     ) -> None:
+        when = None if timestamp is None else timestamp.timestamp()  # type: ignore[attr-defined]
+        self.packet(test_id, test_status, test_tags, file_name, file_bytes, when)  # type: ignore[arg-type]
+
+    def packet(
+        self,
+        test_id: str | None,
+        test_status: str | None,
+        test_tags: set[str] | None,
+        file_name: str | None,
+        file_bytes: bytes | memoryview | None,
+        timestamp: float | None,
+    ) -> None:
+        """One packet's fields (``recheck.logs.subunitfast.PacketSink``)."""
         if test_id == _PARSER_ID:
             if file_name == "Parser Error" and file_bytes is not None:
                 self._parser_error(bytes(file_bytes).decode("utf-8", "replace"))
@@ -347,13 +412,45 @@ class _Collector(StreamResult):
         self._packets += 1
         if test_id is None:
             return
+        if file_name is not None and file_bytes:
+            self._attach(test_id, file_name, file_bytes)
         if test_status == "inprogress":
             self._inprogress.add(test_id)
+            if timestamp is not None:
+                self._started[test_id] = timestamp
         elif test_status in _FINAL_STATUSES:
             if self.closing and test_id in self._inprogress:
                 return
             self._status[test_id] = test_status
             self._inprogress.discard(test_id)
+            self._finish(test_id, test_status, test_tags, timestamp)
+
+    def _attach(self, test_id: str, name: str, data: bytes | memoryview) -> None:
+        """Keep a test's attachment until its status says whether it failed: only the
+        last ``DETAILS_MAX_CHARS`` bytes of each (a failed test keeps no more)."""
+        parts = self._attachments.setdefault(test_id, {}).setdefault(name, [])
+        parts.append(bytes(data[-DETAILS_MAX_CHARS:]))
+        if len(parts) > 1 and sum(map(len, parts)) > 2 * DETAILS_MAX_CHARS:
+            parts[:] = [b"".join(parts)[-DETAILS_MAX_CHARS:]]
+
+    def _finish(
+        self, test_id: str, status: str, tags: set[str] | None, end: float | None
+    ) -> None:
+        start = self._started.pop(test_id, None)
+        worker = None
+        if tags:
+            worker = next((t for t in tags if t.startswith(_WORKER_TAG)), None)
+        attachments = self._attachments.pop(test_id, None)
+        details = _details(attachments) if attachments and status in FAILED_STATUSES else ()
+        self._runs.pop(test_id, None)  # a test run twice: the last result is its result
+        self._runs[test_id] = TestRun(
+            test_id,
+            status,
+            start if start is not None else end,
+            None if start is None or end is None else max(0.0, end - start),
+            worker,
+            details,
+        )
 
     def problem(self, message: str) -> None:
         if len(self._problems) < _MAX_PROBLEMS:
@@ -432,13 +529,34 @@ class _Collector(StreamResult):
                 f"{len(self._inprogress)} test(s) started but never finished "
                 "(the stream ends first: a killed or timed-out run?)"
             )
+        incomplete = (
+            TestRun(t, "incomplete", self._started.get(t)) for t in sorted(self._inprogress)
+        )
         return SubunitResults(
             failed=frozenset(t for t, s in self._status.items() if s in FAILED_STATUSES),
             incomplete=frozenset(self._inprogress),
             counts=dict(sorted(Counter(self._status.values()).items())),
             problems=tuple(problems),
             format=fmt_read,
+            runs=(*self._runs.values(), *incomplete),
         )
+
+
+def _details(attachments: dict[str, list[bytes]]) -> tuple[tuple[str, str], ...]:
+    """A failed test's attachments as text, ``traceback`` first, ``DETAILS_MAX_CHARS`` in
+    all: each one that does not fit whole keeps its end (where a log says what failed)."""
+    names = sorted(attachments, key=lambda n: (n != "traceback", n != "reason", n))
+    room = DETAILS_MAX_CHARS
+    kept: list[tuple[str, str]] = []
+    for name in names:
+        if room <= 0:
+            break
+        text = b"".join(attachments[name]).decode("utf-8", "replace")
+        if len(text) > room:
+            text = f"[... {len(text) - room} characters cut]\n" + text[-room:]
+        kept.append((name[:200], text))
+        room -= len(text)
+    return tuple(kept)
 
 
 def _looks_like_v2(head: bytes) -> bool:
@@ -508,6 +626,7 @@ def merge_results(results: Sequence[tuple[str, SubunitResults]]) -> SubunitResul
         counts=dict(sorted(counts.items())),
         problems=tuple(f"{path}: {p}" for path, r in results for p in r.problems),
         format=formats[0] if formats else None,
+        runs=tuple(run for _, r in results for run in r.runs),
     )
 
 

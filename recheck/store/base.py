@@ -127,6 +127,8 @@ class GcCounts:
     events: int = 0
     builds: int = 0
     matches: int = 0
+    tests: int = 0
+    """Builds whose test results were dropped (they go with the events)."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,12 @@ class Store(Protocol):
         events: Iterable[tuple[str, Event]],
         matches: Iterable[Match],
         when: datetime | None = None,
+        *,
+        tests: SubunitResults | None = None,
     ) -> str:
         """Store a build with all its events and matches, replacing any earlier copy.
 
+        ``tests`` are its test results (None: it has no subunit stream), kept with it.
         All or nothing: readers and a later ``open`` see the whole build or none of it.
         Returns the build's uuid (generated when ``build.build_uuid`` is None).
         """

@@ -10,7 +10,7 @@ import uuid as uuidlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from recheck.logs.build import Build
@@ -29,6 +29,9 @@ from recheck.store.elastic.documents import (
     source_text,
 )
 from recheck.store.embedded.store import generated_uuid
+
+if TYPE_CHECKING:
+    from recheck.logs.testresults import SubunitResults
 
 __all__ = ["GC_INTERVAL", "Writes"]
 
@@ -61,6 +64,8 @@ class Writes(StoreClient):
         events: Iterable[tuple[str, Event]],
         matches: Iterable[Match],
         when: datetime | None = None,
+        *,
+        tests: SubunitResults | None = None,
     ) -> str:
         """Index ``build``'s events into its day's index, then its matches and the build.
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from recheck.lib import sqlite
 from recheck.logs.build import BUILD_FIELDS, Build
 from recheck.store.base import StoredBuild, StoredMatch, StoreError
+from recheck.store.embedded.testcatalog import migration_tests
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect", "put_build", "transaction"]
 
@@ -94,7 +95,7 @@ def _migration_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, migration_tests)
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

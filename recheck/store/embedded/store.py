@@ -35,12 +35,13 @@ from recheck.store.base import (
     signature_hash,
     utc,
 )
-from recheck.store.embedded import catalog
+from recheck.store.embedded import catalog, testcatalog
 from recheck.store.embedded.index import INDEX_VERSION, EventIndex, candidate_query
 
 if TYPE_CHECKING:
     import tantivy
 
+    from recheck.logs.testresults import SubunitResults
     from recheck.models import Match
 
 __all__ = ["GARBAGE_GRACE", "GC_INTERVAL", "AlreadyStored", "EmbeddedStore", "generated_uuid"]
@@ -261,8 +262,12 @@ class EmbeddedStore:
         events: Iterable[tuple[str, Event]],
         matches: Iterable[Match],
         when: datetime | None = None,
+        *,
+        tests: SubunitResults | None = None,
     ) -> str:
         """Store ``build`` with its events and matches, replacing an earlier copy; all or none.
+
+        ``tests`` (its subunit results) go in the same catalog transaction as the build row.
 
         ``when`` is the build's time (its start or end; default now): time windows and
         retention go by it. A build without a uuid gets one from ``generated_uuid``,
@@ -307,6 +312,7 @@ class EmbeddedStore:
                     events=count,
                     matches=rows,
                 )
+                testcatalog.put_tests(conn, build, moment, tests)
             self._step("catalog-committed")
             self._collect_garbage(writer, started)
             self._step("garbage-collected")
@@ -355,6 +361,7 @@ class EmbeddedStore:
         with self._writing() as writer:
             with catalog.transaction(conn):
                 catalog.drop_events_before(conn, event_cut)
+                tested = testcatalog.drop_tests_before(conn, event_cut)
                 builds, matches = catalog.drop_builds_before(conn, build_cut, moment)
                 catalog.set_meta(conn, "last_gc", str(catalog.seconds(utc(None))))
             events = self._index.count_before(catalog.seconds(event_cut))
@@ -362,7 +369,7 @@ class EmbeddedStore:
                 self._index.delete_before(writer, catalog.seconds(event_cut))
                 writer.commit()
             self._collect_garbage(writer, max(moment, utc(None)))
-        return GcCounts(events=events, builds=builds, matches=matches)
+        return GcCounts(events=events, builds=builds, matches=matches, tests=tested)
 
     # ------------------------------------------------------------------ reading
 
