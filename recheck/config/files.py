@@ -136,6 +136,12 @@ class PagesConfig:
     """Regexes matching a whole project name: those projects form the first group."""
     excluded_jobs: str | None = None
     """A regex searched in job names: matching jobs are left off the uncategorized page."""
+    review_url: str | None = None
+    """A change's review page: a template of ``{project}``, ``{change}``, ``{patchset}``;
+    None: ``gerrit.url`` + ``/c/{project}/+/{change}/{patchset}`` when that is set."""
+    build_url: str | None = None
+    """A build's page: a template of ``{uuid}``, ``{tenant}``, ``{job}``, ``{project}``;
+    None: ``zuul.url`` + ``/t/{tenant}/build/{uuid}`` when that is set."""
 
 
 @dataclass(frozen=True)
@@ -237,8 +243,23 @@ def _config(text: str, path: Path, loader: type[yaml.SafeLoader]) -> Config:
             **_given(document.store, ("event_days", "build_days")),
             path=None if document.store.path is None else path.parent / document.store.path,
         ),
-        pages=PagesConfig(**_given(document.pages)),
+        pages=PagesConfig(**{**_linked_pages(data), **_given(document.pages)}),
     )
+
+
+def _linked_pages(data: Mapping[str, Any]) -> dict[str, str]:
+    """The pages' review and build links the gerrit and zuul sections imply (the pages
+    section may say otherwise)."""
+    links = {}
+    gerrit, zuul = data.get("gerrit"), data.get("zuul")
+    if isinstance(gerrit, dict):
+        root = gerrit.get("url") or (f"https://{gerrit['host']}" if gerrit.get("host") else "")
+        if isinstance(root, str) and root:
+            links["review_url"] = root.rstrip("/") + "/c/{project}/+/{change}/{patchset}"
+    if isinstance(zuul, dict) and isinstance(zuul.get("url"), str) and zuul["url"]:
+        tenant = zuul.get("tenant") if isinstance(zuul.get("tenant"), str) else None
+        links["build_url"] = zuul["url"].rstrip("/") + f"/t/{tenant or '{tenant}'}/build/{{uuid}}"
+    return links
 
 
 def _local_roots(fetch: BaseModel, path: Path) -> tuple[tuple[str, Path], ...]:

@@ -240,12 +240,34 @@ def _list_of_regexes(value: object) -> object:
     return value
 
 
+def _link(*names: str) -> Callable[[object], str]:
+    """A check that the value is an http(s) URL template of only ``names``."""
+    allowed = ", ".join("{" + name + "}" for name in names)
+
+    def check(value: object) -> str:
+        if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value.strip()):
+            fail(f"{{name}} must be an http(s) URL template of {allowed}, found {kind(value)}")
+        used = set(re.findall(r"{([^{}]*)}", value))
+        if not used <= set(names):
+            unknown = ", ".join("{" + name + "}" for name in sorted(used - set(names)))
+            fail(f"{{name}} may hold {allowed}, not {unknown}")
+        return value.strip()
+
+    return check
+
+
 class PagesSection(Section):
     title: Annotated[str, BeforeValidator(_title)] | None = None
     queue: Annotated[str, BeforeValidator(_queue)] | None = None
     days: Annotated[int, BeforeValidator(whole(1, 90))] | None = None
     integrated_gate: Annotated[tuple[Regex, ...], BeforeValidator(_list_of_regexes)] | None = None
     excluded_jobs: Regex | None = None
+    review_url: Annotated[str, BeforeValidator(_link("project", "change", "patchset"))] | None = (
+        None
+    )
+    build_url: Annotated[str, BeforeValidator(_link("uuid", "tenant", "job", "project"))] | None = (
+        None
+    )
 
 
 class BugTrackerSection(Section):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from recheck.config.files import PagesConfig
 from recheck.models import BugTracker, Match
@@ -171,6 +172,16 @@ class TrendsPage:
     hidden: list[str]
     """Bugs left off because their signature says ``suppress-graph``."""
 
+    @property
+    def active(self) -> list[TrendCard]:
+        """The cards of signatures with hits in the window: drawn in full."""
+        return [card for card in self.cards if not card.quiet]
+
+    @property
+    def quiet(self) -> list[Bug]:
+        """The signatures without a hit in the window: one compact list at the end."""
+        return [card.bug for card in self.cards if card.quiet]
+
 
 def trends_page(
     builds: Iterable[StoredBuild],
@@ -231,6 +242,12 @@ class FailedBuild:
     change: str | None
     patchset: str | None
     log_url: str | None
+    review_url: str | None = None
+    """The change's review page (``pages.review_url``), when known."""
+    build_url: str | None = None
+    """The build's page on Zuul (``pages.build_url``), when known."""
+    error: MatchLine | None = None
+    """The build's most telling error line (``recheck.web.errorline``), when one is found."""
 
 
 @dataclass(frozen=True)
@@ -280,9 +297,9 @@ class UncategorizedPage:
     excluded_jobs: str | None
 
     @property
-    def rate(self) -> float:
-        """The overall classification rate (0 to 1)."""
-        return self.classified / self.failures if self.failures else 1.0
+    def rate(self) -> float | None:
+        """The overall classification rate (0 to 1); None without failed builds."""
+        return self.classified / self.failures if self.failures else None
 
 
 def window_days(label: str) -> float | None:
@@ -296,9 +313,11 @@ def uncategorized_page(
     settings: PagesConfig,
     top: Header,
     window: str,
+    error_line: Callable[[StoredBuild], MatchLine | None] = lambda stored: None,
 ) -> UncategorizedPage:
     """Failed voting builds of ``settings.queue`` in the ``window`` that no signature of
-    ``signatures`` matched, among ``builds`` (which may hold any others)."""
+    ``signatures`` matched, among ``builds`` (which may hold any others); ``error_line``
+    gives each listed build's most telling line."""
     days = window_days(window)
     if days is None:
         raise ValueError(f"unknown window {window!r}; one of {', '.join(dict(WINDOWS))}")
@@ -322,9 +341,13 @@ def uncategorized_page(
         integrated = any(p.fullmatch(build.project or "") for p in gate)
         explained = bool(known.intersection(stored.bugs))
         by_group[integrated].setdefault(job, []).append((stored, explained))
+
+    def failed(stored: StoredBuild) -> FailedBuild:
+        return _failed(stored, settings, error_line(stored))
+
     groups = [
-        _group("integrated gate", by_group[True]),
-        _group("other projects", by_group[False]),
+        _group("integrated gate", by_group[True], failed),
+        _group("other projects", by_group[False], failed),
     ]
     return UncategorizedPage(
         top,
@@ -338,19 +361,38 @@ def uncategorized_page(
     )
 
 
-def _group(name: str, jobs: Mapping[str, list[tuple[StoredBuild, bool]]]) -> Group:
+def _group(
+    name: str,
+    jobs: Mapping[str, list[tuple[StoredBuild, bool]]],
+    failed: Callable[[StoredBuild], FailedBuild],
+) -> Group:
     rates = []
     for job, found in jobs.items():
         newest_first = sorted(found, key=lambda item: item[0].time, reverse=True)
-        unexplained = [_failed(stored) for stored, explained in newest_first if not explained]
+        unexplained = [failed(stored) for stored, explained in newest_first if not explained]
         rates.append(JobRate(job, len(found), len(found) - len(unexplained), unexplained))
     rates.sort(key=lambda rate: (-len(rate.uncategorized), rate.job))
     failures = sum(rate.failures for rate in rates)
     return Group(name, failures, sum(rate.classified for rate in rates), rates)
 
 
-def _failed(stored: StoredBuild) -> FailedBuild:
+def _failed(stored: StoredBuild, settings: PagesConfig, error: MatchLine | None) -> FailedBuild:
     build = stored.build
+    review = None
+    if build.build_change and build.project:
+        review = _link(
+            settings.review_url,
+            project=build.project,
+            change=build.build_change,
+            patchset=build.build_patchset or "",
+        )
+    found = _link(
+        settings.build_url,
+        uuid=stored.uuid,
+        tenant=build.tenant,
+        job=build.build_name,
+        project=build.project,
+    )
     return FailedBuild(
         stored.time,
         build.build_name or UNKNOWN,
@@ -361,7 +403,26 @@ def _failed(stored: StoredBuild) -> FailedBuild:
         build.build_change,
         build.build_patchset,
         web_url(build.log_url),
+        review,
+        found,
+        error,
     )
+
+
+def _link(template: str | None, **values: str | None) -> str | None:
+    """``template`` with ``values`` put in (URL-quoted); None when it is None, or needs a
+    value the build lacks, or does not give a web URL."""
+    if template is None:
+        return None
+    used = set(re.findall(r"{([^{}]*)}", template))
+    if any(not values.get(name) for name in used if name != "patchset"):
+        return None
+    quoted = {name: quote(value or "", safe="/") for name, value in values.items()}
+    try:
+        text = template.format(**quoted).rstrip("/")
+    except (KeyError, IndexError, ValueError):
+        return None
+    return web_url(text)
 
 
 # --------------------------------------------------------------------------- bug page

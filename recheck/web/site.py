@@ -16,10 +16,12 @@ from recheck.models import BugTracker
 from recheck.query.signatures import Signature
 from recheck.store.base import Store, StoredBuild, utc
 from recheck.store.freshness import freshness
+from recheck.web.errorline import error_line
 from recheck.web.pages import (
     WINDOWS,
     BugPage,
     Header,
+    MatchLine,
     TrendsPage,
     UncategorizedPage,
     bug_page,
@@ -54,6 +56,7 @@ class Snapshot:
     def __post_init__(self) -> None:
         self.now = utc(self.now)
         self._by_bug = {s.bug: s for s in self.signatures}
+        self._error_lines: dict[str, MatchLine | None] = {}
 
     @cached_property
     def header(self) -> Header:
@@ -98,7 +101,15 @@ class Snapshot:
         """The uncategorized failures of ``window`` (``24h``, ``2d``...); None if unknown."""
         if window not in dict(WINDOWS):
             return None
-        return uncategorized_page(self.builds, self.signatures, self.settings, self.header, window)
+        return uncategorized_page(
+            self.builds, self.signatures, self.settings, self.header, window, self.error_line
+        )
+
+    def error_line(self, stored: StoredBuild) -> MatchLine | None:
+        """The build's most telling error line, searched once per snapshot."""
+        if stored.uuid not in self._error_lines:
+            self._error_lines[stored.uuid] = error_line(self.store, stored)
+        return self._error_lines[stored.uuid]
 
     def bug(self, bug: str) -> BugPage | None:
         """The page of the signature of ``bug``; None when no signature has that id."""

@@ -169,18 +169,28 @@ def test_gate_trends_count_only_gate_builds(store: Store, data: Data) -> None:
     assert len(gate) < everywhere, "the data has check-pipeline hits too"
 
 
-def test_trends_html_has_one_card_per_graphed_signature_quiet_ones_greyed(store: Store) -> None:
+def test_trends_html_draws_active_signatures_and_lists_quiet_ones_at_the_end(
+    store: Store,
+) -> None:
     page = snapshot(store).trends(None)
     html = Renderer().html(page, Links("index", live=False))
     tags = Tags(html)
-    cards = tags.having("article", "card")
-    assert len(cards) == len(page.cards)
-    quiet = [c for c in page.cards if c.quiet]
-    assert len(tags.having("article", "quiet")) == len(quiet) > 0
-    busy = len(page.cards) - len(quiet)
-    assert len(tags.having("svg")) == busy
+    quiet = [c.bug.bug for c in page.cards if c.quiet]
+    busy = [c.bug.bug for c in page.cards if not c.quiet]
+    assert len(quiet) > len(busy) > 0, "the shipped signatures are mostly quiet here"
+    # A card (with its chart) per signature with hits; the others one line each, after.
+    assert [c["id"] for c in tags.having("article", "card")] == [f"bug-{b}" for b in busy]
+    assert len(tags.having("svg")) == len(busy)
+    listed = [str(a["id"]) for a in tags.having("li") if str(a.get("id")).startswith("bug-")]
+    assert listed == [f"bug-{b}" for b in quiet]
+    assert html.index('id="quiet"') > html.index(f'id="bug-{busy[-1]}"')
+    assert f"{len(quiet)} of {len(page.cards)} signatures had no hit" in " ".join(tags.text)
     assert "bugs/demo-1.html" in tags.hrefs()
     assert "index.json" in tags.hrefs()
+    # Red only where failures happened in the last 24 hours.
+    alarms = tags.having("strong", "alarm")
+    assert len(alarms) == sum(1 for c in page.cards if c.failures_24h) > 0
+    assert len(tags.having("strong", "fails24")) == len(busy) > len(alarms)
 
 
 def test_header_says_how_far_behind_the_newest_event_is(store: Store, data: Data) -> None:
@@ -310,6 +320,52 @@ def test_uncategorized_html_links_each_build_to_its_logs(store: Store, data: Dat
     assert [a["href"] for a in current] == ["uncategorized.html", "uncategorized-7d.html"]
 
 
+LINKED = PagesConfig(
+    review_url="https://review.example.org/c/{project}/+/{change}/{patchset}",
+    build_url="https://zuul.example.org/t/openstack/build/{uuid}",
+)
+
+
+def test_uncategorized_builds_link_to_review_and_build_and_show_an_error_line(
+    store: Store, data: Data
+) -> None:
+    page = snapshot(store, LINKED).uncategorized("10d")
+    assert page is not None
+    html = Renderer().html(page, Links("uncategorized-10d", live=False))
+    tags = Tags(html)
+    unexplained = [m.build for m in data.failed_gate(10) if not m.bugs]
+    for build in unexplained:
+        review = f"https://review.example.org/c/{build.project}/+/{build.build_change}/2"
+        assert review in tags.hrefs()
+        assert f"https://zuul.example.org/t/openstack/build/{build.build_uuid}" in tags.hrefs()
+    listed = [b for g in page.groups for j in g.jobs for b in j.uncategorized]
+    with_line = [b for b in listed if b.error is not None]
+    # The generated builds hold slices of a real console: some end in its failures.
+    assert 0 < len(with_line) < len(listed)
+    for build in with_line:
+        assert build.error is not None and build.log_url is not None
+        assert build.error.url == f"{build.log_url}{build.error.filename}#{build.error.line}"
+        assert build.error.url in tags.hrefs() and build.error.message in html
+    assert len(tags.having("div", "error-line")) == len(listed)
+    assert len(tags.having("div", "none")) == len(listed) - len(with_line)
+    # Without the templates (no gerrit.url, no zuul.url), only the logs are linked.
+    plain = snapshot(store).uncategorized("10d")
+    assert plain is not None
+    hrefs = Tags(Renderer().html(plain, Links("uncategorized-10d", live=False))).hrefs()
+    assert not any("example.org/c/" in h or "/build/" in h for h in hrefs)
+
+
+def test_an_uncategorized_page_without_failures_says_so_instead_of_a_rate(
+    tmp_path: Path,
+) -> None:
+    with open_store(tmp_path / "store") as empty:
+        page = snapshot(empty).uncategorized("24h")
+        assert page is not None and page.rate is None
+        text = " ".join(Tags(Renderer().html(page, Links("uncategorized", live=False))).text)
+    assert "No failed builds." in text and "%" not in text
+    assert as_json(page)["rate"] is None
+
+
 # --------------------------------------------------------------------------- bug page
 
 
@@ -432,6 +488,48 @@ def test_pages_section_of_bot_yaml(tmp_path: Path) -> None:
     )
     pages = parse_config(text, tmp_path / "bot.yaml").pages
     assert pages == PagesConfig("OpenStack recheck", "gate", 7, ("openstack/nova",), "-docs$")
+
+
+@pytest.mark.parametrize(
+    ("text", "review", "build"),
+    [
+        ("", None, None),
+        (
+            "gerrit: {url: 'https://review.opendev.org/'}\n"
+            "zuul: {url: https://zuul.opendev.org, tenant: openstack}\n",
+            "https://review.opendev.org/c/{project}/+/{change}/{patchset}",
+            "https://zuul.opendev.org/t/openstack/build/{uuid}",
+        ),
+        (
+            "gerrit: {host: review.example.org}\nzuul: {url: https://zuul.example.org}\n",
+            "https://review.example.org/c/{project}/+/{change}/{patchset}",
+            "https://zuul.example.org/t/{tenant}/build/{uuid}",
+        ),
+        (
+            "gerrit: {url: https://review.example.org}\n"
+            "pages: {review_url: 'https://r.example.org/{change}', build_url: 'https://b/{job}'}\n",
+            "https://r.example.org/{change}",
+            "https://b/{job}",
+        ),
+    ],
+)
+def test_review_and_build_links_come_from_gerrit_and_zuul_unless_pages_says(
+    tmp_path: Path, text: str, review: str | None, build: str | None
+) -> None:
+    pages = parse_config(text, tmp_path / "bot.yaml").pages
+    assert (pages.review_url, pages.build_url) == (review, build)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("pages: {review_url: 'review/{change}'}", "pages.review_url must be an http(s) URL"),
+        ("pages: {build_url: 'https://z/{build}'}", "pages.build_url may hold {uuid}"),
+    ],
+)
+def test_bad_link_templates_are_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(text, tmp_path / "bot.yaml")
 
 
 def test_the_shipped_bot_yaml_spells_out_the_default_pages_settings() -> None:

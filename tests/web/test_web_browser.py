@@ -53,7 +53,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("browser")
     with open_store(root / "store") as store:
         data = fill_store(store, NOW)
-    config = write_config(root)
+    config = write_config(root, LINKS)
     argv = ["report", "--store", str(root / "store"), "--config", str(config)]
     assert main([*argv, "--output", str(root / "site"), "--queries", str(QUERIES)]) == 0
     with serving(root / "store", config) as url:
@@ -61,6 +61,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 SOURCES = ["static", "live"]
+LINKS = (
+    "gerrit:\n  url: https://review.example.org\n"
+    "zuul:\n  url: https://zuul.example.org\n  tenant: openstack\n"
+)
+"""Where the uncategorized page links each build's review and build page."""
 
 
 def _box_area(page: Page, selector: str) -> list[float]:
@@ -76,21 +81,30 @@ def test_trends_show_a_drawn_chart_per_active_signature(
 ) -> None:
     page.goto(site.address(source, "index.html"))
     graphed = [s for s in shipped_signatures() if not s.suppress_graph]
-    assert page.locator("article.card").count() == len(graphed)
     active = {bug for made in site.data.builds for bug in made.bugs}
-    quiet = [s for s in graphed if s.bug not in active]
-    assert page.locator("article.card.quiet").count() == len(quiet)
-    # Every active card has a chart that the browser laid out with a real size, and
-    # bars that cover some of it.
+    quiet = [s.bug for s in graphed if s.bug not in active]
+    # A card per signature with hits; the quiet ones one line each in a list at the end.
+    assert page.locator("article.card").count() == len(graphed) - len(quiet)
+    assert page.locator("ul.quiet li").count() == len(quiet) > 0
+    # Every card has a chart that the browser laid out with a real size, and bars that
+    # cover some of it.
     charts = _box_area(page, "article.card figure.chart svg")
     assert len(charts) == len(graphed) - len(quiet) and all(area > 0 for area in charts)
     assert all(area > 0 for area in _box_area(page, "#bug-demo-1 path.bar"))
-    opacity = page.eval_on_selector("article.card.quiet", "e => getComputedStyle(e).opacity")
-    assert float(opacity) < 1, "cards without hits are greyed"
+    # The quiet list takes little room: several signatures side by side per row.
+    boxes = (e.bounding_box() for e in page.query_selector_all("ul.quiet li"))
+    tops = {round(box["y"]) for box in boxes if box}
+    assert len(tops) < len(quiet) / 2
+    # Red only for failures in the last 24 hours.
+    red = "rgb(198, 47, 53)"
+    colours = page.eval_on_selector_all(
+        "strong.fails24", "es => es.map(e => [e.textContent, getComputedStyle(e).color])"
+    )
+    assert colours and all((text.startswith("0 ") != (colour == red)) for text, colour in colours)
     first = page.locator("article.card").first
     assert first.get_attribute("id") == "bug-demo-1", "most failures in 24 h first"
     assert "Generated" in page.locator("#freshness").inner_text()
-    page.screenshot(path=screenshots / f"trends-{source}.png")
+    page.screenshot(path=screenshots / f"trends-{source}.png", full_page=True)
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -111,10 +125,20 @@ def test_uncategorized_filters_change_the_window(
         rate = f"{explained / len(failed) * 100:.1f}%" if failed else "100.0%"
         assert rate in page.locator("#overall-rate").inner_text()
         if window == "7d":
-            page.screenshot(path=screenshots / f"uncategorized-{source}.png")
-        # Each unexplained build links to its logs.
-        hrefs = page.eval_on_selector_all("ul.builds a", "links => links.map(a => a.href)")
-        assert sorted(hrefs) == sorted(str(m.build.log_url) for m in unexplained)
+            page.screenshot(path=screenshots / f"uncategorized-{source}.png", full_page=True)
+        # Each unexplained build links to its logs, its review and its build page.
+        logs = page.eval_on_selector_all("ul.builds a.logs-link", "es => es.map(a => a.href)")
+        assert sorted(logs) == sorted(str(m.build.log_url) for m in unexplained)
+        reviews = page.eval_on_selector_all("ul.builds .change a", "es => es.map(a => a.href)")
+        assert sorted(reviews) == sorted(
+            f"https://review.example.org/c/{m.build.project}/+/{m.build.build_change}/2"
+            for m in unexplained
+        )
+        builds = page.eval_on_selector_all("ul.builds a.build-link", "es => es.map(a => a.href)")
+        assert sorted(builds) == sorted(
+            f"https://zuul.example.org/t/openstack/build/{m.build.build_uuid}" for m in unexplained
+        )
+        assert page.locator("ul.builds .error-line").count() == len(unexplained)
 
 
 def test_live_uncategorized_takes_the_window_as_a_parameter(page: Page, site: Site) -> None:
