@@ -277,6 +277,14 @@ def leaf_count(node: Node) -> int:
     return 1
 
 
+def fields(node: Node) -> frozenset[str]:
+    """The fields ``node`` has a condition on."""
+    if isinstance(node, Bool):
+        return frozenset().union(*(fields(q) for q in (*node.must, *node.should, *node.must_not)))
+    name = getattr(node, "field", None)
+    return frozenset() if name is None else frozenset((name,))
+
+
 _OR_CHOICES = 3
 """How many necessary OR-sets an OR query offers (see ``Bool.required_literals``)."""
 

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from recheck.logs.split import StartTest, Text, file_format
 from recheck.scan.chunks import Chunk, line_end
-from recheck.scan.plan import FilePlan
+from recheck.scan.plan import FilePlan, Gate
 
 hyperscan: ModuleType | None
 try:  # optional: `pip install 'recheck[fast]'`
@@ -32,6 +32,16 @@ SAMPLE_BYTES = 1 << 16
 
 SAMPLE_PIECES = 4
 """... in this many pieces spread over the chunk."""
+
+
+SMALL_CHUNK_BYTES = 16 << 10
+"""A first chunk at most this long (a small file) is not sampled: each signature locates
+its longest literal (``Gate.best``). Counting the literals of hundreds of signatures
+costs more than the few hits a better choice could spare in so little text."""
+
+MadeGates = dict[tuple[int, int, bool, re.Pattern[bytes]], "FileGate"]
+"""``FileGate``s made for the small files, by signature, gate (its ``id``: gates are
+interned, ``plan.Planner``), and the separator and phrase rule of the file's format."""
 
 
 # Characters outside ASCII whose Java lowercase is an ASCII letter: a literal's ASCII
@@ -243,9 +253,35 @@ def file_gates(
     first: Chunk,
     ids: dict[str, int],
     database: Callable[[frozenset[int]], LiteralDatabase],
+    made: MadeGates,
 ) -> list[FileGate]:
     """The gates of ``plan``'s signatures in its file, whose ``first`` chunk tells which
-    conjunct of each to locate; ``ids`` numbers the literals, ``database`` finds them."""
+    conjunct of each to locate; ``ids`` numbers the literals, ``database`` finds them.
+    ``made`` keeps the gates of small files, which are the same in every file of a kind:
+    a build of thousands of small files makes them once, not once a file."""
+    # An apache access log's message joins fields that are not next to each other.
+    phrases_apart = "apachecombined" in plan.tags
+    separator = raw_separator(plan.tags)
+
+    def file_gate(index: int, gate: Gate, located: tuple[str, ...]) -> FileGate:
+        return FileGate(
+            index,
+            [frozenset(ids[lit] for lit in alts) for alts in gate.conjuncts],
+            frozenset(ids[lit] for lit in located),
+            () if phrases_apart else gate.phrases,
+            None if phrases_apart else phrase_suffixes(located, gate.phrases, ids, separator),
+        )
+
+    if first[2] - first[1] <= SMALL_CHUNK_BYTES:
+        gates: list[FileGate] = []
+        for index, gate in plan.gates.items():
+            key = (index, id(gate), phrases_apart, separator)
+            known = made.get(key)
+            if known is None:
+                known = made[key] = file_gate(index, gate, gate.conjuncts[gate.best])
+            gates.append(known)
+        return gates
+
     # Which conjunct of each signature to locate: the one whose literals are the
     # rarest in the file's first lines. Length alone is a poor guess: "devstack" is
     # long and on every other line of a devstack log. A hit on a line the splitter
@@ -285,19 +321,4 @@ def file_gates(
         located_of[index] = located
         looked_for.update(located)
 
-    # An apache access log's message joins fields that are not next to each other.
-    phrases_apart = "apachecombined" in plan.tags
-    separator = raw_separator(plan.tags)
-    gates: list[FileGate] = []
-    for index, gate in plan.gates.items():
-        located = located_of[index]
-        gates.append(
-            FileGate(
-                index,
-                [frozenset(ids[lit] for lit in alts) for alts in gate.conjuncts],
-                frozenset(ids[lit] for lit in located),
-                () if phrases_apart else gate.phrases,
-                None if phrases_apart else phrase_suffixes(located, gate.phrases, ids, separator),
-            )
-        )
-    return gates
+    return [file_gate(index, gate, located_of[index]) for index, gate in plan.gates.items()]

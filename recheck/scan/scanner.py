@@ -50,10 +50,11 @@ from recheck.scan.gates import (
     Contains,
     FileGate,
     LiteralDatabase,
+    MadeGates,
     file_gates,
     hyperscan,
 )
-from recheck.scan.plan import RAW_FIELDS, FilePlan, Gate, plan_file
+from recheck.scan.plan import RAW_FIELDS, FilePlan, Gate, Planner
 
 __all__ = ["RAW_FIELDS", "BuildScanner", "FilePlan", "Gate", "ScanStats"]
 
@@ -128,14 +129,15 @@ class BuildScanner:
         self.max_event_chars = max_event_chars
         self.stats = ScanStats()
         self._use_hyperscan = use_hyperscan and hyperscan is not None
-        self._whole_gates: dict[str, Gate | None] = {}  # query -> gate of its whole tree
         self.files = list(files)
-        # Planned when first asked for: forked workers plan only the files they scan.
-        self._plans: dict[int, FilePlan] = {}
         self._literal_ids: dict[str, int] = {}
         self._literals: list[str] = []  # literal id -> literal, in the order first seen
+        self._planner = Planner(self.signatures, self.build_fields, self._register)
+        # Planned when first asked for: forked workers plan only the files they scan.
+        self._plans: dict[int, FilePlan] = {}
         # One database per set of located literals (files of one kind share it).
         self._databases: dict[frozenset[int], LiteralDatabase] = {}
+        self._made_gates: MadeGates = {}
 
     # ---------------------------------------------------------------- planning
 
@@ -149,16 +151,16 @@ class BuildScanner:
         plan = self._plans.get(index)
         if plan is None:
             path, tags = self.files[index]
-            plan = self._plans[index] = plan_file(
-                path, tags, self.signatures, self.build_fields, self._whole_gates
-            )
-            for gate in plan.gates.values():
-                for alternatives in gate.conjuncts:
-                    for lit in alternatives:
-                        if lit not in self._literal_ids:
-                            self._literal_ids[lit] = len(self._literals)
-                            self._literals.append(lit)
+            plan = self._plans[index] = self._planner.plan(path, tags)
         return plan
+
+    def _register(self, gate: Gate) -> None:
+        """Number the literals of ``gate``."""
+        for alternatives in gate.conjuncts:
+            for lit in alternatives:
+                if lit not in self._literal_ids:
+                    self._literal_ids[lit] = len(self._literals)
+                    self._literals.append(lit)
 
     def _database(self, located: frozenset[int]) -> LiteralDatabase:
         database = self._databases.get(located)
@@ -229,7 +231,7 @@ class BuildScanner:
         )
         ungated = [index for index in sorted(plan.queries) if index not in plan.gates]
         gates = (
-            file_gates(plan, dropped, first, self._literal_ids, self._database)
+            file_gates(plan, dropped, first, self._literal_ids, self._database, self._made_gates)
             if plan.gates
             else []
         )
