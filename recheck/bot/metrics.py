@@ -22,6 +22,7 @@ COUNTERS: dict[str, str] = {
     "builds_classified": "Failed jobs whose logs were classified",
     "logs_missing": "Failed jobs whose logs never appeared in time",
     "comments_posted": "Gerrit review comments posted",
+    "builds_stored": "Classified builds stored in the history store, behind their comments",
     "errors": "Errors (unreadable events, classification errors, failed posts, reconnects)",
 }
 
@@ -36,6 +37,8 @@ class Metrics:
         self.connected = False
         """Whether the event source (Gerrit stream, Zuul API) answered last time."""
         self.queue_counts: Callable[[], dict[str, int]] = dict
+        self.history_backlog: Callable[[], int] = lambda: 0
+        """Events whose builds are still to be stored in the history store."""
 
     def add(self, name: str, amount: int = 1) -> None:
         """Count ``amount`` more of counter ``name``."""
@@ -63,6 +66,9 @@ class Metrics:
         for state, count in sorted(self.queue_counts().items()):
             lines.append(f'recheck_bot_queue_events{{state="{state}"}} {count}')
         lines += [
+            "# HELP recheck_bot_history_backlog Events whose builds are still to be stored.",
+            "# TYPE recheck_bot_history_backlog gauge",
+            f"recheck_bot_history_backlog {self.history_backlog()}",
             "# HELP recheck_bot_source_connected 1 when the event source is connected.",
             "# TYPE recheck_bot_source_connected gauge",
             f"recheck_bot_source_connected {int(self.connected)}",

@@ -1,8 +1,9 @@
 """The bot's durable queue: every raw event, and how far its handling got (SQLite, WAL).
 
 Each step commits its result in the event's row, so a bot killed at any moment resumes
-where it was. The file belongs to one bot at a time and is separate from the history
-store, so the two never wait on each other's locks.
+where it was: the comment's steps (``state``) and, behind them, the storing of the
+event's builds in the history store (``history``). The file belongs to one bot at a
+time and is separate from the history store, so the two never wait on each other's locks.
 """
 
 from __future__ import annotations
@@ -57,6 +58,22 @@ CREATE INDEX IF NOT EXISTS inbox_work ON inbox (state, next_attempt);
 CREATE INDEX IF NOT EXISTS inbox_change ON inbox (change, state);
 """
 
+_HISTORY_COLUMNS = {
+    "history": "TEXT",
+    "history_attempts": "INTEGER NOT NULL DEFAULT 0",
+    "history_next": "REAL NOT NULL DEFAULT 0",
+    "history_note": "TEXT",
+}
+"""The history step's columns, added to a queue file written before they existed:
+``history`` is NULL (nothing to store), ``pending``, ``stored`` or ``failed``."""
+
+_HISTORY_DUE = (
+    "history = 'pending' AND history_next <= ? AND "
+    "(state NOT IN ('reported', 'posting') OR next_attempt > ?)"
+)
+"""Rows whose builds may be stored now: their comment is settled (or waits for a retry
+after Gerrit refused it), so storing never runs ahead of a comment about to be sent."""
+
 
 class QueueError(RecheckError):
     """The queue file cannot be used; the message names it and what to do."""
@@ -80,6 +97,9 @@ class QueueRow:
     attempts: int
     deadline: float | None
     baseline: int | None
+    history: str | None = None
+    """None (nothing to store), ``pending``, ``stored`` or ``failed``."""
+    history_attempts: int = 0
 
 
 class BotQueue:
@@ -92,6 +112,11 @@ class BotQueue:
             \\--> skipped (not a failure of ours, or malformed: why is in ``note``)
              \\--> duplicate (same key as an earlier event)       posting --> done
                                                       (anything) --> failed (gave up: ``note``)
+
+    Behind the comment, its own column: ``reported`` sets ``history`` to ``pending``
+    when the event's builds are to be stored; once the comment is settled they are
+    stored, then ``history`` is ``stored`` (or ``failed``, ``history_note`` says why).
+    Storing twice after a crash is harmless: the store replaces a build by its uuid.
 
     ``posting`` is written, with the number of identical comments already on the change
     (``baseline``), just before a comment is sent: after a crash, a row found in
@@ -113,6 +138,13 @@ class BotQueue:
             self._conn = sqlite.connect(self.path, timeout=5.0, synchronous="FULL")
             self._conn.row_factory = sqlite3.Row
             self._conn.executescript(_SCHEMA)
+            known = {row[1] for row in self._conn.execute("PRAGMA table_info(inbox)")}
+            for name, kind in _HISTORY_COLUMNS.items():
+                if name not in known:
+                    self._conn.execute(f"ALTER TABLE inbox ADD COLUMN {name} {kind}")
+            self._conn.execute(
+                "CREATE INDEX IF NOT EXISTS inbox_history ON inbox (history, history_next)"
+            )
         except sqlite3.Error as exc:
             self.close()
             raise QueueError(
@@ -167,10 +199,13 @@ class BotQueue:
                 (when, note, time.time(), row),
             )
 
-    def reported(self, row: int, report: str, comment: str | None) -> None:
-        """Record the finished report and the comment to post (None: nothing to post)."""
+    def reported(
+        self, row: int, report: str, comment: str | None, *, history: bool = False
+    ) -> None:
+        """Record the finished report and the comment to post (None: nothing to post);
+        with ``history``, in the same commit, that its builds are to be stored."""
         self._update(row, state="reported", report=report, comment=comment, attempts=0,
-                     next_attempt=0)  # fmt: skip
+                     next_attempt=0, history="pending" if history else None)  # fmt: skip
 
     def posting(self, row: int, baseline: int) -> None:
         """About to send the comment; ``baseline`` identical comments are on the change."""
@@ -183,6 +218,19 @@ class BotQueue:
     def fail(self, row: int, why: str) -> None:
         """Gave up on the row; ``why`` is for people."""
         self._update(row, state="failed", note=why)
+
+    def history_later(self, row: int, when: float, note: str) -> None:
+        """Store the row's builds at ``when`` (logs or the store failed: ``note``)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE inbox SET history_attempts = history_attempts + 1, history_next = ?, "
+                "history_note = ?, updated = ? WHERE id = ?",
+                (when, note, time.time(), row),
+            )
+
+    def history_done(self, row: int, note: str, *, failed: bool = False) -> None:
+        """The row's builds are stored (or, ``failed``, given up: ``note`` says why)."""
+        self._update(row, history="failed" if failed else "stored", history_note=note)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -200,6 +248,21 @@ class BotQueue:
                 (*ACTIVE, now, limit),
             ).fetchall()
         return [_row(row) for row in rows]
+
+    def history_due(self, now: float) -> QueueRow | None:
+        """The oldest row whose builds may be stored now, or None."""
+        with self._lock:
+            found = self._conn.execute(
+                f"SELECT * FROM inbox WHERE {_HISTORY_DUE} ORDER BY history_next, id LIMIT 1",
+                (now, now),
+            ).fetchone()
+        return None if found is None else _row(found)
+
+    def history_backlog(self) -> int:
+        """Rows whose builds are still to be stored."""
+        with self._lock:
+            found = self._conn.execute("SELECT COUNT(*) FROM inbox WHERE history = 'pending'")
+            return int(found.fetchone()[0])
 
     def get(self, row: int) -> QueueRow:
         """One row as it is now."""
@@ -230,7 +293,7 @@ class BotQueue:
         with self._lock:
             cursor = self._conn.execute(
                 "DELETE FROM inbox WHERE state IN ('done', 'skipped', 'duplicate', 'failed') "
-                "AND updated < ?",
+                "AND updated < ? AND history IS NOT 'pending'",
                 (before,),
             )
             return cursor.rowcount

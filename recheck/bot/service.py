@@ -2,7 +2,10 @@
 
 Workers take due rows of the durable queue (``recheck.bot.queue``) and move each one
 step at a time, recording every step before the next, so a crash or a slow build never
-loses or blocks an event. ``RECHECK_BOT_CRASH_AT=<step>`` exits at a step (crash tests).
+loses or blocks an event. The comment is decided by the scanner and sent first; one
+history worker then stores the event's builds (``recheck.bot.history``), pausing
+whenever a comment worker is busy. ``RECHECK_BOT_CRASH_AT=<step>`` exits at a step
+(crash tests).
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ from recheck.bot.gerrit.events import (
     failure_from_zuul,
 )
 from recheck.bot.gerrit.review import PostError, Reviewer
+from recheck.bot.history import History, to_store
 from recheck.bot.log import log
 from recheck.bot.metrics import Metrics
 from recheck.bot.outcome import DryRunOutput, FailureReport, JobOutcome, Notifier
-from recheck.bot.queue import BotQueue, QueueRow, report_to_json
+from recheck.bot.queue import BotQueue, QueueRow, report_from_json, report_to_json
 from recheck.bot.triage import Triage
 from recheck.config.bot import BotSettings
 from recheck.lib.backoff import Backoff
+from recheck.lib.errors import RecheckError
 from recheck.models import BugTracker
 
 __all__ = ["CRASH_ENV", "Service", "ServiceOptions"]
@@ -42,7 +47,8 @@ CRASH_ENV = "RECHECK_BOT_CRASH_AT"
 MAX_STEP_FAILURES = 5
 """Unexpected errors on one row before it is given up."""
 POST_GIVE_UP = 86400.0
-"""Seconds after which a comment Gerrit keeps refusing (5xx, down) is given up."""
+"""Seconds after which a comment Gerrit keeps refusing (5xx, down) is given up; storing
+an event's builds in the history store too (the logs gone, the store broken)."""
 KEEP_FINISHED = 14 * 86400.0
 """Finished rows are forgotten after this long (the key of a re-sent event is too)."""
 RAW_IN_LOG = 2000
@@ -71,6 +77,7 @@ class Service:
         *,
         notifiers: Sequence[Notifier] = (),
         metrics: Metrics | None = None,
+        history: History | None = None,
         options: ServiceOptions | None = None,
         out: TextIO | None = None,
         clock: Callable[[], float] = time.time,
@@ -83,6 +90,9 @@ class Service:
         self.notifiers = list(notifiers)
         self.metrics = metrics or Metrics()
         self.metrics.queue_counts = queue.counts
+        self.history = history
+        if history is not None:
+            self.metrics.history_backlog = queue.history_backlog
         self.options = options or ServiceOptions()
         self.out = out or sys.stdout
         self.clock = clock
@@ -99,6 +109,7 @@ class Service:
         self._print_lock = threading.Lock()
         self._dry_run = DryRunOutput(self.out)
         self._pruned = 0.0
+        self._history_lock = threading.Lock()
 
     # --- the reader's side -----------------------------------------------------------
 
@@ -291,7 +302,8 @@ class Service:
                     job=job.name, problem=job.problem)  # fmt: skip
         text = self._comment(report)
         self._crash("after-classify")
-        self.queue.reported(row.id, report_to_json(report), text)
+        history = self.history is not None and any(to_store(job) for job in outcomes)
+        self.queue.reported(row.id, report_to_json(report), text, history=history)
         log("failure_classified", row=row.id, key=event.key, bugs=list(report.bugs),
             jobs={job.name: _verdict(job) for job in outcomes},
             fully_recognized=report.fully_recognized)  # fmt: skip
@@ -370,6 +382,106 @@ class Service:
         log("comment_posted", row=row.id, key=event.key, change=event.change,
             patchset=event.patchset, latency=round(self.clock() - row.received, 3))  # fmt: skip
 
+    # --- behind the comments: the history store ---------------------------------------
+
+    def history_forever(self) -> None:
+        """The history worker: store builds until ``stop`` (one such thread is enough)."""
+        while not self._stopping:
+            if not self.history_once():
+                self._sleep_for_history()
+
+    def drain_history(self) -> None:
+        """``--once``: store builds while comments are on their way or rows are due;
+        a row waiting for a retry is left for the next run."""
+        while not self._stopping:
+            if self.history_once():
+                continue
+            with self._wake:
+                idle = not self._busy_rows
+            if idle and self.queue.wake_time() is None and not self.history_once():
+                return
+            self._sleep_for_history()
+
+    def history_once(self) -> bool:
+        """Re-run changed signatures, or store one row's builds; False if nothing was due."""
+        if self.history is None:
+            return False
+        with self._history_lock:
+            try:
+                counts = self.history.reclassify()
+            except RecheckError as exc:  # the store: said, and tried again at the next start
+                self.metrics.add("errors")
+                log("reclassify_failed", logging.ERROR, problem=str(exc))
+                return True
+            if counts is not None:
+                if counts.signatures:
+                    log("history_reclassified", signatures=list(counts.signatures),
+                        builds=counts.builds, matches=counts.matches)  # fmt: skip
+                return True
+            row = self.queue.history_due(self.clock())
+            if row is None:
+                return False
+            self._store(row, self.history)
+        return True
+
+    def _store(self, row: QueueRow, history: History) -> None:
+        assert row.event is not None and row.report is not None
+        event = FailureEvent.from_json(row.event)
+        report = report_from_json(row.report)
+        self._crash("before-history")
+        try:
+            for job in report.jobs:
+                if not to_store(job):
+                    continue
+                stored = history.store_job(
+                    event, job, row.received, self._problem(event), self._pause_for_comments
+                )
+                self.metrics.add("builds_stored")
+                log("build_stored", row=row.id, key=event.key, job=job.name,
+                    events=stored.events, bugs=list(stored.bugs))  # fmt: skip
+                if stored.bugs != job.bugs:  # the signatures changed in between
+                    log("stored_bugs_differ", logging.WARNING, row=row.id, key=event.key,
+                        job=job.name, commented=list(job.bugs),
+                        stored=list(stored.bugs))  # fmt: skip
+        except _Stopping:
+            return  # stored again when the bot starts again
+        except Exception as exc:
+            self._store_failed(row, exc)
+            return
+        self._crash("after-history")
+        self.queue.history_done(row.id, "stored")
+
+    def _store_failed(self, row: QueueRow, exc: Exception) -> None:
+        self.metrics.add("errors")
+        problem = f"{type(exc).__name__}: {exc}"
+        expected = isinstance(exc, RecheckError | OSError)  # the logs, the store: retried
+        now = self.clock()
+        if now - row.received < POST_GIVE_UP and (
+            expected or row.history_attempts + 1 < MAX_STEP_FAILURES
+        ):
+            wait = self.retry_backoff.delay(row.history_attempts)
+            self.queue.history_later(row.id, now + wait, problem[:2000])
+            log("store_retry", logging.WARNING, row=row.id, key=row.key, problem=problem,
+                retry_in=round(wait, 2),
+                exc_info_text=None if expected else _traceback(exc))  # fmt: skip
+        else:
+            self.queue.history_done(row.id, f"not stored: {problem}"[:2000], failed=True)
+            log("store_failed", logging.ERROR, row=row.id, key=row.key, problem=problem)
+
+    def _pause_for_comments(self, _count: int) -> None:
+        """Storing waits here while a comment worker is busy (they share the CPUs and,
+        in Python, one interpreter lock); raises _Stopping when the bot stops."""
+        with self._wake:
+            while self._busy_rows and not self._stopping:
+                self._wake.wait(1.0)
+            if self._stopping:
+                raise _Stopping
+
+    def _sleep_for_history(self) -> None:
+        with self._wake:
+            if not self._stopping:
+                self._wake.wait(timeout=1.0)
+
     # --- housekeeping ----------------------------------------------------------------
 
     def _prune(self) -> None:
@@ -385,6 +497,10 @@ class Service:
         if self._crash_at == step:
             log("crash_injected", logging.WARNING, step=step)
             os._exit(70)
+
+
+class _Stopping(Exception):
+    """Raised into a build being stored when the bot stops: it is stored next time."""
 
 
 def _verdict(job: JobOutcome) -> str:

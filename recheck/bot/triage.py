@@ -1,9 +1,10 @@
 """A FailureEvent's jobs -> JobOutcomes: are the logs there yet, and what do they show.
 
-Jobs whose logs are there are classified through ``recheck.pipeline`` (ingested into
-the history store when there is one, so the pages see them); only hosts in
-``fetch.allowed_hosts`` are fetched from. A job whose logs hold no file recheck reads
-is reported as having no logs, never as an unrecognized failure.
+Jobs whose logs are there are classified by the scanner, as ``recheck classify`` does
+(``recheck.pipeline.classify_build``): the comment waits for nothing else. Storing the
+builds in the history store follows behind the comment (``recheck.bot.history``).
+Only hosts in ``fetch.allowed_hosts`` are fetched from. A job whose logs hold no file
+recheck reads is reported as having no logs, never as an unrecognized failure.
 """
 
 from __future__ import annotations
@@ -12,22 +13,22 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from recheck.bot.gerrit.events import NO_LOG_RESULTS, FailedJob, FailureEvent
 from recheck.bot.outcome import JobOutcome
 from recheck.config.files import Config
 from recheck.logs.build import Build, BuildInfoError
-from recheck.logs.buildlogs import NoLogFilesError, build_end_time, read_build_info
+from recheck.logs.buildlogs import NoLogFilesError
 from recheck.logs.http import Fetcher, FetchError
 from recheck.logs.logfiles import rules_in_force
 from recheck.logs.source import LogSource, SourceError
 from recheck.logs.sources import open_source
 from recheck.logs.zuul import NoLogUrlError
-from recheck.pipeline import classify_build, ingest_build
+from recheck.pipeline import classify_build
 from recheck.query.signatures import Signature, load_signatures
-from recheck.store.base import Store, StoreError
 
-__all__ = ["NO_LOGS", "NO_LOG_URL", "SignatureSet", "Triage"]
+__all__ = ["NO_LOGS", "NO_LOG_URL", "SignatureSet", "Triage", "build_options", "notified"]
 
 NO_LOGS = "no logs: none of its files is a log recheck reads"
 """The error of a job whose log root holds no file the file rules select."""
@@ -93,12 +94,9 @@ class _Ready:
 class Triage:
     """Finds and classifies the logs of failed jobs."""
 
-    def __init__(
-        self, config: Config, signatures: SignatureSet, store: Store | None = None
-    ) -> None:
+    def __init__(self, config: Config, signatures: SignatureSet) -> None:
         self.config = config
         self.signatures = signatures
-        self.store = store
         self._policy = Fetcher(config.fetch, config_file=config.path)
 
     def look(self, event: FailureEvent) -> list[_Ready]:
@@ -171,48 +169,48 @@ class Triage:
         source: LogSource,
         on_problem: Callable[[str], None],
     ) -> JobOutcome:
-        options = Build().updated(
-            {
-                "build_name": job.name,
-                "build_status": job.result,
-                "build_queue": event.queue or None,
-                "build_change": event.change,
-                "build_patchset": event.patchset,
-                "build_branch": event.branch or None,
-                "project": event.project or None,
-                "voting": "1" if job.voting else "0",
-            }
-        )
         signatures = self.signatures.current()
         rules = rules_in_force(self.config.files)
         try:
-            build = read_build_info(source, options)
-            if self.store is not None:
-                # Zuul's end time when the job names its Zuul build; else now, which is
-                # when the build ended, give or take the wait for its logs.
-                when = build_end_time(source, rules, read_logs=False)
-                ingested = ingest_build(
-                    self.store, source, build, signatures, rules=rules,
-                    keep_debug=self.config.keep_debug,
-                    on_problem=lambda problem: on_problem(f"{job.name}: {problem}"),
-                    when=when,
-                )  # fmt: skip
-                bugs = list(dict.fromkeys(match.bug for match in ingested.matches))
-            else:
-                result = classify_build(
-                    source, signatures, build, rules=rules, keep_debug=self.config.keep_debug
-                )
-                for problem in result.problems:
-                    on_problem(f"{job.name}: {problem}")
-                bugs = result.bugs
+            result = classify_build(
+                source, signatures, build_options(event, job), rules=rules,
+                keep_debug=self.config.keep_debug,
+            )  # fmt: skip
         except NoLogFilesError:
             return _outcome(job, error=NO_LOGS)
-        except (SourceError, BuildInfoError, StoreError, OSError) as exc:
+        except (SourceError, BuildInfoError, OSError) as exc:
             return _outcome(job, problem=str(exc))  # logged, never published
-        return _outcome(job, bugs=_notified(bugs, signatures))
+        for problem in result.problems:
+            on_problem(f"{job.name}: {problem}")
+        return _outcome(job, bugs=notified(result.bugs, signatures))
 
 
-def _notified(bugs: Sequence[str], signatures: Sequence[Signature]) -> tuple[str, ...]:
+class _JobLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def result(self) -> str: ...
+    @property
+    def voting(self) -> bool: ...
+
+
+def build_options(event: FailureEvent, job: _JobLike) -> Build:
+    """What the event says of the build of ``job`` (a FailedJob or its JobOutcome)."""
+    return Build().updated(
+        {
+            "build_name": job.name,
+            "build_status": job.result,
+            "build_queue": event.queue or None,
+            "build_change": event.change,
+            "build_patchset": event.patchset,
+            "build_branch": event.branch or None,
+            "project": event.project or None,
+            "voting": "1" if job.voting else "0",
+        }
+    )
+
+
+def notified(bugs: Sequence[str], signatures: Sequence[Signature]) -> tuple[str, ...]:
     """``bugs`` without those whose signature says ``suppress-notification``."""
     quiet = {signature.bug for signature in signatures if signature.suppress_notification}
     return tuple(bug for bug in bugs if bug not in quiet)

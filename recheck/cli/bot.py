@@ -29,15 +29,11 @@ from recheck.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from recheck.bot.outcome import Notifier
     from recheck.bot.service import Service
     from recheck.config.bot import BotSettings
     from recheck.config.files import Config
     from recheck.models import BugTracker
-    from recheck.query.signatures import Signature
-    from recheck.store import Store
 
 __all__ = ["add_parser", "run"]
 
@@ -109,6 +105,7 @@ def add_parser(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the bot with the parsed options; returns the exit code."""
+    from recheck.bot.history import History
     from recheck.bot.log import log, setup_logging
     from recheck.bot.metrics import Metrics, MetricsServer
     from recheck.bot.queue import BotQueue, QueueError
@@ -148,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args, config, "bot", auto_gc=True) if keep else None
     if store is None and keep:
         return 2
-    if store is not None:
-        signatures.on_load = _reclassifier(store)
+    history = None if store is None else History(config, signatures, store)
+    if history is not None:
+        signatures.on_load = history.want_reclassify  # done behind the comments
     signatures.current()
     state = _state_path(args, settings, store)
     try:
@@ -175,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
                     "choose another bot.metrics or --metrics (off disables it)"
                 )  # fmt: skip
         service = Service(
-            settings, queue, Triage(config, signatures, store), _reviewer(settings, args),
-            tracker, notifiers=notifiers, metrics=metrics,
+            settings, queue, Triage(config, signatures), _reviewer(settings, args),
+            tracker, notifiers=notifiers, metrics=metrics, history=history,
             options=ServiceOptions(comment=not args.no_comment, dry_run=args.dry_run),
         )  # fmt: skip
         log("bot_started", source=settings.source, state=str(state),
@@ -264,26 +262,6 @@ def _reviewer(settings: BotSettings, args: argparse.Namespace) -> Any:
     return RestReviewer(settings.gerrit)
 
 
-def _reclassifier(store: Store) -> Callable[[list[Signature]], None]:
-    """What the bot does with each set of signatures it loads: re-run the new or changed
-    ones over the stored history (``Store.reclassify``). A store error is logged, never
-    fatal: classification goes on with the new signatures."""
-    from recheck.bot.log import log
-    from recheck.store import StoreError
-
-    def reclassify(signatures: list[Signature]) -> None:
-        try:
-            counts = store.reclassify(signatures)
-        except StoreError as exc:
-            log("reclassify_failed", 40, problem=str(exc))
-            return
-        if counts.signatures:
-            log("history_reclassified", signatures=list(counts.signatures),
-                builds=counts.builds, matches=counts.matches)  # fmt: skip
-
-    return reclassify
-
-
 def _irc_notifiers(config: Config, tracker: BugTracker, dry_run: bool) -> list[Notifier]:
     """The IRC notifiers of ``recheck.bot.irc.notifier`` (issue 7), with the bug tracker bot.yaml
     chooses for them (``recheck.bot.launchpad``: titles looked up) when those modules exist.
@@ -323,6 +301,7 @@ def _run_once(service: Service, config: Config, settings: BotSettings) -> None:
         threading.Thread(target=service.drain, name=f"recheck-bot-{n}", daemon=True)
         for n in range(settings.workers)
     ]
+    workers.append(threading.Thread(target=service.drain_history, name="recheck-history"))
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -343,6 +322,9 @@ async def _serve(service: Service, config: Config, settings: BotSettings) -> Non
         threading.Thread(target=service.work_forever, name=f"recheck-bot-{n}", daemon=True)
         for n in range(settings.workers)
     ]
+    workers.append(
+        threading.Thread(target=service.history_forever, name="recheck-history", daemon=True)
+    )
     for worker in workers:
         worker.start()
     reader: GerritStream | ZuulPoller

@@ -293,6 +293,41 @@ def test_a_crash_at_any_step_still_gives_exactly_one_comment(world: World, step:
     assert world.states() == {"done": 1}
 
 
+@pytest.mark.parametrize("step", ["before-history", "after-history"])
+def test_a_crash_between_comment_and_history_stores_the_builds_once(
+    world: World, step: str
+) -> None:
+    """The comment goes first; the builds are stored behind it, from the queue. Killed
+    before storing, the restarted bot stores them and does not comment again; killed
+    after storing but before it was recorded, it stores them again, replacing them."""
+    from recheck.store import open_store
+
+    world.serve_jenkins_logs()
+    world.config()
+    bot = world.start(crash_at=step)
+    world.gerrit.wait_for_stream()
+    world.gerrit.emit(world.jenkins_event(1))
+    assert bot.wait(60) == 70
+    assert [r.message for r in world.gerrit.reviews] == [JENKINS_65361]
+    stored_before = [line for line in world.logs_of(0) if line["event"] == "build_stored"]
+    assert len(stored_before) == (2 if step == "after-history" else 0)
+    assert world.start("--once").wait(120) == 0
+    assert [r.message for r in world.gerrit.reviews] == [JENKINS_65361]
+    assert world.states() == {"done": 1}
+    stored = [line for line in world.logs_of(1) if line["event"] == "build_stored"]
+    assert [(line["job"], line["bugs"]) for line in stored] == [
+        ("check-requirements-integration-dsvm", ["demo-1", "demo-2"]),
+        ("check-grenade-dsvm-neutron", ["demo-3"]),
+    ]
+    with open_store(world.tmp / "store") as store:
+        builds = store.builds()
+    assert sorted(build.bugs for build in builds) == [("demo-1", "demo-2"), ("demo-3",)]
+    assert all(build.events > 0 for build in builds)
+    # The restarted bot found nothing more to do: a third run stores nothing.
+    assert world.start("--once").wait(120) == 0
+    assert not [line for line in world.logs_of(2) if line["event"] == "build_stored"]
+
+
 def test_random_kills_lose_nothing_and_double_nothing(world: World) -> None:
     world.serve_jenkins_logs()
     world.serve_zuul_builds()

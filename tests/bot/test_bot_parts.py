@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bot_world import EVENTS, JENKINS_EVENTS, ZUUL_BUILDS
@@ -253,14 +254,32 @@ def test_the_shipped_bot_yaml_shows_the_bot_defaults() -> None:
     assert (defaults.job_filter, defaults.comment_on_unrecognized) == (".*", False)
 
 
+def _history_service(store: Any, signatures: Any) -> Any:
+    """A service whose history worker feeds ``store`` (nothing in its queue)."""
+    from recheck.bot.history import History
+    from recheck.bot.queue import BotQueue
+    from recheck.bot.service import Service
+    from recheck.bot.triage import Triage
+    from recheck.config.bot import BotSettings
+    from recheck.config.files import Config
+    from recheck.models import UrlOnlyTracker
+
+    history = History(Config(), signatures, store)
+    signatures.on_load = history.want_reclassify
+    return Service(
+        BotSettings(), BotQueue(":memory:"), Triage(Config(), signatures), None,
+        UrlOnlyTracker("https://bugs/{bug}"), history=history,
+    )  # fmt: skip
+
+
 def test_changed_signatures_are_rerun_over_the_stored_history(tmp_path: Path) -> None:
-    # The bot loads the signatures at start and again when a file changes; each time it
-    # re-runs the new or changed ones over the history, so pages show their past hits.
+    # The bot loads the signatures at start and again when a file changes; each time its
+    # history worker (never the one commenting) re-runs the new or changed ones over the
+    # history, so pages show their past hits.
     import os
     import shutil
 
     from recheck.bot.triage import SignatureSet
-    from recheck.cli.bot import _reclassifier
     from recheck.logs.build import Build
     from recheck.logs.localdir import DirSource
     from recheck.pipeline import ingest_build
@@ -277,30 +296,40 @@ def test_changed_signatures_are_rerun_over_the_stored_history(tmp_path: Path) ->
         build = Build(build_uuid="a" * 32, build_status="FAILURE")
         ingest_build(store, DirSource(build_dir), build, first)
         assert store.matches_for("demo-1", days=100_000) == []
-        signatures = SignatureSet(queries, print, on_load=_reclassifier(store))
+        signatures = SignatureSet(queries, print)
+        service = _history_service(store, signatures)
         signatures.current()  # the bot's start: nothing new yet
+        assert service.history_once()
+        assert not service.history_once()  # nothing more to do
         new = queries / "demo-1.yaml"
         shutil.copy(root / "queries" / "demo-1.yaml", new)
         assert {s.bug for s in signatures.current()} == {"demo-1", "demo-2"}
+        assert store.matches_for("demo-1", days=100_000) == []  # not by the loader itself
+        assert service.history_once()
         found = store.matches_for("demo-1", days=100_000)
         assert [(m.filename, m.line) for m in found] == [("logs/screen-q-svc.txt", 20)]
         # A signature changed so that it no longer matches: its stored matches go.
         new.write_text('query: message:"no such text anywhere"\n')
         os.utime(new, (1, 1))  # a new mtime even within the file system's resolution
         signatures.current()
+        assert service.history_once()
         assert store.matches_for("demo-1", days=100_000) == []
 
 
 def test_a_store_error_while_rerunning_signatures_is_logged_not_raised(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    from recheck.cli.bot import _reclassifier
+    from recheck.bot.triage import SignatureSet
     from recheck.store import StoreError
 
     class Broken:
         def reclassify(self, signatures: object) -> object:
             raise StoreError("/var/lib/recheck", "database is locked")
 
-    _reclassifier(Broken())([])  # type: ignore[arg-type]
+    signatures = SignatureSet(tmp_path, print)
+    service = _history_service(Broken(), signatures)
+    signatures.current()
+    assert service.history_once()
     [record] = [r for r in caplog.records if r.getMessage() == "reclassify_failed"]
     assert "database is locked" in record.fields["problem"]  # type: ignore[attr-defined]
+    assert service.metrics.get("errors") == 1

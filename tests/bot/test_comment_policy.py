@@ -19,6 +19,7 @@ import pytest
 from bot_world import JENKINS_EVENTS, JENKINS_ROUTES, ROOT
 from gerrit_fake import LogSite
 
+from recheck.bot.history import History
 from recheck.bot.irc.notifier import IrcPrinter
 from recheck.bot.outcome import FailureReport, JobOutcome, Notifier
 from recheck.bot.queue import BotQueue
@@ -80,10 +81,13 @@ def _run(
     with LogSite() as logs:
         for path, build in JENKINS_ROUTES.items():
             logs.serve(path, build)
+        signatures = SignatureSet(queries, print)
+        history = None if store is None else History(config, signatures, store)
         service = Service(
             settings or BotSettings(), BotQueue(":memory:"),
-            Triage(config, SignatureSet(queries, print), store), None, UrlOnlyTracker(BUGS),
+            Triage(config, signatures), None, UrlOnlyTracker(BUGS),
             notifiers=[recorder, *notifiers], options=ServiceOptions(dry_run=True), out=out,
+            history=history,
         )  # fmt: skip
         for index in events:
             line = json.dumps(JENKINS_EVENTS[index])
@@ -91,6 +95,7 @@ def _run(
                 "gerrit", line.replace("http://logs.openstack.org/", f"{logs.url}/logs/")
             )
         service.drain()
+        service.drain_history()
     printed = [json.loads(line) for line in out.getvalue().splitlines()]
     return Run(printed, service, recorder.reports)
 
@@ -221,28 +226,29 @@ def _irc() -> IrcSettings:
     return IrcSettings(server="irc.example.org", channels=(rule,), queues=frozenset({"gate"}))
 
 
-def test_an_unusable_store_says_not_checked_and_only_the_log_has_why(
+def test_an_unusable_store_costs_the_comment_nothing_and_only_the_log_has_why(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The comment comes from the scanner; the history store is written behind it, so a
+    broken store is the operator's problem only: logged, counted, retried later."""
     irc = io.StringIO()
     printer = IrcPrinter(_irc(), UrlOnlyTracker(BUGS), irc)
     settings = BotSettings(comment_on_unrecognized=True)
     run = _run([KEYSTONE], settings=settings, store=BrokenStore(), notifiers=[printer])
     [comment] = run.printed
     assert _job_lines(comment["message"]) == [
-        "- gate-keystone-python26: not checked",
-        "- gate-keystone-python27: not checked",
+        f"- gate-keystone-python26: {BUGS.format(bug='demo-1')} {BUGS.format(bug='demo-2')}",
+        f"- gate-keystone-python27: {BUGS.format(bug='demo-3')}",
     ]
     assert "malformed" not in comment["message"] and "/var/lib" not in comment["message"]
-    # Not checked is not "unrecognized": IRC is told nothing of these jobs.
-    assert irc.getvalue() == ""
-    problems = [r.fields for r in caplog.records if r.getMessage() == "job_not_checked"]  # type: ignore[attr-defined]
-    assert [(p["job"], p["problem"]) for p in problems] == [
-        ("gate-keystone-python26", STORE_TROUBLE),
-        ("gate-keystone-python27", STORE_TROUBLE),
-    ]
-    assert run.service.metrics.get("errors") == 2
-    assert run.service.metrics.get("builds_classified") == 0
+    assert "malformed" not in irc.getvalue() and "gate-keystone-python26" in irc.getvalue()
+    retries = [r.fields for r in caplog.records if r.getMessage() == "store_retry"]  # type: ignore[attr-defined]
+    assert [p["problem"] for p in retries] == [f"StoreError: {STORE_TROUBLE}"]
+    [row] = run.service.queue.rows()
+    assert (row.state, row.history, row.history_attempts) == ("done", "pending", 1)
+    assert run.service.metrics.get("errors") == 1
+    assert run.service.metrics.get("builds_classified") == 2
+    assert run.service.metrics.get("builds_stored") == 0
 
 
 def test_a_refused_log_host_is_not_said_in_the_comment(tmp_path: Path) -> None:

@@ -1,0 +1,99 @@
+"""Behind the comments: a classified event's builds go into the history store.
+
+The comment is decided by the scanner (``recheck.bot.triage``) and sent first; the
+service then stores each classified build with every event and its matches
+(``recheck.pipeline.ingest_build``), from the queue's ``history`` column, so that
+storing never delays a comment and resumes after a crash. New or changed signatures
+are re-run over the stored history (``Store.reclassify``) by the same worker, never by
+the one about to comment.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from recheck.bot.gerrit.events import FailureEvent
+from recheck.bot.outcome import JobOutcome
+from recheck.bot.triage import SignatureSet, build_options, notified
+from recheck.config.files import Config
+from recheck.logs.buildlogs import build_end_time, read_build_info
+from recheck.logs.logfiles import rules_in_force
+from recheck.logs.sources import open_source
+from recheck.pipeline import ingest_build
+from recheck.query.signatures import Signature
+from recheck.store.base import ReclassifyCounts, Store
+
+__all__ = ["History", "Stored", "to_store"]
+
+
+def to_store(job: JobOutcome) -> bool:
+    """Whether ``job``'s build was classified, so that it is to be stored."""
+    return not job.logs_missing and job.error is None and job.problem is None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One build stored: its events, and its bugs as a comment would name them."""
+
+    events: int
+    bugs: tuple[str, ...]
+
+
+class History:
+    """The history store as the bot feeds it; see the module docstring."""
+
+    def __init__(self, config: Config, signatures: SignatureSet, store: Store) -> None:
+        self.config = config
+        self.signatures = signatures
+        self.store = store
+        self._lock = threading.Lock()
+        self._wanted: list[Signature] | None = None
+
+    def want_reclassify(self, signatures: list[Signature]) -> None:
+        """``SignatureSet.on_load``: re-run ``signatures`` over the history, later (the
+        latest set wins). Nothing is lost if the bot stops first: the set loaded when it
+        starts again is compared with the stored signatures."""
+        with self._lock:
+            self._wanted = signatures
+
+    def reclassify(self) -> ReclassifyCounts | None:
+        """Re-run the new or changed signatures of the wanted set; None if none is wanted.
+        Raises StoreError."""
+        with self._lock:
+            wanted, self._wanted = self._wanted, None
+        return None if wanted is None else self.store.reclassify(wanted)
+
+    def store_job(
+        self,
+        event: FailureEvent,
+        job: JobOutcome,
+        received: float,
+        on_problem: Callable[[str], None],
+        on_count: Callable[[int], None],
+    ) -> Stored:
+        """Read ``job``'s logs again and store its build (replacing an earlier copy).
+
+        The build's time is Zuul's end time when the job names its Zuul build, else when
+        its failure was ``received``. ``on_count`` is told the events read so far, now and
+        then: the service pauses storing there while a comment is being made. Raises
+        SourceError, BuildInfoError, StoreError or OSError.
+        """
+        source = open_source(job.url, self.config)
+        try:
+            build = read_build_info(source, build_options(event, job))
+            rules = rules_in_force(self.config.files)
+            when = build_end_time(source, rules, read_logs=False)
+            signatures = self.signatures.current()
+            ingested = ingest_build(
+                self.store, source, build, signatures, rules=rules,
+                keep_debug=self.config.keep_debug,
+                on_problem=lambda problem: on_problem(f"{job.name}: {problem}"),
+                on_count=on_count, when=when or datetime.fromtimestamp(received, UTC),
+            )  # fmt: skip
+        finally:
+            source.close()
+        bugs = dict.fromkeys(match.bug for match in ingested.matches)
+        return Stored(ingested.events, notified(list(bugs), signatures))
