@@ -72,6 +72,7 @@ def run_gc(args: argparse.Namespace) -> int:
         return 2
     event_days, build_days, dropped = done
     print(f"events older than {event_days:g} days: {dropped.events:,} dropped")
+    print(f"test results older than {event_days:g} days: {plural(dropped.tests, 'build')} dropped")
     print(
         f"builds older than {build_days:g} days: {dropped.builds:,} dropped, "
         f"with {plural(dropped.matches, 'match', 'matches')}"

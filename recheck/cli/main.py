@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from recheck import __version__
-from recheck.cli import bot, check, classify, events, history, ingest, match, query, serve
+from recheck.cli import bot, check, classify, events, history, ingest, match, query, serve, tests
 from recheck.cli.common import Command, Commands
 
 __all__ = ["main"]
@@ -27,6 +27,7 @@ _ADD_PARSERS: tuple[Callable[[Commands], None], ...] = (
     classify.add_parser,
     ingest.add_parser,
     query.add_parser,
+    tests.add_parser,
     history.add_parser,  # gc, reclassify
     bot.add_parser,
     serve.add_parser,  # report, serve

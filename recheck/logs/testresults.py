@@ -433,9 +433,7 @@ class _Collector(StreamResult):
         if len(parts) > 1 and sum(map(len, parts)) > 2 * DETAILS_MAX_CHARS:
             parts[:] = [b"".join(parts)[-DETAILS_MAX_CHARS:]]
 
-    def _finish(
-        self, test_id: str, status: str, tags: set[str] | None, end: float | None
-    ) -> None:
+    def _finish(self, test_id: str, status: str, tags: set[str] | None, end: float | None) -> None:
         start = self._started.pop(test_id, None)
         worker = None
         if tags:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from recheck.query.signatures import Signature
 
 if TYPE_CHECKING:
     from recheck.logs.testresults import SubunitResults
+    from recheck.store.testhistory import BuildTests, TestSummary
 
 __all__ = [
     "DEFAULT_BUILD_DAYS",
@@ -256,6 +257,28 @@ class Store(Protocol):
 
     def newest_event_time(self) -> datetime | None:
         """The time of the newest build whose events are stored; None when empty."""
+        ...
+
+    def test_summaries(
+        self,
+        days: float = DEFAULT_EVENT_DAYS,
+        *,
+        job: str | None = None,
+        pattern: str | None = None,
+        names: Collection[str] | None = None,
+        now: datetime | None = None,
+    ) -> list[TestSummary]:
+        """Per test, its runs and failures in builds of the last ``days`` (whole UTC
+        days), worst first (``recheck.store.testhistory``): the tests that failed, or
+        those ``pattern`` (``testhistory.test_pattern``) or ``names`` (exact ids) name."""
+        ...
+
+    def build_tests(self, uuid: str) -> BuildTests | None:
+        """The stored test run of build ``uuid`` (the run view); None without one."""
+        ...
+
+    def tested_builds(self, uuids: Collection[str]) -> dict[str, int]:
+        """Of ``uuids``, the builds whose test results are stored -> failed tests."""
         ...
 
     def close(self) -> None:

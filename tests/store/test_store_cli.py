@@ -454,11 +454,13 @@ def test_gc_drops_old_events_then_old_builds_and_says_how_many(
     assert (code, err) == (0, "")
     assert out == (
         f"events older than 10 days: {events} dropped\n"
+        "test results older than 10 days: 0 builds dropped\n"
         "builds older than 90 days: 0 dropped, with 0 matches\n"
     )
     code, out, _ = run(["gc", "--store", str(store_dir), "--build-days", "20"], capsys)
     assert out == (
         "events older than 10 days: 0 dropped\n"
+        "test results older than 10 days: 0 builds dropped\n"
         "builds older than 20 days: 1 dropped, with 2 matches\n"
     )
     with open_store(store_dir) as store:

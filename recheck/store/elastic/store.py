@@ -22,6 +22,7 @@ from recheck.store.elastic.cluster import (
 )
 from recheck.store.elastic.documents import ClusterHealth
 from recheck.store.elastic.searches import Searches
+from recheck.store.elastic.tests import TestResults
 from recheck.store.elastic.writes import Writes
 
 __all__ = [
@@ -42,7 +43,7 @@ ClusterClassification = StoredClassification
 """The name this result had before every store could classify a stored build."""
 
 
-class ElasticStore(Writes, Searches, Classifies):
+class ElasticStore(Writes, Searches, Classifies, TestResults):
     """The ``Store`` interface on an Elasticsearch 8 or OpenSearch cluster."""
 
     def __enter__(self) -> ElasticStore:

@@ -74,7 +74,8 @@ class Writes(StoreClient):
         ``hidden``), then one write of the build document makes it current and hides
         the old one, whose documents are then deleted. A crash leaves hidden leftovers
         that readers keep skipping and the next ingest of that build deletes. Returns
-        the build's uuid.
+        the build's uuid. ``tests`` are not kept: a cluster keeps no test results
+        (``recheck.store.elastic.tests``).
         """
         self._ensure_indices()
         moment = utc(when)

@@ -287,6 +287,12 @@ def put_build(
     return old
 
 
+def get_build(conn: sqlite3.Connection, uuid: str) -> StoredBuild | None:
+    """The stored build ``uuid``, events kept or not; None when it is not stored."""
+    row = conn.execute(_BUILD_SELECT + " WHERE b.build_uuid = ?", (uuid,)).fetchone()
+    return None if row is None else _stored_build(*row)
+
+
 def has_build(conn: sqlite3.Connection, uuid: str) -> bool:
     return conn.execute("SELECT 1 FROM builds WHERE build_uuid = ?", (uuid,)).fetchone() is not None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid as uuidlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -35,8 +35,9 @@ from recheck.store.base import (
     signature_hash,
     utc,
 )
-from recheck.store.embedded import catalog, testcatalog
+from recheck.store.embedded import catalog, testcatalog, testqueries
 from recheck.store.embedded.index import INDEX_VERSION, EventIndex, candidate_query
+from recheck.store.testhistory import BuildTests, TestSummary, test_pattern
 
 if TYPE_CHECKING:
     import tantivy
@@ -478,6 +479,32 @@ class EmbeddedStore:
     def newest_event_time(self) -> datetime | None:
         """The time of the newest build whose events are stored; None when there is none."""
         return self._read(catalog.newest_time)
+
+    # ------------------------------------------------------------------ tests
+
+    def test_summaries(
+        self,
+        days: float = DEFAULT_EVENT_DAYS,
+        *,
+        job: str | None = None,
+        pattern: str | None = None,
+        names: Collection[str] | None = None,
+        now: datetime | None = None,
+    ) -> list[TestSummary]:
+        """Per test, runs and failures of the last ``days`` (``Store.test_summaries``)."""
+        since = days_before(utc(now), days)
+        matcher = None if pattern is None else test_pattern(pattern)
+        return self._read(
+            lambda conn: testqueries.summaries(conn, since, job=job, pattern=matcher, names=names)
+        )
+
+    def build_tests(self, uuid: str) -> BuildTests | None:
+        """The stored test run of build ``uuid``; None when it has none."""
+        return self._read(lambda conn: testqueries.build_tests(conn, uuid))
+
+    def tested_builds(self, uuids: Collection[str]) -> dict[str, int]:
+        """Of ``uuids``, the builds with stored test results -> their failed tests."""
+        return self._read(lambda conn: testqueries.tested_builds(conn, uuids))
 
     # ------------------------------------------------------------------ reclassify
 
