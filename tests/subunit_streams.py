@@ -65,12 +65,14 @@ def stream_bytes(
     start: datetime | None = None,
     seed: int = 0,
     log_bytes: int = 200,
+    traceback: str = TRACEBACK,
 ) -> bytes:
     """A subunit v2 stream running ``test_ids`` on ``workers`` workers.
 
     Each worker runs its share one after the other (0.1 to 30 s each); ``failed`` tests
     end with ``fail`` and a traceback, ``skipped`` ones with ``skip`` and a reason, the
     others with ``success``. Every test that runs attaches ``log_bytes`` of log lines.
+    ``traceback`` is a failed test's traceback (``{server}`` becomes a random uuid).
     """
     rng = random.Random(seed)
     failed, skipped = set(failed), set(skipped)
@@ -107,7 +109,9 @@ def stream_bytes(
             writer.status(
                 test_id=test_id,
                 file_name="traceback",
-                file_bytes=TRACEBACK.format(server=uuid.UUID(int=rng.getrandbits(128))).encode(),
+                file_bytes=traceback.replace(
+                    "{server}", str(uuid.UUID(int=rng.getrandbits(128)))
+                ).encode(),
                 mime_type='text/x-traceback;charset="utf8";language="python"',
                 eof=True,
                 timestamp=ended,

@@ -295,6 +295,8 @@ class UncategorizedPage:
     classified: int
     groups: list[Group]
     excluded_jobs: str | None
+    runs: dict[str, str] = field(default_factory=dict)
+    """Build uuid -> the page name of its run view, for the builds with test results."""
 
     @property
     def rate(self) -> float | None:
@@ -483,6 +485,8 @@ class BugPage:
     branches: list[Share]
     queues: list[Share]
     hours: Hours
+    runs: dict[str, str] = field(default_factory=dict)
+    """Build uuid -> the page name of its run view, for the builds with test results."""
 
     @property
     def success_share(self) -> float:

@@ -18,6 +18,7 @@ import jinja2
 from recheck.web.chart import hourly_chart
 from recheck.web.pages import WINDOWS, BugPage, TrendsPage, UncategorizedPage, as_json
 from recheck.web.site import UNCATEGORIZED, Page, bug_name
+from recheck.web.testpages import TESTS, RunPage, TestsPage
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "Links", "Renderer", "page_json"]
 
@@ -84,7 +85,10 @@ class Renderer:
         )
         self.env.filters.update(when=_when, ago=_ago, percent=_percent, count=_count)
         self.env.globals.update(
-            chart=hourly_chart, windows=[label for label, _ in WINDOWS], uncategorized=UNCATEGORIZED
+            chart=hourly_chart,
+            windows=[label for label, _ in WINDOWS],
+            uncategorized=UNCATEGORIZED,
+            tests_page=TESTS,
         )
 
     def html(self, page: Page, links: Links) -> str:
@@ -93,6 +97,10 @@ class Renderer:
             template = "trends.html"
         elif isinstance(page, UncategorizedPage):
             template = "uncategorized.html"
+        elif isinstance(page, TestsPage):
+            template = "tests.html"
+        elif isinstance(page, RunPage):
+            template = "run.html"
         else:
             assert isinstance(page, BugPage)
             template = "bug.html"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from recheck.web.render import STATIC_DIR, Links, Renderer, page_json
 from recheck.web.site import BUGS, Snapshot
+from recheck.web.testpages import RUNS
 
 __all__ = ["Written", "write_report"]
 
@@ -23,7 +24,7 @@ class Written:
 
     pages: int
     removed: int
-    """Stale bug pages (and their JSON) removed."""
+    """Stale bug and run pages (and their JSON) removed."""
 
 
 def write_report(snapshot: Snapshot, output: Path, renderer: Renderer | None = None) -> Written:
@@ -46,9 +47,10 @@ def write_report(snapshot: Snapshot, output: Path, renderer: Renderer | None = N
             _write(path, text.encode("utf-8"))
             written.add(path)
     removed = 0
-    bugs = output / BUGS
-    if bugs.is_dir():
-        for stale in bugs.iterdir():
+    for folder in (output / BUGS, output / RUNS):
+        if not folder.is_dir():
+            continue
+        for stale in folder.iterdir():
             if stale.suffix in (".html", ".json") and stale not in written and stale.is_file():
                 stale.unlink()
                 removed += 1

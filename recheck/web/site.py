@@ -7,7 +7,7 @@ for the static report and the live server: ``<name>.html`` and ``<name>.json``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -29,10 +29,11 @@ from recheck.web.pages import (
     trends_page,
     uncategorized_page,
 )
+from recheck.web.testpages import RUNS, TESTS, RunPage, TestsPage, run_name, run_page, tests_page
 
 __all__ = ["Page", "Snapshot", "bug_name"]
 
-Page = TrendsPage | UncategorizedPage | BugPage
+Page = TrendsPage | UncategorizedPage | BugPage | TestsPage | RunPage
 
 UNCATEGORIZED = "uncategorized"
 BUGS = "bugs/"
@@ -79,6 +80,26 @@ class Snapshot:
             yield f"{UNCATEGORIZED}-{label}"
         for signature in self.signatures:
             yield bug_name(signature.bug)
+        yield TESTS
+        yield from self.run_names()
+
+    def run_names(self) -> list[str]:
+        """The run views the static report writes: failed builds of the window with
+        stored test results (those the other pages link to)."""
+        since = self.now - timedelta(days=self.settings.days)
+        failed = [
+            b.uuid for b in self.builds if b.time >= since and b.build.build_status != "SUCCESS"
+        ]
+        return sorted(self._runs(failed).values())
+
+    def _runs(self, uuids: Sequence[str]) -> dict[str, str]:
+        """Build uuid -> run view page name, for the builds with stored test results."""
+        found = {}
+        for uuid in self.store.tested_builds(uuids):
+            name = run_name(uuid)
+            if name is not None:
+                found[uuid] = name
+        return found
 
     def page(self, name: str) -> Page | None:
         """The page called ``name``, or None when there is no such page.
@@ -95,15 +116,21 @@ class Snapshot:
             return self.uncategorized(name.removeprefix(f"{UNCATEGORIZED}-"))
         if name.startswith(BUGS):
             return self.bug(name.removeprefix(BUGS))
+        if name == TESTS:
+            return tests_page(self.store, self.signatures, self.header, days=self.settings.days)
+        if name.startswith(RUNS) and run_name(name.removeprefix(RUNS)) == name:
+            return run_page(self.store, name.removeprefix(RUNS), self.signatures, self.header)
         return None
 
     def uncategorized(self, window: str) -> UncategorizedPage | None:
         """The uncategorized failures of ``window`` (``24h``, ``2d``...); None if unknown."""
         if window not in dict(WINDOWS):
             return None
-        return uncategorized_page(
+        page = uncategorized_page(
             self.builds, self.signatures, self.settings, self.header, window, self.error_line
         )
+        listed = [b.uuid for g in page.groups for j in g.jobs for b in j.uncategorized]
+        return replace(page, runs=self._runs(listed))
 
     def error_line(self, stored: StoredBuild) -> MatchLine | None:
         """The build's most telling error line, searched once per snapshot."""
@@ -118,7 +145,8 @@ class Snapshot:
             return None
         days = self.settings.days
         matches = self.store.matches_for(bug, days=days + 1, now=self.now)
-        return bug_page(signature, matches, self.tracker, self.header, days=days)
+        page = bug_page(signature, matches, self.tracker, self.header, days=days)
+        return replace(page, runs=self._runs([b.uuid for b in page.builds]))
 
     def trends(self, queue: str | None) -> TrendsPage:
         """The trends of every pipeline (``queue`` None) or of one."""
