@@ -22,6 +22,7 @@ from recheck.models import Event, Match, excerpt
 from recheck.query.signatures import Signature
 from recheck.scan.forkmap import fork_map
 from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
+from recheck.store.anomalies import ingest_recorder
 from recheck.store.base import Store, applicable, classify_events
 
 if TYPE_CHECKING:
@@ -132,8 +133,14 @@ def ingest_build(
     events = build_events(source, build, rules=rules, keep_debug=keep_debug, on_problem=problem)
     tests = read_tests(source, problem)
     chosen, _ = applicable(signatures, build, tests)
+    # The anomaly book (clusters, "new or known") learns from the same event stream.
+    recorder = ingest_recorder(store, build)
+    if recorder is not None:
+        events = recorder.events(events)
     tee = _MatchingTee(events, chosen, on_count or (lambda _: None))
     uuid = store.ingest(build, tee.events(), tee.matches(), when=when, tests=tests)
+    if recorder is not None:
+        recorder.finish(uuid, when)
     return Ingested(uuid, tee.count, tee.found, tests)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 
 from recheck.cli.common import (
     Commands,
+    add_jobs_option,
     add_queries_option,
     add_store_option,
     line_printer,
@@ -89,14 +89,7 @@ def add_parser(commands: Commands) -> None:
         action="store_true",
         help="also tell what the scan did (files read or skipped, bytes, events split)",
     )
-    classify.add_argument(
-        "--jobs",
-        "-j",
-        metavar="N",
-        type=positive_int,
-        default=os.cpu_count() or 1,
-        help="scan up to N files of a local build at once (default: %(default)s, the CPUs)",
-    )
+    add_jobs_option(classify, "scan up to N files of a local build at once")
     classify.add_argument(
         "--examples",
         metavar="K",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -146,6 +147,18 @@ def load_signatures_or_warn(directory: Path, command: str) -> list[Signature] | 
     for error in errors:
         print(f"recheck {command}: warning: skipped {error}", file=sys.stderr)
     return signatures
+
+
+def add_jobs_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--jobs/-j N``: processes at once, default the CPUs; ``what`` says of what."""
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        metavar="N",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help=f"{what} (default: %(default)s, the CPUs)",
+    )
 
 
 # --- option values ---------------------------------------------------------------------

@@ -15,7 +15,19 @@ import sys
 from collections.abc import Callable, Sequence
 
 from recheck import __version__
-from recheck.cli import bot, check, classify, events, history, ingest, match, query, serve, tests
+from recheck.cli import (
+    bot,
+    check,
+    classify,
+    draft,
+    events,
+    history,
+    ingest,
+    match,
+    query,
+    serve,
+    tests,
+)
 from recheck.cli.common import Command, Commands
 
 __all__ = ["main"]
@@ -28,6 +40,7 @@ _ADD_PARSERS: tuple[Callable[[Commands], None], ...] = (
     ingest.add_parser,
     query.add_parser,
     tests.add_parser,
+    draft.add_parser,  # draft, clusters
     history.add_parser,  # gc, reclassify
     bot.add_parser,
     serve.add_parser,  # report, serve

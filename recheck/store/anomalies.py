@@ -1,0 +1,223 @@
+"""What ``recheck draft`` and the anomaly clusters ask of the history store.
+
+What ingest adds to the anomaly book (``IngestRecorder``, ``recheck.store.anomalybook``).
+A stored build as log files again (``write_stored_build``: its events back into lines,
+prefixes rebuilt so that lines compare with the same job's raw logs), the passing builds
+of a job to compare a failure with (``baseline_builds``), and how many failed and
+passing builds a query matches (``history_counts``). Everything goes through the
+``Store`` interface, so the embedded store and a cluster both answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+
+from recheck.anomaly.normalize import line_keys
+from recheck.anomaly.propose import drafts_for
+from recheck.anomaly.rank import rank
+from recheck.anomaly.reading import MAX_LINE_BYTES, MAX_NOVEL_LINES, FileNovelty
+from recheck.logs.build import BUILD_FIELDS, Build
+from recheck.logs.split import file_format
+from recheck.models import Event, FileRule
+from recheck.query import QuerySyntaxError, compile_query
+from recheck.store.anomalybook import TOP, AnomalyBook, BookedAnomaly, digest
+from recheck.store.base import DEFAULT_BUILD_DAYS, Store, StoredBuild, StoreError
+
+__all__ = [
+    "IngestRecorder",
+    "baseline_builds",
+    "history_counts",
+    "ingest_recorder",
+    "write_stored_build",
+]
+
+SEARCH_DAYS = 100 * 365.0
+"""A stored build is looked for in all the events the store keeps."""
+BASELINE_BUILDS = 3
+"""Passing builds a failure is compared with when none are named."""
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _build_events(store: Store, uuid: str) -> Iterable[tuple[str, Event]]:
+    try:
+        query = compile_query(f"build_uuid:{_quoted(uuid)}")
+    except QuerySyntaxError as exc:
+        raise StoreError(store.path, f"{uuid!r} is not a build uuid ({exc})") from None
+    for event_id, event in store.search(query, days=SEARCH_DAYS):
+        if event.get("build_uuid") == uuid:
+            yield event_id, event
+
+
+def _text(event: Event, name: str, default: str = "") -> str:
+    value = event.get(name)
+    return value if isinstance(value, str) else default
+
+
+def _lines(event: Event, host: str | None = None) -> str:
+    """The event as its file's lines: a prefix of the format's shape (times and ids are
+    masked when compared anyway), then the message."""
+    tags = event.get("tags")
+    fmt = file_format(tags if isinstance(tags, list) else [])
+    message = _text(event, "message")
+    if fmt == "console":
+        return f"2000-01-01 00:00:00.000000 | {message}"
+    if fmt == "oslofmt":
+        pid, level = _text(event, "pid", "0"), _text(event, "loglevel", "INFO")
+        return f"2000-01-01 00:00:00.000 {pid} {level} {_text(event, 'module', '-')} {message}"
+    if fmt == "syslog":
+        pid = _text(event, "syslog_pid")
+        program = _text(event, "syslog_program", "-") + (f"[{pid}]" if pid else "")
+        node = host or _text(event, "syslog_host", "host")
+        return f"Jan  1 00:00:00 {node} {program}: {message}"
+    return message
+
+
+_OWN_TAGS = ("_grokparsefailure", "_truncated")
+
+
+def write_stored_build(store: Store, uuid: str, directory: Path) -> tuple[Build, list[FileRule]]:
+    """Write the stored events of build ``uuid`` under ``directory`` as its log files
+    (each event at its line); return the build's fields and file rules giving each file
+    the tags its events had.
+
+    Raises StoreError when the store holds no events of that build.
+    """
+    files: dict[str, list[tuple[int, str]]] = {}
+    rules: dict[str, FileRule] = {}
+    build: Build | None = None
+    for event_id, event in _build_events(store, uuid):
+        if build is None:
+            fields = {k: v for k, v in event.items() if k in BUILD_FIELDS and isinstance(v, str)}
+            build = Build().updated(fields)
+        name, _, line = event_id.rpartition(":")
+        if name not in rules:
+            tags = event.get("tags")
+            tags = [tag for tag in tags if tag not in _OWN_TAGS] if isinstance(tags, list) else []
+            rules[name] = FileRule(name, tuple(tags))
+        files.setdefault(name or _text(event, "filename", "log.txt"), []).append(
+            (int(line) if line.isdigit() else 0, _lines(event))
+        )
+    if build is None:
+        raise StoreError(
+            store.path,
+            f"no stored events of build {uuid!r}: ingest it (recheck ingest), or its events "
+            "were dropped by retention (store.event_days); or pass its log directory",
+        )
+    root = directory.resolve()
+    for name, lines in files.items():
+        path = (root / PurePosixPath(name)).resolve()
+        if root not in path.parents:  # a hostile file name must not write elsewhere
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8", errors="replace") as out:
+            written = 0
+            for number, text in sorted(lines):
+                if number > written + 1:
+                    out.write("\n" * (number - written - 1))
+                    written = number - 1
+                out.write(text + "\n")
+                written += text.count("\n") + 1
+    return build, list(rules.values())
+
+
+def baseline_builds(
+    store: Store, job: str, *, exclude: str | None = None, count: int = BASELINE_BUILDS
+) -> list[StoredBuild]:
+    """The newest ``count`` passing builds of ``job`` whose events are still stored."""
+    found = []
+    for stored in store.builds(status="SUCCESS"):
+        if stored.build.build_name == job and stored.events_kept and stored.uuid != exclude:
+            found.append(stored)
+            if len(found) >= count:
+                break
+    return found
+
+
+def history_counts(store: Store, query: str, days: float = DEFAULT_BUILD_DAYS) -> tuple[int, int]:
+    """(failed builds, passing builds) with an event ``query`` matches in the last ``days``."""
+    compiled = compile_query(query)
+    failures: set[str] = set()
+    successes: set[str] = set()
+    for _, event in store.search(compiled, days=days):
+        uuid = _text(event, "build_uuid")
+        status = _text(event, "build_status")
+        if status == "SUCCESS":
+            successes.add(uuid)
+        elif status:
+            failures.add(uuid)
+    return len(failures), len(successes)
+
+
+class IngestRecorder:
+    """Keeps in the anomaly book what an ingested build adds to it, from the events the
+    store is given (``events`` passes them on): a passing build's line keys, a failed
+    build's top anomalies against the passing builds of its job the book holds."""
+
+    def __init__(self, book: AnomalyBook, build: Build) -> None:
+        self._book = book
+        self._build = build
+        self._passing = build.build_status == "SUCCESS"
+        self._digests: set[int] = set()
+        self._files: dict[str, FileNovelty] = {}
+        self._known, self._baselines = (
+            (set(), 0) if self._passing else book.baseline_digests(build.build_name)
+        )
+
+    def events(self, events: Iterable[tuple[str, Event]]) -> Iterator[tuple[str, Event]]:
+        for item in events:
+            self._add(*item)
+            yield item
+
+    def _add(self, event_id: str, event: Event) -> None:
+        text = _lines(event, host="H")
+        keys = line_keys(text.encode("utf-8", errors="replace"))
+        if self._passing:
+            self._digests.update(map(digest, keys))
+            return
+        name, _, first = event_id.rpartition(":")
+        novelty = self._files.get(name)
+        if novelty is None:
+            tags = event.get("tags")
+            novelty = FileNovelty(name, name, list(tags) if isinstance(tags, list) else [])
+            self._files[name] = novelty
+        number = int(first) if first.isdigit() else novelty.lines + 1
+        for offset, (key, line) in enumerate(zip(keys, text.split("\n"), strict=False)):
+            if digest(key) in self._known or len(novelty.novel) >= MAX_NOVEL_LINES:
+                continue
+            novelty.repeats[key] += 1
+            novelty.novel.append((number + offset, line[:MAX_LINE_BYTES], key))
+        novelty.lines = max(novelty.lines, number + len(keys) - 1)
+
+    def finish(self, uuid: str, when: datetime | None) -> None:
+        """Record the build (stored as ``uuid`` at ``when``) in the book."""
+        moment = when or datetime.now(UTC)
+        job = self._build.build_name
+        if self._passing:
+            self._book.record_passing(uuid, job, moment, self._digests)
+            return
+        self._book.forget_before(datetime.now(UTC) - timedelta(days=DEFAULT_BUILD_DAYS))
+        anomalies = rank(list(self._files.values()), TOP)
+        self._book.record_failure(
+            [
+                BookedAnomaly(
+                    uuid, index, job, self._build.build_change, moment, self._baselines,
+                    anomaly.key, anomaly.filename, anomaly.line, anomaly.text,
+                    round(anomaly.score, 3), next(iter(drafts_for(anomaly)), None),
+                )
+                for index, anomaly in enumerate(anomalies)
+            ]
+        )  # fmt: skip
+
+
+def ingest_recorder(store: Store, build: Build) -> IngestRecorder | None:
+    """A recorder for ``build`` when ``store`` keeps an anomaly book and the build's
+    status says whether it passed; else None."""
+    if build.build_status is None:
+        return None
+    book = AnomalyBook.of(store)
+    return None if book is None else IngestRecorder(book, build)
