@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import BinaryIO
 
+from recheck.logs.blocksplit import split_stream
 from recheck.logs.build import INVENTORY_PATH, Build, BuildInfoError, parse_inventory
 from recheck.logs.localdir import DirSource, FileSource
 from recheck.logs.logfiles import (
@@ -36,7 +37,7 @@ from recheck.logs.source import (
     open_text_stream,
     read_error_message,
 )
-from recheck.logs.split import MAX_EVENT_CHARS, read_lines, split_lines
+from recheck.logs.split import MAX_EVENT_CHARS
 from recheck.models import Event
 
 __all__ = [
@@ -190,27 +191,24 @@ def _events(
         if stream is None:
             continue
         problems: list[str] = []
+
+        def failed(exc: BaseException, lines: int, problems: list[str] = problems) -> None:
+            problems.append(read_error_message(exc, f"after line {lines}"))
+
         with stream:
-            lines = _guarded(read_lines(stream, max_event_chars), problems)
-            for line, event in split_lines(
-                lines, tags, keep_debug=keep_debug, max_event_chars=max_event_chars
+            for block in split_stream(
+                stream,
+                tags,
+                keep_debug=keep_debug,
+                max_event_chars=max_event_chars,
+                on_read_error=failed,
             ):
-                event["filename"] = filename
-                event.update(build_fields)
-                yield f"{filename}:{line}", event
+                for line, event in block:
+                    event["filename"] = filename
+                    event.update(build_fields)
+                    yield f"{filename}:{line}", event
         for message in problems:
             _report(on_problem, FileProblem(path, message))
-
-
-def _guarded(lines: Iterator[str], problems: list[str]) -> Iterator[str]:
-    """Yield ``lines`` until a read error, which is recorded instead of raised."""
-    count = 0
-    try:
-        for line in lines:
-            count += 1
-            yield line
-    except READ_ERRORS as exc:
-        problems.append(read_error_message(exc, f"after line {count}"))
 
 
 def _report(on_problem: ProblemHandler | None, problem: FileProblem) -> None:

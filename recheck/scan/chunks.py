@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from recheck.logs.blocksplit import last_start
 from recheck.logs.split import StartTest, Text, file_format
 from recheck.scan.linecount import count_newlines
 
@@ -106,7 +107,7 @@ def read_chunks(
                 stats.chunks += 1
                 yield buffer, 0, filled, offset, line
             return
-        cut = _last_start(buffer, filled, starts)
+        cut = last_start(buffer, filled, starts)
         if cut is None:
             if not beyond(buffer, 0, filled):
                 continue
@@ -154,10 +155,10 @@ def mapped_chunks(
         if os.fstat(fd).st_size < size:
             raise OSError(errno.EIO, "the file shrank while it was being read")
         end = min(begin + CHUNK_BYTES, size)
-        cut = _last_start(data, end, starts, begin) if end < size else size
+        cut = last_start(data, end, starts, begin) if end < size else size
         while cut is None and end < size and not beyond(data, begin, end):
             end = min(end + CHUNK_BYTES, size)
-            cut = _last_start(data, end, starts, begin) if end < size else size
+            cut = last_start(data, end, starts, begin) if end < size else size
         stats.chunks += 1
         if cut is None:  # an event far longer than an event keeps: its rest is skipped
             yield data, begin, end, 0, 0
@@ -327,20 +328,6 @@ def _shift(buffer: bytearray, begin: int, filled: int) -> int:
     """Move ``buffer[begin:filled]`` to the buffer's front; returns its length."""
     buffer[: filled - begin] = buffer[begin:filled]
     return filled - begin
-
-
-def _last_start(data: Text, size: int, starts: StartTest, begin: int = 0) -> int | None:
-    """The start of the last complete line of ``data[begin:size]`` (not its first) that
-    begins an event."""
-    end = data.rfind(b"\n", begin, size)
-    while end > begin:
-        start = data.rfind(b"\n", begin, end) + 1
-        if start <= begin:
-            return None
-        if starts(data, start, end):
-            return start
-        end = start - 1
-    return None
 
 
 def _first_start(

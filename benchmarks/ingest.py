@@ -1,0 +1,206 @@
+"""Measure `recheck events` and `recheck ingest` against real Lucene 8 indexing the same events.
+
+Run: .venv/bin/python benchmarks/ingest.py [--size 200M|1G] [--dir DIR] [--runs N]
+
+The build is benchmarks/classify.py's generated one (a Zuul log root of real log lines
+with their numbers varied: a console log, eight oslo.log service logs, syslog), kept in
+DIR/build-<size> for later runs. Then, as commands in fresh processes, each timed
+``--runs`` times (best kept), one after the other on the same machine:
+
+- `recheck events BUILD` into a file: the events, as JSON lines;
+- Lucene 8 (Debian's liblucene8-java; benchmarks/LuceneIngest.java, compiled here)
+  indexing those events on one core (``taskset``, serial GC, serial merges):
+  StandardAnalyzer text fields for the fields recheck's store searches, with positions,
+  the generation and time as points with doc values, the event's JSON stored;
+- `recheck ingest BUILD` into an empty store (split, match the shipped signatures,
+  index into the embedded store), with its default parallelism.
+
+Printed: wall time, events/s, peak RSS (the largest process of the command), the
+store's or index's size on disk, and the ratios ingest / Lucene and events / Lucene.
+The machine may be shared: compare the ratios, which were measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from classify import REAL_QUERIES, generate, timed, warm  # noqa: E402
+
+from recheck.store.embedded.index import INDEXED_FIELDS  # noqa: E402
+
+JAVA_SOURCE = ROOT / "benchmarks" / "LuceneIngest.java"
+JAR_MODULES = ("core", "analyzers-common")
+LUCENE_RAM_MB = 64
+"""Lucene's indexing buffer: the size of the store's tantivy writer heap."""
+
+
+def parse_size(text: str) -> int:
+    """``200M``, ``1G``, ``512`` (MiB) -> MiB."""
+    found = re.fullmatch(r"(\d+)\s*([MG]?)i?B?", text.strip(), re.IGNORECASE)
+    if found is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (write e.g. 200M or 1G)")
+    return int(found[1]) * (1024 if found[2].upper() == "G" else 1)
+
+
+def lucene_classpath() -> str:
+    jars = []
+    for module in JAR_MODULES:
+        found = sorted(Path("/usr/share/java").glob(f"lucene-{module}-[0-9]*.jar"))
+        if not found:
+            raise SystemExit(f"no lucene-{module}-*.jar in /usr/share/java (liblucene8-java)")
+        jars.append(str(found[-1]))
+    return os.pathsep.join(jars)
+
+
+def compile_lucene(classpath: str, into: Path) -> None:
+    javac = shutil.which("javac")
+    if javac is None:
+        raise SystemExit("javac not on PATH: install default-jdk-headless")
+    subprocess.run([javac, "-d", str(into), "-cp", classpath, str(JAVA_SOURCE)], check=True)
+
+
+def size_of(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def best(runs: int, run: Callable[[], tuple[float, int, bytes]]) -> tuple[float, int, bytes]:
+    results = [run() for _ in range(runs)]
+    return min(results, key=lambda r: r[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--size", type=parse_size, default=parse_size("200M"), help="build size: 200M, 1G..."
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=Path("/tmp/recheck-bench"), help="where builds are kept"
+    )
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--runs", type=int, default=1, help="runs of each command; best kept")
+    parser.add_argument(
+        "--queries", type=Path, default=ROOT / "queries", help="signatures for recheck ingest"
+    )
+    parser.add_argument(
+        "--skip", default="", help="comma-separated steps not to time: events, lucene, ingest"
+    )
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    build = args.dir / f"build-{args.size}MiB"
+    marker = build / ".generated"
+    if not marker.exists() or marker.read_text().split() != [str(args.size), str(args.seed)]:
+        print(f"generating a {args.size} MiB build in {build} ...", flush=True)
+        real = [
+            json.loads(json.dumps(__import__("yaml").safe_load(p.read_text())))["query"]
+            for p in sorted(REAL_QUERIES.glob("*.yaml"))
+        ]
+        generate(build, args.size, real, args.seed)
+    total = sum(p.stat().st_size for p in build.rglob("*.txt"))
+    print(
+        f"build: {total / (1 << 20):,.0f} MiB, {build}; machine: {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    recheck = str(ROOT / ".venv" / "bin" / "recheck")
+    scratch = Path(tempfile.mkdtemp(prefix="recheck-ingest-bench-", dir=args.dir))
+    try:
+        events_file = args.dir / f"events-{args.size}MiB.jsonl"
+        results: dict[str, tuple[float, int, int]] = {}  # seconds, RSS MiB, bytes on disk
+
+        def events() -> tuple[float, int, bytes]:
+            with open(events_file, "wb") as out:
+                warm(build)
+                start = time.perf_counter()
+                process = subprocess.Popen([recheck, "events", str(build)], stdout=out, env=env)
+                _, status, usage = os.wait4(process.pid, 0)
+                seconds = time.perf_counter() - start
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"recheck events failed: status {status}")
+            return seconds, usage.ru_maxrss // 1024, b""
+
+        if "events" not in skip or not events_file.exists():
+            seconds, rss, _ = best(args.runs, events)
+            results["events"] = (seconds, rss, events_file.stat().st_size)
+        with open(events_file, "rb") as stream:
+            count = sum(1 for _ in stream)
+        print(f"events: {count:,}")
+
+        if "lucene" not in skip:
+            classpath = lucene_classpath()
+            compile_lucene(classpath, scratch)
+            index = scratch / "lucene-index"
+            java = [
+                "java", "-XX:+UseSerialGC", "-Xmx1g", "-cp", f"{scratch}{os.pathsep}{classpath}",
+                "LuceneIngest", str(events_file), str(index), str(LUCENE_RAM_MB),
+                ",".join(INDEXED_FIELDS),
+            ]  # fmt: skip
+            if shutil.which("taskset"):
+                java = ["taskset", "-c", str(os.sched_getaffinity(0).pop()), *java]
+
+            def lucene() -> tuple[float, int, bytes]:
+                shutil.rmtree(index, ignore_errors=True)
+                return timed(java, None, events_file)
+
+            seconds, rss, out = best(args.runs, lucene)
+            indexed, inner = out.decode().split()
+            assert int(indexed) == count, (indexed, count)
+            results["lucene"] = (seconds, rss, size_of(index))
+            print(f"  (Lucene's own indexing time, without JVM start: {float(inner):.2f} s)")
+
+        if "ingest" not in skip:
+            store = scratch / "store"
+            # The build is stored at its logs' end time (2021): retention must keep it.
+            config = scratch / "bot.yaml"
+            config.write_text("store:\n  event_days: 36500\n  build_days: 36500\n")
+            command = [
+                recheck, "ingest", str(build), "--queries", str(args.queries),
+                "--store", str(store), "--config", str(config), "--build-status", "FAILURE",
+            ]  # fmt: skip
+
+            def ingest() -> tuple[float, int, bytes]:
+                shutil.rmtree(store, ignore_errors=True)
+                return timed(command, env, build)
+
+            seconds, rss, out = best(args.runs, ingest)
+            stored = re.search(rb": ([\d,]+) events", out)
+            if stored is None or int(stored[1].replace(b",", b"")) != count:
+                print(f"  warning: ingest stored another number of events: {out.decode()!r}")
+            results["ingest"] = (seconds, rss, size_of(store))
+
+        names = {
+            "events": "recheck events (to a file)",
+            "lucene": "Lucene 8 indexing, one core",
+            "ingest": "recheck ingest",
+        }
+        for name, (seconds, rss, size) in results.items():
+            print(
+                f"{names[name]:<30} {seconds:7.2f} s  {count / seconds:9,.0f} events/s  "
+                f"peak RSS {rss:4d} MiB  on disk {size / (1 << 20):6.0f} MiB"
+            )
+        if "lucene" in results:
+            for name in ("ingest", "events"):
+                if name in results:
+                    ratio = results[name][0] / results["lucene"][0]
+                    print(f"ratio {name} / Lucene: {ratio:.2f}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
