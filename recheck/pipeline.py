@@ -24,6 +24,7 @@ from recheck.scan.forkmap import fork_map
 from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
 from recheck.store.anomalies import ingest_recorder
 from recheck.store.base import Store, applicable, classify_events
+from recheck.store.evidence import line_url
 
 if TYPE_CHECKING:
     from recheck.logs.testresults import SubunitResults
@@ -68,9 +69,7 @@ class Classification:
 
     def link(self, match: Match) -> str | None:
         """A URL to the matching line when the build's log URL is known."""
-        if not self.build.log_url:
-            return None
-        return f"{self.build.log_url.rstrip('/')}/{match.filename}#{match.line}"
+        return line_url(self.build.log_url, match.filename, match.line)
 
 
 def read_tests(

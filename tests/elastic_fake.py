@@ -661,6 +661,28 @@ class FakeCluster:
                     "sum_other_doc_count": other,
                     "buckets": buckets,
                 }
+            elif kind == "date_histogram":
+                # Only what the store asks for: one bucket per UTC day, as yyyy-MM-dd.
+                if params.get("calendar_interval") != "1d" or params.get("format") != "yyyy-MM-dd":
+                    raise Failure(400, "parsing_exception", f"unsupported date_histogram {params}")
+                days: dict[str, int] = {}
+                for doc in docs:
+                    for value in self._values(doc, params["field"])[:1]:
+                        day = _parse(value).strftime("%Y-%m-%d")
+                        days[day] = days.get(day, 0) + 1
+                least = int(params.get("min_doc_count", 0))
+                out[name] = {
+                    "buckets": [
+                        {
+                            "key_as_string": day,
+                            "key": int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+                            * 1000,
+                            "doc_count": count,
+                        }
+                        for day, count in sorted(days.items())
+                        if count >= least
+                    ]
+                }
             elif kind == "cardinality":
                 distinct = {_text(v) for d in docs for v in self._values(d, params["field"])}
                 out[name] = {"value": len(distinct)}

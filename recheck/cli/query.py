@@ -1,7 +1,9 @@
 """``recheck query``: where a query or a signature hit in the stored history.
 
-Summarizes the hits as elastic-recheck-query did (``recheck.store.stats``), from a
-signature file or a query string.
+The evidence first: ``check``'s lint warnings, the hits per day as text bars, the newest
+matching events with the query's words highlighted (``recheck.query.highlight``) and a
+link to each line; then the counts and field breakdown as elastic-recheck-query printed
+them (``recheck.store.stats``). From a signature file or a query string.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from recheck.cli.common import (
     Commands,
     add_config_option,
     add_store_option,
-    line_printer,
     on_store,
     positive_float,
     positive_int,
@@ -23,12 +24,12 @@ from recheck.cli.common import (
     usage_error,
 )
 from recheck.config.files import Config
-from recheck.query import Query, QuerySyntaxError, compile_query
+from recheck.query import Query, QuerySyntaxError, compile_query, lint_query
 from recheck.query.signatures import SignatureError, load_signature
 
 if TYPE_CHECKING:
     from recheck.store import Store
-    from recheck.store.stats import QueryStats
+    from recheck.store.evidence import Evidence
 
 __all__ = ["add_parser", "run"]
 
@@ -40,12 +41,18 @@ def add_parser(commands: Commands) -> None:
         help="where a query or signature hit in the stored history",
         description=(
             "Search the stored events of the last DAYS days with a signature file's query "
-            "or a query string, and summarize the hits as elastic-recheck-query did: total "
-            "hits, distinct builds by build_status, and for each field its top values with "
-            "their share. Hits are exactly the events `recheck match` would report: the "
-            "index only finds candidates, the query engine decides. --format json prints "
+            "or a query string and show the evidence: `recheck check`'s warnings about the "
+            "query (on stderr), the hits per day as bars, the newest matching events (build, "
+            "job, status, file:line, the message with the matched words highlighted (bold "
+            "on a terminal, **word** otherwise), a link to the line), then the hits summed "
+            "up as elastic-recheck-query did: total hits, distinct builds by build_status, "
+            "and for each field its top values with their share. Hits are exactly the "
+            "events `recheck match` would report: the index only finds candidates, the "
+            "query engine decides. --format json prints "
             '{"hits": N, "builds": {"<build_status>": count}, "fields": {"<field>": '
-            "[[value, share], ...]}}. Exit status 2 for a bad query or an unusable store."
+            '[[value, share], ...]}, "events": [{"build_uuid", "build_name", '
+            '"build_status", "filename", "line", "message", "url"}, ...], "by_day": '
+            '{"YYYY-MM-DD": hits}}. Exit status 2 for a bad query or an unusable store.'
         ),
     )
     query.add_argument(
@@ -64,6 +71,13 @@ def add_parser(commands: Commands) -> None:
         "--quantity", type=positive_int, default=5, help="top values shown per field (default: 5)"
     )
     query.add_argument(
+        "--limit",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="matching events listed, newest first (default: 20)",
+    )
+    query.add_argument(
         "--verbose",
         action="store_true",
         help="also list fields that differ on every build (uuids, refs, URLs)",
@@ -75,27 +89,35 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recheck.store.stats import stats_from
+    from recheck.cli.evidence import print_evidence
+    from recheck.store.evidence import evidence_from
 
     compiled = _read_query(args.query)
     if isinstance(compiled, str):
         return usage_error("query", compiled)
 
-    def search(store: Store, config: Config) -> QueryStats:
+    def search(store: Store, config: Config) -> Evidence:
         # A cluster store counts with aggregations; the embedded one summarizes hits.
-        return stats_from(
-            store, compiled, args.days, args.queue, quantity=args.quantity, verbose=args.verbose
-        )
+        return evidence_from(
+            store, compiled, args.days, args.queue,
+            limit=args.limit, quantity=args.quantity, verbose=args.verbose,
+        )  # fmt: skip
 
-    stats = on_store(args, "query", search)
-    if stats is None:
+    found = on_store(args, "query", search)
+    if found is None:
         return 2
+    for warning in lint_query(compiled.text):
+        print(f"recheck query: warning: {warning}", file=sys.stderr)
     if args.format == "json":
-        print_json(stats.to_json())
+        print_json(
+            {
+                **found.stats.to_json(),
+                "events": [hit.to_json() for hit in found.events],
+                "by_day": found.by_day,
+            }
+        )
         return 0
-    print_line = line_printer(sys.stdout)
-    for index, text in enumerate(stats.lines()):
-        print_line(text, "bold" if index < 2 or not text.startswith(" ") else "")
+    print_evidence(sys.stdout, found, compiled, args.days)
     return 0
 
 

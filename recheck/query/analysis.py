@@ -199,3 +199,15 @@ def positions(values: Iterable[str]) -> list[tuple[str, int]]:
             position += 1
             out.append((token, position))
     return out
+
+
+def token_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, token) of each token of ``text``: where ``tokenize``'s tokens stand
+    in the original text, for highlighting what a query matched."""
+    if not text:
+        return []
+    if text.isascii():
+        return [(s, e, text[s:e].lower()) for s, e in _ascii_spans(text)]
+    if "\ud800" <= text[-1] <= "\udbff":
+        return []
+    return [(s, e, lowercase(text[s:e])) for s, e in _unicode_spans(text)]

@@ -36,6 +36,7 @@ from recheck.store.elastic.documents import (
     parse_time,
     total_hits,
 )
+from recheck.store.evidence import DEFAULT_LIMIT, Evidence, event_hit
 from recheck.store.stats import NOISY_FIELDS, UNKNOWN_STATUS, QueryStats
 
 __all__ = ["Searches"]
@@ -111,33 +112,85 @@ class Searches(StoreClient):
         what ``querystats.summarize`` reports over the hits (each value of a
         multi-valued field such as ``tags`` counted once per hit, in both).
         """
+        answer = self._aggregated(query, days, queue, now, {}, 0, quantity, verbose)
+        return QueryStats(hits=0, builds={}) if answer is None else self._stats(answer, quantity)
+
+    def evidence(
+        self,
+        query: Query | Signature,
+        days: float = DEFAULT_EVENT_DAYS,
+        queue: str | None = None,
+        now: datetime | None = None,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        quantity: int = 5,
+        verbose: bool = False,
+        filters: Mapping[str, str] | None = None,
+    ) -> Evidence:
+        """``recheck query``'s evidence from one search: the newest ``limit`` events
+        (by @timestamp), ``summary``'s aggregations and a date histogram by day;
+        ``filters`` are exact values of event fields (their keyword sub-fields)."""
+        answer = self._aggregated(query, days, queue, now, filters or {}, limit, quantity, verbose)
+        if answer is None:
+            return Evidence(QueryStats(hits=0, builds={}), [])
+        buckets = answer.get("aggregations", {}).get("by_day", {}).get("buckets", [])
+        by_day = {str(b["key_as_string"]): int(b["doc_count"]) for b in buckets if b["doc_count"]}
+        events = [
+            event_hit(hit_id(hit), event_of(hit["_source"]), None, _when(hit["_source"]))
+            for hit in answer["hits"]["hits"]
+        ]
+        return Evidence(self._stats(answer, quantity), events, by_day)
+
+    def _aggregated(
+        self,
+        query: Query | Signature,
+        days: float,
+        queue: str | None,
+        now: datetime | None,
+        filters: Mapping[str, str],
+        limit: int,
+        quantity: int,
+        verbose: bool,
+    ) -> Mapping[str, Any] | None:
+        """The answer of the one search ``summary`` and ``evidence`` send: the summary's
+        aggregations, and with a ``limit``, the newest hits and the hits per day; None
+        when the window has no index. Sent again when a re-ingest flipped a build."""
         text, name, what = described(query)
         moment = utc(now)
         since = days_before(moment, days)
         indices = self._event_indices(since, max(moment, utc(None)))
         if not indices:
-            return QueryStats(hits=0, builds={})
+            return None
         names = ",".join(quote(name, safe="*") for name in indices)
-        filters = self._event_filters(since, queue)
+        suffix = self.settings.keyword_suffix
+        clauses = self._event_filters(since, queue) + [
+            self._term(f"{field}{suffix}", value) for field, value in filters.items()
+        ]
         try:
             for attempt in range(_CONSISTENT_TRIES):
                 hidden = self._hidden()
                 search = (
-                    self._dsl.Search().query(self._event_query(text, filters, hidden))
-                    .extra(size=0, track_total_hits=True)
+                    self._dsl.Search().query(self._event_query(text, clauses, hidden))
+                    .extra(size=limit, track_total_hits=True)
                 )  # fmt: skip
                 self._summary_aggs(search, quantity, verbose)
-                answer = self._call(
+                if limit:
+                    search = search.sort({TIMESTAMP: "desc"})
+                    search.aggs.bucket(
+                        "by_day", "date_histogram", field=TIMESTAMP, calendar_interval="1d",
+                        format="yyyy-MM-dd", min_doc_count=1,
+                    )  # fmt: skip
+                answer: Mapping[str, Any] = self._call(
                     "POST", f"/{names}/_search",
                     {"ignore_unavailable": "true", "allow_no_indices": "true"}, search.to_dict(),
                 )  # fmt: skip
                 if attempt == _CONSISTENT_TRIES - 1 or self._hidden() == hidden:
-                    break
+                    return answer
         except ClusterError as exc:
             if exc.status == 400:
                 raise QueryRejected(self.path, {name: exc.reason}, what) from None
             raise
-        return self._stats(answer, quantity)
+        return None  # not reached: the last attempt returns
 
     def _summary_fields(self, verbose: bool) -> list[str]:
         return [
@@ -286,3 +339,10 @@ class Searches(StoreClient):
             number_of_nodes=int(answer.get("number_of_nodes", 0)),
             unassigned_shards=int(answer.get("unassigned_shards", 0)),
         )
+
+
+def _when(source: Mapping[str, Any]) -> datetime | None:
+    try:
+        return parse_time(source[TIMESTAMP])
+    except (KeyError, TypeError, ValueError):
+        return None
