@@ -61,6 +61,9 @@ class Classification:
     capped: set[str] = field(default_factory=set)
     """Bugs with more matching events than counted: their signature stopped being
     evaluated in a file once it had more than ``examples`` matches there."""
+    tests: SubunitResults | None = None
+    """The build's test results, when asked for (``with_tests``) or needed by a
+    signature's ``test_ids``; None without a subunit stream."""
 
     @property
     def bugs(self) -> list[str]:
@@ -197,6 +200,7 @@ def classify_build(
     on_file: Callable[[str], None] | None = None,
     workers: int = 1,
     examples: int | None = DEFAULT_EXAMPLES,
+    with_tests: bool = False,
 ) -> Classification:
     """Classify the build whose logs ``source`` holds against ``signatures``.
 
@@ -209,13 +213,16 @@ def classify_build(
     local build are planned and scanned by that many processes at once, this one and
     forked ones (``recheck.scan.forkmap``: only from a process without other threads);
     ``on_file`` is then told every file as it is handed out, even one that turns out to
-    need no reading. Raises
+    need no reading. ``with_tests`` reads the build's test results (``tests``) even when
+    no signature needs them (the bot names the failed tests). Raises
     SourceError when the source cannot be listed and BuildInfoError for a broken
     inventory.
     """
     build = read_build_info(source, options)
     result = Classification(build)
-    chosen, result.skipped = signatures_for(source, build, signatures, result.problems.append)
+    if with_tests or any(signature.test_ids for signature in signatures):
+        result.tests = read_tests(source, result.problems.append)
+    chosen, result.skipped = applicable(signatures, build, result.tests)
     files = build_files(source, rules)
     limit = None if examples is None else examples + 1
     scanner = BuildScanner(

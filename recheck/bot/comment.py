@@ -31,6 +31,12 @@ ERROR_MAX_CHARS = 300
 
 ELLIPSIS = "…"
 
+FAILED_TESTS_NAMED = 3
+"""Failed tests named per job; the others are counted ("and 12 more")."""
+TEST_ID_MAX_CHARS = 150
+"""A test id longer than this (after its ``[...]`` attributes are dropped) is cut."""
+_ATTRIBUTES = re.compile(r"\[[^\[\]]*\]$")
+
 
 def comment_text(
     report: FailureReport, messages: Messages, tracker: BugTracker, log_timeout: float
@@ -84,7 +90,28 @@ def job_line(job: JobOutcome, tracker: BugTracker, log_timeout: float) -> str:
     else:
         verdict = "unrecognized error"
     voting = "" if job.voting else " (non-voting)"
-    return f"- {_cut(_clean(job.name), JOB_NAME_MAX_CHARS)}{voting}: {verdict}"
+    line = f"- {_cut(_clean(job.name), JOB_NAME_MAX_CHARS)}{voting}: {verdict}"
+    return line + _failed_tests(job)
+
+
+def _failed_tests(job: JobOutcome) -> str:
+    """``\n  failed tests: a (flaky), b, c and 4 more``; empty when none failed.
+
+    Ids without their ``[id-...,smoke]`` attributes (as signatures name tests); the
+    known flaky ones first, so the marks are seen.
+    """
+    if not job.failed_tests:
+        return ""
+    flaky = set(job.flaky_tests)
+    ordered = sorted(job.failed_tests, key=lambda test: test not in flaky)
+    named = [
+        _cut(_clean(_ATTRIBUTES.sub("", test)), TEST_ID_MAX_CHARS)
+        + (" (known flaky)" if test in flaky else "")
+        for test in ordered[:FAILED_TESTS_NAMED]
+    ]
+    more = len(ordered) - len(named)
+    text = ", ".join(named) + (f" and {more} more" if more else "")
+    return f"\n  failed tests: {text}"
 
 
 def _with_bugs(template: str, lines: str) -> str:

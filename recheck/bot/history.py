@@ -11,7 +11,7 @@ the one about to comment.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,7 +24,7 @@ from recheck.logs.logfiles import rules_in_force
 from recheck.logs.sources import open_source
 from recheck.pipeline import ingest_build
 from recheck.query.signatures import Signature
-from recheck.store.base import ReclassifyCounts, Store
+from recheck.store.base import ReclassifyCounts, Store, StoreError
 
 __all__ = ["History", "Stored", "to_store"]
 
@@ -51,6 +51,7 @@ class History:
         self.store = store
         self._lock = threading.Lock()
         self._wanted: list[Signature] | None = None
+        self._no_tests = False
 
     def want_reclassify(self, signatures: list[Signature]) -> None:
         """``SignatureSet.on_load``: re-run ``signatures`` over the history, later (the
@@ -58,6 +59,19 @@ class History:
         starts again is compared with the stored signatures."""
         with self._lock:
             self._wanted = signatures
+
+    def flaky(self, tests: Sequence[str]) -> set[str]:
+        """Which of ``tests`` the stored test history knows as flaky (the comment marks
+        them). Raises StoreError once when the store keeps no test history (a cluster),
+        then answers none."""
+        if self._no_tests:
+            return set()
+        try:
+            found = self.store.test_summaries(names=tests)
+        except StoreError:
+            self._no_tests = True
+            raise
+        return {summary.test for summary in found if summary.flaky}
 
     def reclassify(self) -> ReclassifyCounts | None:
         """Re-run the new or changed signatures of the wanted set; None if none is wanted.

@@ -38,6 +38,10 @@ class JobOutcome:
     """What on recheck's side kept it from checking the job (the store, the fetch
     policy, a log server, an exception): logged and counted, never published; the
     comment says only "not checked"."""
+    failed_tests: tuple[str, ...] = ()
+    """The ids of the tests that failed in the build (its subunit stream), sorted."""
+    flaky_tests: tuple[str, ...] = ()
+    """Those of ``failed_tests`` the test history knows as flaky."""
 
     @property
     def recognized(self) -> bool:

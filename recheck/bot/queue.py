@@ -333,8 +333,16 @@ def report_to_json(report: FailureReport) -> str:
     return json.dumps(asdict(report), sort_keys=True)
 
 
+_TUPLES = ("bugs", "failed_tests", "flaky_tests")
+"""JobOutcome's tuple fields (JSON gives lists); a report queued before a field existed
+lacks it and gets its default."""
+
+
 def report_from_json(text: str) -> FailureReport:
     """The report ``report_to_json`` wrote."""
     data = json.loads(text)
-    data["jobs"] = tuple(JobOutcome(**{**job, "bugs": tuple(job["bugs"])}) for job in data["jobs"])
+    data["jobs"] = tuple(
+        JobOutcome(**{**job, **{k: tuple(job[k]) for k in _TUPLES if k in job}})
+        for job in data["jobs"]
+    )
     return FailureReport(**data)

@@ -10,7 +10,7 @@ recheck reads is reported as having no logs, never as an unrecognized failure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +18,7 @@ from typing import Protocol
 from recheck.bot.gerrit.events import NO_LOG_RESULTS, FailedJob, FailureEvent
 from recheck.bot.outcome import JobOutcome
 from recheck.config.files import Config
+from recheck.lib.errors import RecheckError
 from recheck.logs.build import Build, BuildInfoError
 from recheck.logs.buildlogs import NoLogFilesError
 from recheck.logs.http import Fetcher, FetchError
@@ -94,9 +95,16 @@ class _Ready:
 class Triage:
     """Finds and classifies the logs of failed jobs."""
 
-    def __init__(self, config: Config, signatures: SignatureSet) -> None:
+    def __init__(
+        self,
+        config: Config,
+        signatures: SignatureSet,
+        flaky: Callable[[Sequence[str]], Collection[str]] | None = None,
+    ) -> None:
         self.config = config
         self.signatures = signatures
+        self._flaky = flaky
+        """Which of some failed tests the history knows as flaky (``flaky_tests``)."""
         self._policy = Fetcher(config.fetch, config_file=config.path)
 
     def look(self, event: FailureEvent) -> list[_Ready]:
@@ -174,7 +182,7 @@ class Triage:
         try:
             result = classify_build(
                 source, signatures, build_options(event, job), rules=rules,
-                keep_debug=self.config.keep_debug,
+                keep_debug=self.config.keep_debug, with_tests=True,
             )  # fmt: skip
         except NoLogFilesError:
             return _outcome(job, error=NO_LOGS)
@@ -182,7 +190,21 @@ class Triage:
             return _outcome(job, problem=str(exc))  # logged, never published
         for problem in result.problems:
             on_problem(f"{job.name}: {problem}")
-        return _outcome(job, bugs=notified(result.bugs, signatures))
+        failed = tuple(sorted(result.tests.failed)) if result.tests is not None else ()
+        flaky = self._known_flaky(failed, on_problem)
+        return _outcome(job, bugs=notified(result.bugs, signatures), tests=(failed, flaky))
+
+    def _known_flaky(
+        self, failed: tuple[str, ...], on_problem: Callable[[str], None]
+    ) -> tuple[str, ...]:
+        if not failed or self._flaky is None:
+            return ()
+        try:
+            known = self._flaky(failed)
+        except RecheckError as exc:  # the history store: the comment goes without marks
+            on_problem(f"flaky tests unknown: {exc}")
+            return ()
+        return tuple(test for test in failed if test in known)
 
 
 class _JobLike(Protocol):
@@ -223,6 +245,7 @@ def _outcome(
     logs_missing: bool = False,
     error: str | None = None,
     problem: str | None = None,
+    tests: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
 ) -> JobOutcome:
     return JobOutcome(
         name=job.name,
@@ -233,4 +256,6 @@ def _outcome(
         logs_missing=logs_missing,
         error=error,
         problem=problem,
+        failed_tests=tests[0],
+        flaky_tests=tests[1],
     )

@@ -172,8 +172,9 @@ def run(args: argparse.Namespace) -> int:
                     "bot", f"cannot serve metrics on {settings.metrics}: {exc.strerror or exc}; "
                     "choose another bot.metrics or --metrics (off disables it)"
                 )  # fmt: skip
+        flaky = None if history is None else history.flaky  # marks in the comment
         service = Service(
-            settings, queue, Triage(config, signatures), _reviewer(settings, args),
+            settings, queue, Triage(config, signatures, flaky), _reviewer(settings, args),
             tracker, notifiers=notifiers, metrics=metrics, history=history,
             options=ServiceOptions(comment=not args.no_comment, dry_run=args.dry_run),
         )  # fmt: skip
