@@ -8,6 +8,7 @@ import argparse
 import sys
 import tempfile
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -22,6 +23,7 @@ from recheck.cli.common import (
     add_jobs_option,
     add_store_option,
     load_config,
+    on_store,
     open_store,
     plural,
     positive_int,
@@ -39,6 +41,7 @@ from recheck.query import Doc, compile_query
 from recheck.query.signatures import load_signature
 from recheck.store import DEFAULT_EVENT_DAYS, Store, StoreError
 from recheck.store.anomalies import baseline_builds, history_counts, write_stored_build
+from recheck.store.anomalybook import uncategorized_clusters
 
 _HELP = (
     "a log directory, one log file (any name and format), a log URL or Zuul build URL, "
@@ -103,6 +106,61 @@ def add_parser(commands: Commands) -> None:
     add_config_option(parser)
     add_store_option(parser)
     parser.set_defaults(run=run)
+    _add_clusters(commands)
+
+
+def _add_clusters(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "clusters",
+        help="uncategorized failures grouped by their top anomaly, with a proposed query",
+        description=(
+            "Group the failed builds of the last N days that no signature explains by "
+            "their top anomaly (its normalized line, kept at ingest against the newest "
+            "passing builds of the same job), biggest group first. --format json prints "
+            '[{"key", "builds": [uuids], "jobs", "first_seen", "last_seen", "proposal"}]. '
+            "Failures ingested before recheck kept anomalies are counted on stderr."
+        ),
+    )
+    parser.add_argument(
+        "--days",
+        metavar="N",
+        type=float,
+        default=DEFAULT_EVENT_DAYS,
+        help="failures of the last N days (default: %(default)s)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_config_option(parser)
+    add_store_option(parser)
+    parser.set_defaults(run=run_clusters)
+
+
+def run_clusters(args: argparse.Namespace) -> int:
+    since = datetime.now(UTC) - timedelta(days=args.days)
+    found = on_store(args, "clusters", lambda store, _: uncategorized_clusters(store, since))
+    if found is None:
+        return 2
+    clusters, missing = found
+    if missing:
+        print(
+            f"recheck clusters: {plural(missing, 'uncategorized failure')} without recorded "
+            "anomalies (ingested before recheck kept them; recheck ingest --force adds them)",
+            file=sys.stderr,
+        )
+    if args.format == "json":
+        print_json([cluster.to_json() for cluster in clusters])
+        return 0
+    if not clusters:
+        print(f"no uncategorized failure with recorded anomalies in the last {args.days:g} days")
+    for cluster in clusters:
+        print(
+            f"{plural(len(cluster.builds), 'build')}, {plural(cluster.changes, 'change')}, "
+            f"{cluster.first_seen:%Y-%m-%d %H:%M} .. {cluster.last_seen:%Y-%m-%d %H:%M} "
+            f"({', '.join(cluster.jobs)})"
+        )
+        print(f"  {cluster.filename}: {cluster.text[:300]}")
+        if cluster.proposal:
+            print(f"  proposal: {cluster.proposal}")
+    return 0
 
 
 class _Unusable(Exception):

@@ -21,15 +21,24 @@ from __future__ import annotations
 import sqlite3
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from recheck.lib import sqlite
-from recheck.store.base import Store, StoreError, utc
+from recheck.store.base import Store, StoredBuild, StoreError, utc
 
-__all__ = ["KEPT_PER_JOB", "TOP", "AnomalyBook", "BookedAnomaly", "digest"]
+__all__ = [
+    "KEPT_PER_JOB",
+    "TOP",
+    "AnomalyBook",
+    "BookedAnomaly",
+    "Cluster",
+    "clusters_of",
+    "digest",
+    "uncategorized_clusters",
+]
 
 BOOK_FILE = "anomalies.sqlite"
 KEPT_PER_JOB = 3
@@ -224,3 +233,81 @@ def _booked(row: tuple[object, ...]) -> BookedAnomaly:
         datetime.fromtimestamp(int(str(time)), tz=UTC), int(str(baselines)), str(key),
         str(filename), int(str(line)), str(text), float(str(score)), optional(query),
     )  # fmt: skip
+
+
+@dataclass
+class Cluster:
+    """Uncategorized failures whose top anomaly has the same key."""
+
+    key: str
+    builds: list[str]
+    """Build uuids, newest first."""
+    jobs: list[str]
+    changes: int
+    first_seen: datetime
+    last_seen: datetime
+    proposal: str | None
+    """The drafted query of the newest build's top anomaly."""
+    text: str
+    """That anomaly's line, as written."""
+    filename: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "builds": self.builds,
+            "jobs": self.jobs,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "proposal": self.proposal,
+        }
+
+
+def clusters_of(builds: Iterable[StoredBuild], tops: Mapping[str, BookedAnomaly]) -> list[Cluster]:
+    """``builds`` (failures no signature explains) grouped by their top anomaly's key,
+    biggest first (then the most recently seen); builds without one are left out."""
+    groups: dict[str, list[tuple[StoredBuild, BookedAnomaly]]] = {}
+    for stored in builds:
+        top = tops.get(stored.uuid)
+        if top is not None:
+            groups.setdefault(top.key, []).append((stored, top))
+    found = []
+    for key, members in groups.items():
+        members.sort(key=lambda item: item[0].time, reverse=True)
+        newest = members[0][1]
+        found.append(
+            Cluster(
+                key,
+                [stored.uuid for stored, _ in members],
+                sorted({stored.build.build_name or "unknown" for stored, _ in members}),
+                len({stored.build.build_change for stored, _ in members} - {None}),
+                members[-1][0].time,
+                members[0][0].time,
+                next((top.query for _, top in members if top.query), None),
+                newest.text,
+                newest.filename,
+            )
+        )
+    found.sort(key=lambda cluster: (-len(cluster.builds), -cluster.last_seen.timestamp()))
+    return found
+
+
+def uncategorized_clusters(
+    store: Store, since: datetime, until: datetime | None = None
+) -> tuple[list[Cluster], int]:
+    """The clusters of the store's uncategorized failures from ``since``, and how many
+    of those failures the book has no anomaly of (ingested before it kept them).
+
+    Raises StoreError for a store without an anomaly book (a cluster store).
+    """
+    book = AnomalyBook.of(store)
+    if book is None:
+        raise StoreError(
+            store.path,
+            "this store keeps no anomaly book (only the embedded store does): clusters "
+            "need failures ingested into an embedded store",
+        )
+    with book:
+        failed = store.builds(since, until, status="FAILURE", uncategorized=True)
+        tops = book.top_anomalies(stored.uuid for stored in failed)
+    return clusters_of(failed, tops), sum(1 for stored in failed if stored.uuid not in tops)

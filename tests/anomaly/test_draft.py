@@ -201,3 +201,48 @@ def test_stored_builds_by_uuid_and_the_job_s_passing_builds_by_default(
     capsys.readouterr()
     assert main(["draft", "a" * 32, "--store", store]) == 2
     assert "no SUCCESS build of job neutron-job" in capsys.readouterr().err
+
+
+def _ingest(store: str, path: Path, status: str, uuid: str, change: str, queries: Path) -> None:
+    argv = ["ingest", str(path), "--store", store, "--queries", str(queries)]
+    argv += ["--build-name", "neutron-job", "--build-status", status, "--build-uuid", uuid]
+    argv += ["--build-change", change]
+    assert main(argv) == 0
+
+
+def test_clusters_group_uncategorized_failures_by_their_top_anomaly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _text("neutron-server.excerpt.log")
+    lines = text.split("\n")
+    cause = _error_lines(lines)
+    store = str(tmp_path / "store")
+    passing = tmp_path / "pass" / "screen-q-svc.txt"
+    passing.parent.mkdir()
+    passing.write_text(other_run(without(text, cause), seed=1), encoding="utf-8")
+    _ingest(store, passing, "SUCCESS", "0" * 32, "100", tmp_path)
+    # Three failures with the traceback (two changes), one with another error.
+    for index, change in enumerate(("101", "102", "102")):
+        failed = tmp_path / f"f{index}" / "screen-q-svc.txt"
+        failed.parent.mkdir()
+        failed.write_text(other_run(text, seed=10 + index), encoding="utf-8")
+        _ingest(store, failed, "FAILURE", f"{index + 1}" * 32, change, tmp_path)
+    other = tmp_path / "other" / "screen-q-svc.txt"
+    other.parent.mkdir()
+    other_text = (
+        without(text, cause) + "2015-10-29 10:52:00.000 77 ERROR neutron.db [-] DB gone away\n"
+    )
+    other.write_text(other_run(other_text, seed=20), encoding="utf-8")
+    _ingest(store, other, "FAILURE", "9" * 32, "103", tmp_path)
+    capsys.readouterr()
+    assert main(["clusters", "--store", store, "--days", "100000", "--format", "json"]) == 0
+    clusters = json.loads(capsys.readouterr().out)
+    assert [len(cluster["builds"]) for cluster in clusters] == [3, 1]
+    first, second = clusters
+    assert set(first) == {"key", "builds", "jobs", "first_seen", "last_seen", "proposal"}
+    assert set(first["builds"]) == {"1" * 32, "2" * 32, "3" * 32}
+    assert first["jobs"] == ["neutron-job"]
+    assert "<num>" not in first["proposal"] and 'tags:"screen-q-svc.txt"' in first["proposal"]
+    assert second["builds"] == ["9" * 32] and "DB gone away" in second["key"]
+    assert main(["clusters", "--store", store, "--days", "100000"]) == 0
+    assert "3 builds, 2 changes" in capsys.readouterr().out
