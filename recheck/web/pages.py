@@ -19,6 +19,7 @@ from recheck.config.files import PagesConfig
 from recheck.models import BugTracker, Match
 from recheck.pipeline import Classification
 from recheck.query.signatures import Signature
+from recheck.store.anomalybook import Cluster
 from recheck.store.base import StoredBuild, StoredMatch
 from recheck.store.freshness import Freshness
 
@@ -297,6 +298,8 @@ class UncategorizedPage:
     excluded_jobs: str | None
     runs: dict[str, str] = field(default_factory=dict)
     """Build uuid -> the page name of its run view, for the builds with test results."""
+    clusters: list[Cluster] = field(default_factory=list)
+    """The listed builds grouped by their top anomaly, biggest first (the anomaly book)."""
 
     @property
     def rate(self) -> float | None:

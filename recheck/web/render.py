@@ -50,6 +50,10 @@ class Links:
         """The link to a bug's page."""
         return self.page(bug_name(bug))
 
+    def search(self, query: str) -> str:
+        """The link to the live search for ``query`` (``recheck serve``'s ``/search``)."""
+        return self.root + "search?q=" + quote(query, safe="")
+
     @property
     def json(self) -> str:
         """The link to this page's data."""

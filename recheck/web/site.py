@@ -14,6 +14,7 @@ from functools import cached_property
 from recheck.config.files import PagesConfig
 from recheck.models import BugTracker
 from recheck.query.signatures import Signature
+from recheck.store.anomalybook import AnomalyBook, Cluster, clusters_of
 from recheck.store.base import Store, StoredBuild, utc
 from recheck.store.freshness import freshness
 from recheck.web.errorline import error_line
@@ -36,6 +37,8 @@ __all__ = ["Page", "Snapshot", "bug_name"]
 Page = TrendsPage | UncategorizedPage | BugPage | TestsPage | RunPage
 
 UNCATEGORIZED = "uncategorized"
+MAX_CLUSTERS = 25
+"""Clusters the uncategorized page shows, biggest first."""
 BUGS = "bugs/"
 
 
@@ -130,7 +133,17 @@ class Snapshot:
             self.builds, self.signatures, self.settings, self.header, window, self.error_line
         )
         listed = [b.uuid for g in page.groups for j in g.jobs for b in j.uncategorized]
-        return replace(page, runs=self._runs(listed))
+        return replace(page, runs=self._runs(listed), clusters=self._clusters(listed))
+
+    def _clusters(self, uuids: Sequence[str]) -> list[Cluster]:
+        """The builds ``uuids`` grouped by their top anomaly (none without a book)."""
+        book = AnomalyBook.of(self.store)
+        if book is None or not uuids:
+            return []
+        with book:
+            tops = book.top_anomalies(uuids)
+        wanted = set(uuids)
+        return clusters_of([b for b in self.builds if b.uuid in wanted], tops)[:MAX_CLUSTERS]
 
     def error_line(self, stored: StoredBuild) -> MatchLine | None:
         """The build's most telling error line, searched once per snapshot."""
