@@ -125,6 +125,11 @@ def _print_table(rows: list[TestSummary], total: int) -> None:
             row.test,
             style="yellow" if row.flaky else None,
         )
-    console.print(table, markup=False)
+    if console.is_terminal:
+        console.print(table, markup=False)
+    else:  # plain lines for scripts: no padding after the last column
+        with console.capture() as captured:
+            console.print(table, markup=False)
+        sys.stdout.writelines(line.rstrip() + "\n" for line in captured.get().splitlines())
     if len(rows) < total:
         console.print(f"({len(rows)} of {total} tests shown; --limit)", markup=False)

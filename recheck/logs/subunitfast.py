@@ -79,7 +79,11 @@ def read_packets(read: Callable[[int], bytes], sink: PacketSink) -> tuple[int, b
     pos = 0
     consumed = 0
     while True:
-        if len(buf) - pos < 6 or not _whole(buf, pos):
+        try:
+            length = _length(buf, pos) if len(buf) - pos >= 6 else 1 << 30
+        except _Bad:
+            return consumed, buf[pos:]
+        if len(buf) - pos < length:
             chunk = read(_CHUNK)
             if not chunk:
                 return consumed, buf[pos:]
@@ -87,7 +91,7 @@ def read_packets(read: Callable[[int], bytes], sink: PacketSink) -> tuple[int, b
             pos = 0
             continue
         try:
-            length = _packet(buf, pos, sink)
+            _packet(buf, pos, length, sink)
         except (_Bad, struct.error, UnicodeDecodeError, IndexError):
             return consumed, buf[pos:]
         pos += length
@@ -113,25 +117,20 @@ def _length(buf: bytes, pos: int) -> int:
     return _varint(buf, pos + 3)[0]
 
 
-def _whole(buf: bytes, pos: int) -> bool:
-    """Whether the packet at ``pos`` is whole in ``buf`` (or bad: then parse says so)."""
-    try:
-        return len(buf) - pos >= _length(buf, pos)
-    except _Bad:
-        return True
-
-
 def _text(buf: bytes, pos: int, end: int) -> tuple[str, int]:
-    size, used = _varint(buf, pos)
-    pos += used
+    size = buf[pos]
+    if size < 0x40:  # a one-byte length: most strings
+        pos += 1
+    else:
+        size, used = _varint(buf, pos)
+        pos += used
     stop = pos + size
     if stop > end or buf.find(b"\0", pos, stop) >= 0:
         raise _Bad
     return buf[pos:stop].decode("utf-8"), stop
 
 
-def _packet(buf: bytes, pos: int, sink: PacketSink) -> int:
-    length = _length(buf, pos)
+def _packet(buf: bytes, pos: int, length: int, sink: PacketSink) -> None:
     header = _varint(buf, pos + 3)[1]
     if length < 3 + header + 4:
         raise _Bad
@@ -171,4 +170,3 @@ def _packet(buf: bytes, pos: int, sink: PacketSink) -> int:
     if at > end:
         raise _Bad
     sink.packet(test_id, _STATUS[flags & 0x7], tags, file_name, file_bytes, timestamp)
-    return length

@@ -474,3 +474,49 @@ def test_skip_reasons_for_the_real_signatures_with_test_ids(real_queries_dir: Pa
         "no subunit stream in the build that could be read (not a subunit stream: no test "
         "results in it; it starts with b'<html>502 Bad Gateway</html>')"
     )
+
+
+# --- every test's result, and the fast reader ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["tempest-failures.subunit", "tempest-failures.subunit.gz", "successful.subunit"]
+)
+def test_the_fast_reader_reads_what_python_subunit_reads(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = read(fixture(name))
+    # python-subunit's parser alone: the fast reader hands everything over at once.
+    monkeypatch.setattr(tr, "read_packets", lambda read, sink: (0, b""))
+    slow = read(fixture(name))
+    assert fast == slow and len(fast.runs) == sum(fast.counts.values())
+
+
+def test_every_test_has_its_status_timing_worker_and_a_failure_its_attachments() -> None:
+    runs = {run.test_id: run for run in read(fixture("tempest-failures.subunit")).runs}
+    fip = runs[f"{PLUGIN}DNSIntegrationTests.test_fip[id-a8f2fade-8d5c-40f9-80f0-3de4b8d91985]"]
+    assert (fip.status, fip.worker) == ("fail", "worker-1")
+    assert fip.duration is not None and 6.7 < fip.duration < 6.8  # 08:10:23.66 -> 08:10:30.40
+    assert [name for name, _ in fip.details] == ["pythonlogging:''"]
+    assert "DNSIntegrationTests:test_fip" in fip.details[0][1]
+    assert runs[SERVER_WITH_FIP].details == () and runs[SERVER_WITH_FIP].worker == "worker-1"
+
+
+def test_a_huge_attachment_keeps_its_end_and_a_damaged_packet_hands_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from subunit_streams import stream_bytes
+
+    ids = [f"pkg.Test.test_{i}" for i in range(50)]
+    huge = "x" * 100_000 + "the end"
+    data = stream_bytes(ids, failed=ids[:1], traceback=huge)
+    [first] = [r for r in read(data).runs if r.test_id == ids[0]]
+    assert first.details[0][0] == "traceback" and first.details[0][1].endswith("the end")
+    assert sum(len(text) for _, text in first.details) <= tr.DETAILS_MAX_CHARS + 100
+    # A flipped byte in the middle: the fast reader stops there, python-subunit reports
+    # the corrupt packet and reads on; the tests of the other packets are all there.
+    middle = len(data) // 2
+    damaged = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+    results = read(damaged)
+    assert any("corrupt packet" in p for p in results.problems)
+    assert len(results.runs) >= 48
