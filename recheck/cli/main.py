@@ -26,6 +26,7 @@ from recheck.cli import (
     match,
     query,
     serve,
+    stats,
     tests,
 )
 from recheck.cli.common import Command, Commands
@@ -39,6 +40,7 @@ _ADD_PARSERS: tuple[Callable[[Commands], None], ...] = (
     classify.add_parser,
     ingest.add_parser,
     query.add_parser,
+    stats.add_parser,
     tests.add_parser,
     draft.add_parser,  # draft, clusters
     history.add_parser,  # gc, reclassify
