@@ -23,6 +23,7 @@ COUNTERS: dict[str, str] = {
     "logs_missing": "Failed jobs whose logs never appeared in time",
     "comments_posted": "Gerrit review comments posted",
     "builds_stored": "Classified builds stored in the history store, behind their comments",
+    "success_builds_sampled": "Passing jobs scanned for signature hits (bot.success_sample)",
     "errors": "Errors (unreadable events, classification errors, failed posts, reconnects)",
 }
 

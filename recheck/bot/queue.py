@@ -174,6 +174,19 @@ class BotQueue:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
+    def add_history(self, source: str, raw: str, note: str, now: float | None = None) -> int:
+        """Store work for the history worker alone (a sampled passing job): a row with
+        no comment to make, its ``history`` pending; returns its row id."""
+        now = time.time() if now is None else now
+        with self._lock:
+            cursor = self._conn.execute(
+                "INSERT INTO inbox (received, source, raw, state, note, history, updated) "
+                "VALUES (?, ?, ?, 'done', ?, 'pending', ?)",
+                (now, source, raw, note, now),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
     def skip(self, row: int, why: str) -> None:
         """The event is not one to handle (or cannot be read): done with it."""
         self._update(row, state="skipped", note=why)

@@ -35,10 +35,19 @@ from recheck.bot.log import log
 from recheck.bot.metrics import Metrics
 from recheck.bot.outcome import DryRunOutput, FailureReport, JobOutcome, Notifier
 from recheck.bot.queue import BotQueue, QueueRow, report_from_json, report_to_json
+from recheck.bot.sampling import (
+    SAMPLE_SOURCE,
+    SampledJob,
+    fetchable,
+    record_sample,
+    sampled_jobs,
+)
 from recheck.bot.triage import Triage
 from recheck.config.bot import BotSettings
 from recheck.lib.backoff import Backoff
 from recheck.lib.errors import RecheckError
+from recheck.logs.buildlogs import NoLogFilesError
+from recheck.logs.source import SourceError
 from recheck.models import BugTracker
 
 __all__ = ["CRASH_ENV", "Service", "ServiceOptions"]
@@ -226,6 +235,7 @@ class Service:
                 event = failure_from_zuul(data["build"], data["zuul_url"], data["tenant"])
             else:
                 event = failure_from_gerrit(data, self.settings.gerrit.ci_users)
+                self._sample(data)
         except (ValueError, MalformedEvent, KeyError, TypeError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
             self.metrics.add("errors")
@@ -421,8 +431,45 @@ class Service:
             row = self.queue.history_due(self.clock())
             if row is None:
                 return False
-            self._store(row, self.history)
+            if row.source == SAMPLE_SOURCE:
+                self._record_sample(row, self.history)
+            else:
+                self._store(row, self.history)
         return True
+
+    def _sample(self, data: object) -> None:
+        """Queue the report's sampled passing jobs for the history worker (bot.success_sample:
+        ``recheck stats`` counts their hits as false alarms)."""
+        if self.history is None:
+            return
+        settings, config = self.settings, self.history.config
+        share = settings.success_sample
+        chosen = sampled_jobs(data, settings.gerrit.ci_users, share, lambda u: fetchable(u, config))
+        for job in chosen:
+            self.queue.add_history(SAMPLE_SOURCE, job.to_json(), "passing job sampled")
+
+    def _record_sample(self, row: QueueRow, history: History) -> None:
+        job = SampledJob.from_json(row.raw)
+        try:
+            signatures = history.signatures.current()
+            bugs = record_sample(job, history.config, history.store, signatures)
+        except SourceError as exc:  # the logs are not there yet, or never will be
+            now = self.clock()
+            if (
+                not isinstance(exc, NoLogFilesError)
+                and now - row.received < self.settings.log_timeout
+            ):
+                wait = self.log_backoff.delay(row.history_attempts)
+                self.queue.history_later(row.id, now + wait, str(exc)[:2000])
+            else:
+                self.queue.history_done(row.id, f"not scanned: {exc}"[:2000], failed=True)
+            return
+        except (RecheckError, OSError) as exc:
+            self._store_failed(row, exc)
+            return
+        self.metrics.add("success_builds_sampled")
+        self.queue.history_done(row.id, "recorded: " + (" ".join(bugs) or "no signature matched"))
+        log("success_sampled", row=row.id, job=job.name, url=job.url, bugs=bugs)
 
     def _store(self, row: QueueRow, history: History) -> None:
         assert row.event is not None and row.report is not None

@@ -309,6 +309,13 @@ def _metrics(value: object) -> str:
     return text
 
 
+def _share(value: object) -> float:
+    """A share from 0 to 1 (``0.05``: one in 20)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        fail(f"{{name}} must be a share from 0 to 1 such as 0.05, found {kind(value)}")
+    return float(value)
+
+
 def _whole_above_0(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         fail(f"{{name}} must be a whole number above 0, found {kind(value)}")
@@ -334,6 +341,7 @@ class BotSection(Section):
     retry: PositiveNumber | None = None
     workers: Count | None = None
     metrics: Annotated[str, BeforeValidator(_metrics)] | None = None
+    success_sample: Annotated[float, BeforeValidator(_share)] | None = None
 
 
 class GerritSection(Section):

@@ -78,7 +78,8 @@ UNKNOWN_KEYS = [
         "bot:\n  colour: blue\n",
         "bot.yaml:2:3",
         "unknown key 'bot.colour'; known keys: source, projects, job_filter, "
-        "comment_on_unrecognized, state, log_timeout, log_poll, retry, workers, metrics",
+        "comment_on_unrecognized, state, log_timeout, log_poll, retry, workers, metrics, "
+        "success_sample",
     ),
 ]
 

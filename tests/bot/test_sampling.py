@@ -1,0 +1,98 @@
+"""Passing builds sampled for ``recheck stats``: which jobs of a CI report are chosen, and
+the bot scanning a chosen one's real logs (served by a local logs server) and recording
+the build with its matches and no events."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from bot_world import JENKINS_EVENTS, ROOT, ZUUL_BUILD
+from gerrit_fake import LogSite
+
+from recheck.bot.history import History
+from recheck.bot.queue import BotQueue
+from recheck.bot.sampling import SampledJob, fetchable, sampled_jobs
+from recheck.bot.service import Service
+from recheck.bot.triage import SignatureSet, Triage
+from recheck.config.bot import BotSettings
+from recheck.config.files import Config, FetchConfig
+from recheck.models import UrlOnlyTracker
+from recheck.store import open_store
+
+CI = ("jenkins",)
+NOOP = 4
+"""The recorded 'Build succeeded' report of one passing job, gate-noop."""
+NOOP_PATH = "78/65378/15/check/gate-noop/05e95c4"
+
+
+def test_only_passing_voting_jobs_of_ci_reports_are_sampled() -> None:
+    everything = [job for event in JENKINS_EVENTS for job in sampled_jobs(event, CI, 1.0)]
+    failed = JENKINS_EVENTS[5]  # two failed jobs, the others passed
+
+    assert sampled_jobs(JENKINS_EVENTS[NOOP], CI, 1.0) == [
+        SampledJob("gate-noop", f"http://logs.openstack.org/{NOOP_PATH}", "65378", "15",
+                   JENKINS_EVENTS[NOOP]["change"]["project"], "master")
+    ]  # fmt: skip
+    names = {job.name for job in sampled_jobs(failed, CI, 1.0)}
+    assert "gate-keystone-pep8" in names and "gate-keystone-python26" not in names
+    assert sampled_jobs(JENKINS_EVENTS[NOOP], ("zuul",), 1.0) == []  # not a CI account
+    assert sampled_jobs(JENKINS_EVENTS[NOOP], CI, 0.0) == []
+    assert sampled_jobs({"type": "patchset-created"}, CI, 1.0) == []
+    # The same jobs every time, and about the share asked for.
+    half = [job for event in JENKINS_EVENTS for job in sampled_jobs(event, CI, 0.5)]
+    assert half == [job for event in JENKINS_EVENTS for job in sampled_jobs(event, CI, 0.5)]
+    assert 0.25 * len(everything) < len(half) < 0.75 * len(everything)
+    assert set(half) < set(everything)
+    # Only logs the bot may fetch: docs drafts are passing jobs of another host.
+    config = Config(fetch=FetchConfig(allowed_hosts=("logs.openstack.org",)))
+    fetched = [
+        job
+        for event in JENKINS_EVENTS
+        for job in sampled_jobs(event, CI, 1.0, lambda url: fetchable(url, config))
+    ]
+    assert fetched and all(job.url.startswith("http://logs.openstack.org/") for job in fetched)
+    assert any("docs-draft" in job.url for job in everything)
+
+
+def run_bot(tmp_path: Path, share: float) -> Path:
+    store_dir = tmp_path / "store"
+    with LogSite() as logs, open_store(store_dir) as store:
+        logs.serve(NOOP_PATH, ZUUL_BUILD)
+        config = Config(fetch=FetchConfig(allowed_hosts=("127.0.0.1",), retries=0))
+        signatures = SignatureSet(ROOT / "queries", print)
+        service = Service(
+            BotSettings(log_timeout=5, success_sample=share), BotQueue(":memory:"),
+            Triage(config, signatures), None, UrlOnlyTracker("https://bugs/{bug}"),
+            history=History(config, signatures, store), out=io.StringIO(),
+        )  # fmt: skip
+        line = json.dumps(JENKINS_EVENTS[NOOP])
+        service.enqueue("gerrit", line.replace("http://logs.openstack.org/", f"{logs.url}/logs/"))
+        service.drain()
+        service.drain_history()
+        rows = [(row.source, row.state) for row in service.queue.rows()]
+        assert service.metrics.get("success_builds_sampled") == (1 if share else 0)
+    expected = [("gerrit", "skipped")] + ([("sample", "done")] if share else [])
+    assert rows == expected  # the report is no failure; its passing job was sampled
+    return store_dir
+
+
+def test_the_bot_records_a_sampled_passing_build_without_its_events(tmp_path: Path) -> None:
+    with open_store(run_bot(tmp_path, 1.0)) as store:
+        (build,) = store.builds()
+        matches = store.matches_between()
+
+    assert build.build.build_status == "SUCCESS"
+    assert build.build.build_name == "gate-noop"
+    assert build.build.build_change == "65378"
+    assert build.events == 0
+    assert build.bugs == ("demo-3",)  # the devstack build's eventlet error: a false alarm
+    assert [(m.bug, m.filename, m.line) for m in matches] == [
+        ("demo-3", "controller/logs/screen-c-vol.txt", 9)
+    ]
+
+
+def test_nothing_is_sampled_at_a_share_of_zero(tmp_path: Path) -> None:
+    with open_store(run_bot(tmp_path, 0.0)) as store:
+        assert store.builds() == []
