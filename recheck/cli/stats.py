@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     since = now - timedelta(days=args.days)
 
     def measure(store: Store, config: Config) -> list[SignatureStats]:
+        if args.store is not None:  # the tracker's cache lives in the store directory
+            config = replace(config, store=replace(config.store, path=args.store))
         bugs = _bug_info(config, signatures)
         return signature_stats(
             signatures, store.matches_between(), since, days=args.days, bugs=bugs

@@ -22,6 +22,7 @@ from recheck.query.signatures import Signature
 from recheck.store.anomalybook import Cluster
 from recheck.store.base import StoredBuild, StoredMatch
 from recheck.store.freshness import Freshness
+from recheck.store.precision import SignatureStats
 
 __all__ = [
     "WINDOWS",
@@ -155,6 +156,10 @@ class TrendCard:
     builds: int
     """Builds matched in the whole window, whatever their status."""
     hours: Hours
+    precision: float | None = None
+    """Share of the builds matched that failed (``recheck stats``); None if unknown."""
+    flags: dict[str, str] = field(default_factory=dict)
+    """``recheck stats``' flags (too_broad, stale, overlapping) -> why."""
 
     @property
     def quiet(self) -> bool:
@@ -192,9 +197,10 @@ def trends_page(
     *,
     days: float,
     queue: str | None = None,
+    stats: Mapping[str, SignatureStats] | None = None,
 ) -> TrendsPage:
     """The trends over ``builds`` (those of the last ``days`` or more; ``queue`` keeps
-    only builds of that pipeline)."""
+    only builds of that pipeline); ``stats`` gives each card its precision and flags."""
     now = top.generated
     shown = [s for s in signatures if not s.suppress_graph]
     hours = {s.bug: _window_hours(now, days) for s in shown}
@@ -216,12 +222,16 @@ def trends_page(
                 fails[bug] += 1
                 if stored.time >= day_ago:
                     fails24[bug] += 1
-    cards = [
-        TrendCard(
-            _bug(s, tracker), s.query, fails24[s.bug], fails[s.bug], total[s.bug], hours[s.bug]
-        )
-        for s in shown
-    ]
+    cards = []
+    for s in shown:
+        measured = (stats or {}).get(s.bug)
+        cards.append(
+            TrendCard(
+                _bug(s, tracker), s.query, fails24[s.bug], fails[s.bug], total[s.bug],
+                hours[s.bug], None if measured is None else measured.precision,
+                {} if measured is None else measured.flags,
+            )
+        )  # fmt: skip
     cards.sort(key=lambda card: (-card.failures_24h, -card.failures, -card.builds, card.bug.bug))
     hidden = sorted(s.bug for s in signatures if s.suppress_graph)
     return TrendsPage(top, queue, days, cards, hidden)

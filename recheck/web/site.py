@@ -17,6 +17,7 @@ from recheck.query.signatures import Signature
 from recheck.store.anomalybook import AnomalyBook, Cluster, clusters_of
 from recheck.store.base import Store, StoredBuild, utc
 from recheck.store.freshness import freshness
+from recheck.store.precision import SignatureStats, signature_stats
 from recheck.web.errorline import error_line
 from recheck.web.pages import (
     WINDOWS,
@@ -164,10 +165,17 @@ class Snapshot:
     def trends(self, queue: str | None) -> TrendsPage:
         """The trends of every pipeline (``queue`` None) or of one."""
         return trends_page(
-            self.builds,
-            self.signatures,
-            self.tracker,
-            self.header,
-            days=self.settings.days,
-            queue=queue,
+            self.builds, self.signatures, self.tracker, self.header,
+            days=self.settings.days, queue=queue, stats=self.stats,
+        )  # fmt: skip
+
+    @cached_property
+    def stats(self) -> dict[str, SignatureStats]:
+        """Each signature's precision and flags over the pages' window, all pipelines
+        (``recheck stats``; bug statuses are the tracker's, as the cards show them)."""
+        days = self.settings.days
+        since = self.now - timedelta(days=days)
+        measured = signature_stats(
+            self.signatures, self.store.matches_between(since), since, days=days
         )
+        return {entry.bug: entry for entry in measured}

@@ -468,6 +468,24 @@ def test_only_http_urls_become_links(text: str | None, kept: bool) -> None:
 # --------------------------------------------------------------------------- JSON
 
 
+def test_trend_cards_show_precision_and_flags_as_recheck_stats(store: Store, data: Data) -> None:
+    page = snapshot(store).trends(None)
+    since = NOW - timedelta(days=PagesConfig().days)
+    for card in page.active:
+        hits = [m for m in data.builds if card.bug.bug in m.bugs and m.time >= since]
+        passed = sum(m.build.build_status == "SUCCESS" for m in hits)
+        assert card.precision == round((len(hits) - passed) / len(hits), 4)
+        assert ("too_broad" in card.flags) == (passed > 0)
+    demo1 = next(card for card in page.cards if card.bug.bug == "demo-1")
+    assert demo1.flags["too_broad"].startswith("hits "), "fill_store has passing demo-1 hits"
+
+    tags = Tags(Renderer().html(page, Links("index", live=False)))
+    flagged = tags.having("li", "flag-too_broad")
+    assert len(flagged) == sum("too_broad" in card.flags for card in page.active)
+    assert tags.having("span", "precision")
+    assert as_json(page)["cards"][0]["flags"] == page.cards[0].flags
+
+
 def test_json_holds_what_the_page_shows(store: Store) -> None:
     page = snapshot(store).trends(None)
     data = as_json(page)
