@@ -19,6 +19,7 @@ from recheck.cli import (
     bot,
     check,
     classify,
+    diff,
     draft,
     events,
     history,
@@ -41,6 +42,7 @@ _ADD_PARSERS: tuple[Callable[[Commands], None], ...] = (
     ingest.add_parser,
     query.add_parser,
     stats.add_parser,
+    diff.add_parser,
     tests.add_parser,
     draft.add_parser,  # draft, clusters
     history.add_parser,  # gc, reclassify
