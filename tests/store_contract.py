@@ -356,6 +356,18 @@ class StoreContract:
             m for m in everything if m.build.time < since
         ]
 
+    def test_a_build_stored_without_events_keeps_its_matches(self, store: Store) -> None:
+        # As the bot records a sampled passing build: the scanner's matches, no events.
+        build = Build(build_uuid="ok-sampled", build_name="tempest-full", build_status="SUCCESS")
+        match = Match("demo-1", "logs/screen-q-svc.txt", 20, "[-] delete failed")
+        store.ingest(build, [], [match], when=NOW - timedelta(hours=1))
+        (stored,) = [b for b in store.builds() if b.uuid == "ok-sampled"]
+        assert (stored.events, stored.bugs) == (0, ("demo-1",))
+        got = store.matches_between(NOW - timedelta(days=1))
+        assert [(m.bug, m.filename, m.line, m.build.uuid) for m in got] == [
+            ("demo-1", "logs/screen-q-svc.txt", 20, "ok-sampled")
+        ]
+
     # -------------------------------------------------------------- retention
 
     def test_gc_drops_old_events_then_old_builds(self, store: Store) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from recheck.config.files import PagesConfig
-from recheck.models import BugTracker
+from recheck.models import BugInfo, BugTracker
 from recheck.query.signatures import Signature
 from recheck.store.anomalybook import AnomalyBook, Cluster, clusters_of
 from recheck.store.base import Store, StoredBuild, utc
@@ -175,7 +175,13 @@ class Snapshot:
         (``recheck stats``; bug statuses are the tracker's, as the cards show them)."""
         days = self.settings.days
         since = self.now - timedelta(days=days)
-        measured = signature_stats(
-            self.signatures, self.store.matches_between(since), since, days=days
-        )
+        matches = self.store.matches_between(since)
+        bugs = {s.bug: self._bug_info(s.bug) for s in self.signatures}
+        measured = signature_stats(self.signatures, matches, since, days=days, bugs=bugs)
         return {entry.bug: entry for entry in measured}
+
+    def _bug_info(self, bug: str) -> BugInfo | None:
+        try:
+            return self.tracker.lookup(bug)
+        except Exception:  # the tracker promises not to raise; a page must render anyway
+            return None

@@ -484,6 +484,11 @@ def test_trend_cards_show_precision_and_flags_as_recheck_stats(store: Store, dat
     assert len(flagged) == sum("too_broad" in card.flags for card in page.active)
     assert tags.having("span", "precision")
     assert as_json(page)["cards"][0]["flags"] == page.cards[0].flags
+    fixed = Tracker({"demo-1": BugInfo("demo-1", "a title", status="Fix Released")})
+    again = snapshot(store, tracker=fixed).trends(None)
+    card = next(card for card in again.cards if card.bug.bug == "demo-1")
+    assert card.flags["stale"] == "bug demo-1 is Fix Released"
+    assert "stale" not in demo1.flags
 
 
 def test_json_holds_what_the_page_shows(store: Store) -> None:
