@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(found.to_json())
     else:
-        _print_text(found, args.old, args.new)
+        _print_text(found, args.old, args.new, args.days)
     return 1 if found.passing_newly_hit else 0
 
 
@@ -178,11 +178,11 @@ def _git_archive(spec: str, repo: Path, scratch: Path) -> str | None:
     return None
 
 
-def _print_text(found: Replay, old: str, new: str) -> None:
+def _print_text(found: Replay, old: str, new: str, days: float) -> None:
     print_line = line_printer(sys.stdout)
     print_line(
         f"{old} -> {new}: {plural(len(found.changes), 'signature')} changed, replayed over "
-        f"{plural(found.builds, 'stored build')} since {found.since:%Y-%m-%d %H:%M} UTC",
+        f"{plural(found.builds, 'stored build')} of the last {days:g} days",
         "bold",
     )
     for change in found.changes:
