@@ -29,9 +29,9 @@ from recheck.logs.sources import open_source
 from recheck.pipeline import classify_build
 from recheck.query.signatures import Signature
 from recheck.store.base import Store
+from recheck.store.precision import PASSING
 
 __all__ = [
-    "PASSED",
     "SAMPLE_SOURCE",
     "SampledJob",
     "fetchable",
@@ -41,7 +41,6 @@ __all__ = [
 
 SAMPLE_SOURCE = "sample"
 """The queue's ``source`` of a row holding a sampled passing job."""
-PASSED = "SUCCESS"
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class SampledJob:
         return Build().updated(
             {
                 "build_name": self.name,
-                "build_status": PASSED,
+                "build_status": PASSING,
                 "build_change": self.change or None,
                 "build_patchset": self.patchset or None,
                 "build_branch": self.branch or None,
@@ -109,7 +108,7 @@ def sampled_jobs(
             branch=str(change.get("branch") or ""),
         )
         for line in parse_job_lines(comment)
-        if line.result == PASSED
+        if line.result == PASSING
         and line.voting
         and line.url
         and _chosen(line.url, share)

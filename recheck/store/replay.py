@@ -17,10 +17,9 @@ from typing import Any
 
 from recheck.query.signatures import Signature
 from recheck.store.base import Store, StoredBuild, applicable, days_before, signature_hash, utc
+from recheck.store.precision import PASSING
 
-__all__ = ["PASSED", "Replay", "SignatureChange", "replay"]
-
-PASSED = "SUCCESS"
+__all__ = ["Replay", "SignatureChange", "replay"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class SignatureChange:
     @property
     def passing_gained(self) -> tuple[StoredBuild, ...]:
         """The passing builds among ``gained``: false alarms the change adds."""
-        return tuple(b for b in self.gained if b.build.build_status == PASSED)
+        return tuple(b for b in self.gained if b.build.build_status == PASSING)
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,10 @@ class Replay:
     """Builds of the window whose events the store still holds (the ones replayed)."""
     changes: list[SignatureChange] = field(default_factory=list)
     newly_categorized: list[StoredBuild] = field(default_factory=list)
-    """Failed builds no old signature hit that a new one hits."""
+    """Builds that did not pass (as ``recheck stats`` counts them) no old signature hit
+    that a new one hits."""
     newly_uncategorized: list[StoredBuild] = field(default_factory=list)
-    """Failed builds an old signature hit that no new one hits."""
+    """Builds that did not pass an old signature hit that no new one hits."""
 
     @property
     def passing_newly_hit(self) -> list[StoredBuild]:
@@ -144,7 +144,7 @@ def replay(
         kept = any(bug not in changed for bug in builds[uuid].bugs)  # unchanged signatures
         return kept or any(uuid in found for found in hits.values())
 
-    failed = [u for u, b in builds.items() if b.build.build_status not in (PASSED, None)]
+    failed = [u for u, b in builds.items() if b.build.build_status != PASSING]  # as stats
     return Replay(
         since=since,
         builds=len(builds),
