@@ -826,3 +826,17 @@ def serve(cluster: FakeCluster) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def fake_store(cluster: FakeCluster | None = None) -> Iterator[Any]:
+    """An ``ElasticStore`` on ``cluster`` (a new fake when None), served over HTTP."""
+    from recheck.store.elastic.cluster import ElasticSettings, RetryPolicy
+    from recheck.store.elastic.store import ElasticStore
+
+    with serve(cluster or FakeCluster()) as url:
+        settings = ElasticSettings(
+            backend="elasticsearch", urls=(url,), retry=RetryPolicy(retries=0), timeout=10.0
+        )
+        with ElasticStore(settings) as store:
+            yield store

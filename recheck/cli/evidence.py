@@ -12,7 +12,7 @@ import re
 from typing import IO
 
 from recheck.query import Query
-from recheck.query.highlight import highlight_spans, segments
+from recheck.query.highlight import excerpt
 from recheck.store.evidence import EventHit, Evidence
 
 __all__ = ["BAR_WIDTH", "print_evidence"]
@@ -74,47 +74,11 @@ def _event(out: _Writer, hit: EventHit, query: Query) -> None:
     build = (hit.build_uuid or "?")[:10]
     head = f"{when}  {hit.build_name or '?'}  {hit.build_status or '?'}  {build}  {where}"
     out.line(_clean(head), "cyan")
-    for line in _excerpt(hit.message, query):
+    message = _clean(hit.message.replace("\r\n", "\n").replace("\t", " "))
+    for line in excerpt(query.root, message, _LINES_SHOWN, _LINE_CHARS):
         out.parts([("    ", False), *line])
     if hit.url:
         out.line("    " + _clean(hit.url), "dim")
-
-
-def _excerpt(message: str, query: Query) -> list[list[tuple[str, bool]]]:
-    """The lines of ``message`` to show, each cut into (text, highlighted) parts."""
-    text = _clean(message.replace("\r\n", "\n").replace("\t", " "))
-    spans = highlight_spans(query.root, "message", text)
-    lines: list[list[tuple[str, bool]]] = []
-    start = 0
-    for number, line in enumerate(text.split("\n")):
-        end = start + len(line)
-        inside = [
-            (max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start
-        ]
-        if number == 0 or inside:
-            lines.append(_cut(line, inside))
-        start = end + 1
-        if len(lines) == _LINES_SHOWN:
-            break
-    return lines
-
-
-def _cut(line: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
-    """``line`` in parts, at most ``_LINE_CHARS`` long around its first highlight."""
-    if len(line) <= _LINE_CHARS:
-        return segments(line, spans)
-    first = spans[0][0] if spans else 0
-    begin = max(0, min(first - _LINE_CHARS // 4, len(line) - _LINE_CHARS))
-    end = begin + _LINE_CHARS
-    inside = [
-        (max(s, begin) - begin, min(e, end) - begin) for s, e in spans if s < end and e > begin
-    ]
-    parts = segments(line[begin:end], inside)
-    if begin:
-        parts.insert(0, ("…", False))
-    if end < len(line):
-        parts.append(("…", False))
-    return parts
 
 
 def _clean(text: str) -> str:

@@ -14,7 +14,10 @@ from __future__ import annotations
 from recheck.query.analysis import token_spans
 from recheck.query.nodes import Bool, Node, Phrase, Term, TokenTest
 
-__all__ = ["highlight_spans", "segments"]
+__all__ = ["Parts", "excerpt", "highlight_spans", "segments"]
+
+Parts = list[tuple[str, bool]]
+"""A line cut into (text, highlighted) pieces."""
 
 
 def highlight_spans(root: Node, field: str, text: str) -> list[tuple[int, int]]:
@@ -38,9 +41,9 @@ def highlight_spans(root: Node, field: str, text: str) -> list[tuple[int, int]]:
     return _merged(marked)
 
 
-def segments(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+def segments(text: str, spans: list[tuple[int, int]]) -> Parts:
     """``text`` cut into (piece, highlighted) parts by ``spans`` (sorted, disjoint)."""
-    out: list[tuple[str, bool]] = []
+    out: Parts = []
     position = 0
     for start, end in spans:
         if start > position:
@@ -50,6 +53,44 @@ def segments(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, bool]]:
     if position < len(text):
         out.append((text[position:], False))
     return out
+
+
+def excerpt(root: Node, message: str, lines: int = 3, chars: int = 300) -> list[Parts]:
+    """The lines of ``message`` worth showing, highlighted by ``root``: its first line and
+    those holding a highlight, at most ``lines``, each cut to ``chars`` around its first
+    highlight (``…`` marks a cut)."""
+    text = message.replace("\r\n", "\n")
+    spans = highlight_spans(root, "message", text)
+    shown: list[Parts] = []
+    start = 0
+    for number, line in enumerate(text.split("\n")):
+        end = start + len(line)
+        inside = _within(spans, start, end)
+        if number == 0 or inside:
+            shown.append(_cut(line, inside, chars))
+        start = end + 1
+        if len(shown) == lines:
+            break
+    return shown
+
+
+def _within(spans: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of ``spans`` inside ``start:end``, relative to ``start``."""
+    return [(max(s, start) - start, min(e, end) - start) for s, e in spans if s < end and e > start]
+
+
+def _cut(line: str, spans: list[tuple[int, int]], chars: int) -> Parts:
+    if len(line) <= chars:
+        return segments(line, spans)
+    first = spans[0][0] if spans else 0
+    begin = max(0, min(first - chars // 4, len(line) - chars))
+    end = begin + chars
+    parts = segments(line[begin:end], _within(spans, begin, end))
+    if begin:
+        parts.insert(0, ("…", False))
+    if end < len(line):
+        parts.append(("…", False))
+    return parts
 
 
 def _positive_leaves(node: Node, field: str, found: list[Node]) -> None:

@@ -17,6 +17,7 @@ import jinja2
 
 from recheck.web.chart import hourly_chart
 from recheck.web.pages import WINDOWS, BugPage, TrendsPage, UncategorizedPage, as_json
+from recheck.web.search import SearchPage, day_choices, search_href, tick_every
 from recheck.web.site import UNCATEGORIZED, Page, bug_name
 from recheck.web.testpages import TESTS, RunPage, TestsPage
 
@@ -36,6 +37,8 @@ class Links:
     """The page's name (``index``, ``bugs/1234``...)."""
     live: bool
     """Served by ``recheck serve`` (JSON under ``/api/``) rather than written as files."""
+    params: str = ""
+    """The page's URL query string (a search's), which its JSON link keeps."""
 
     @property
     def root(self) -> str:
@@ -57,7 +60,12 @@ class Links:
     @property
     def json(self) -> str:
         """The link to this page's data."""
-        return self.root + ("api/" if self.live else "") + quote(self.name) + ".json"
+        link = self.root + ("api/" if self.live else "") + quote(self.name) + ".json"
+        return f"{link}?{self.params}" if self.params else link
+
+    def search(self, query: str) -> str | None:
+        """The live search page of ``query``; None in a static report (no server)."""
+        return self.root + search_href(query) if self.live else None
 
     @property
     def static(self) -> str:
@@ -87,12 +95,17 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(when=_when, ago=_ago, percent=_percent, count=_count)
+        self.env.filters.update(
+            when=_when, ago=_ago, percent=_percent, count=_count, days=lambda d: f"{d:g}"
+        )
         self.env.globals.update(
             chart=hourly_chart,
             windows=[label for label, _ in WINDOWS],
             uncategorized=UNCATEGORIZED,
             tests_page=TESTS,
+            day_choices=day_choices,
+            tick_every=tick_every,
+            example=search_href,
         )
 
     def html(self, page: Page, links: Links) -> str:
@@ -109,6 +122,10 @@ class Renderer:
             assert isinstance(page, BugPage)
             template = "bug.html"
         return self.env.get_template(template).render(page=page, links=links)
+
+    def search_html(self, page: SearchPage, links: Links) -> str:
+        """The search page as an HTML document."""
+        return self.env.get_template("search.html").render(page=page, links=links)
 
     def not_found(self, title: str, what: str, links: Links) -> str:
         """A page saying ``what`` was not found."""

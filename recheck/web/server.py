@@ -20,8 +20,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from recheck.store.base import StoreError
-from recheck.web.pages import WINDOWS
+from recheck.web.pages import WINDOWS, as_json
 from recheck.web.render import STATIC_DIR, Links, Renderer, page_json
+from recheck.web.search import FACETS, MAX_DAYS, MAX_QUERY_CHARS, SearchPage, search_page
 from recheck.web.site import UNCATEGORIZED, Page, Snapshot
 
 __all__ = ["REQUEST_TIMEOUT", "SECURITY_HEADERS", "WAITING_CONNECTIONS", "WORKERS", "PageServer"]
@@ -41,7 +42,7 @@ SECURITY_HEADERS = {
     # No script runs on these pages; the policy makes sure none injected ever could.
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -115,6 +116,8 @@ class PageServer:
         """The answer for a page or its JSON; raises StoreError when the store fails."""
         if path in ("/api", "/api/"):
             return self._json_body(HTTPStatus.OK, self._index())
+        if path in ("/search", "/search.html", "/api/search.json"):
+            return self._search(query, api)
         name = path.removeprefix("/api/" if api else "/")
         suffix = ".json" if api else ".html"
         if not api and name == "":
@@ -134,6 +137,38 @@ class PageServer:
             return HTTPStatus.OK, "application/json", page_json(page).encode("utf-8")
         html = self._renderer.html(page, Links(name, live=True))
         return HTTPStatus.OK, "text/html; charset=utf-8", html.encode("utf-8")
+
+    def _search(self, query: dict[str, list[str]], api: bool) -> tuple[int, str, bytes]:
+        """The search page (or its JSON) of ``?q=...&days=N`` and facet filters."""
+        text = query.get("q", [""])[-1]
+        given = query.get("days", [None])[-1]
+        days = self._settings_days if given is None else _days(given)
+        filters = {name: values[-1] for name, values in query.items() if name in FACETS}
+        if days is None or len(text) > MAX_QUERY_CHARS:
+            what = (
+                f"?days= takes a number of days above 0 and at most {MAX_DAYS}, not {given!r}."
+                if days is None
+                else f"The query is longer than {MAX_QUERY_CHARS:,} characters."
+            )
+            if api:
+                return self._json_body(HTTPStatus.BAD_REQUEST, {"error": what})
+            html = self._renderer.not_found("Bad request", what, _links("/search"))
+            return HTTPStatus.BAD_REQUEST, "text/html; charset=utf-8", html.encode("utf-8")
+        page = self._worker.submit(self._search_page, text, days, filters).result()
+        if api:
+            body = json.dumps(as_json(page), ensure_ascii=False, separators=(",", ":"))
+            return HTTPStatus.OK, "application/json", body.encode("utf-8")
+        html = self._renderer.search_html(page, Links("search", live=True, params=page.params))
+        return HTTPStatus.OK, "text/html; charset=utf-8", html.encode("utf-8")
+
+    def _search_page(self, text: str, days: float, filters: dict[str, str]) -> SearchPage:
+        """On the worker thread: a search, always fresh, with the current snapshot's header."""
+        snapshot = self._current()
+        return search_page(snapshot.store, snapshot.header, text, days, filters)
+
+    @property
+    def _settings_days(self) -> float:
+        return float(self._worker.submit(self._current).result().settings.days)
 
     def _page(self, name: str) -> Page | None:
         """On the worker thread: the page from a snapshot at most ``cache_seconds`` old."""
@@ -257,6 +292,15 @@ class _PooledHTTPServer(HTTPServer):
         self._closing = True
         super().server_close()
         self._pool.shutdown(wait=True)
+
+
+def _days(text: str) -> float | None:
+    """``?days=`` as a number of days, or None when it is not one in (0, MAX_DAYS]."""
+    try:
+        days = float(text)
+    except ValueError:
+        return None
+    return days if 0 < days <= MAX_DAYS else None
 
 
 def _links(path: str) -> Links:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from elastic_fake import FakeCluster, serve
+from elastic_fake import fake_store
 from store_contract import NOW, StoredSample, ingest_sample
 
 from recheck.query import compile_query
@@ -25,16 +25,9 @@ def filled(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Sto
             yield store, ingest_sample(store)
         return
     pytest.importorskip("elasticsearch")
-    from recheck.store.elastic.cluster import ElasticSettings, RetryPolicy
-    from recheck.store.elastic.store import ElasticStore
-
-    with serve(FakeCluster()) as url:
-        settings = ElasticSettings(
-            backend="elasticsearch", urls=(url,), retry=RetryPolicy(retries=0), timeout=10.0
-        )
-        with ElasticStore(settings) as cluster:
-            assert isinstance(cluster, Evidencing)
-            yield cluster, ingest_sample(cluster)
+    with fake_store() as cluster:
+        assert isinstance(cluster, Evidencing)
+        yield cluster, ingest_sample(cluster)
 
 
 def _expected(sample: StoredSample, days: float) -> list[tuple[str, str, str]]:

@@ -6,6 +6,7 @@ drawn, that the filters work, and that hostile data never runs. Screenshots are 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -167,6 +168,50 @@ def test_bug_page_links_to_the_matching_lines(
     page.screenshot(path=screenshots / f"bug-{source}.png")
 
 
+def test_search_from_a_bug_page_then_filter_by_a_facet_then_a_bad_query(
+    page: Page, site: Site, screenshots: Path
+) -> None:
+    page.goto(site.url + "bugs/demo-1.html")
+    page.click("#search-query")
+    page.wait_for_load_state()
+    assert "/search?q=" in page.url
+    demo = next(s for s in shipped_signatures() if s.bug == "demo-1")
+    assert page.input_value("#q") == demo.query
+    # The search finds the signature's builds, and the non-voting ones a signature
+    # without allow-nonvoting leaves out.
+    hits = [m for m in site.data.builds if "demo-1" in m.bugs]
+    summary = page.locator("#hits").inner_text()
+    found = re.search(r"in (\d+) builds", summary)
+    nonvoting = sum(1 for m in site.data.builds if m.build.voting == "0")
+    assert found and len(hits) <= int(found[1]) <= len(hits) + nonvoting, summary
+    rows = page.locator("table.lines tbody tr")
+    assert 0 < rows.count() <= 50
+    assert page.locator("table.lines mark").count() >= rows.count()
+    assert all(area > 0 for area in _box_area(page, "figure.chart rect.bar"))
+    page.screenshot(path=screenshots / "search-live.png")
+    # A facet value narrows the search to it; the chip takes the filter away again.
+    value = page.locator("#facet-build_name li a").first
+    job = value.locator(".value").inner_text()
+    value.click()
+    page.wait_for_load_state()
+    assert "build_name=" in page.url
+    assert f"job: {job}" in page.locator("#filters").inner_text()
+    jobs = page.eval_on_selector_all("table.lines .job", "es => es.map(e => e.textContent)")
+    assert jobs and set(jobs) == {job}
+    page.click("#filters a.chip")
+    page.wait_for_load_state()
+    assert "build_name=" not in page.url and page.locator("#filters").count() == 0
+    # The form submits (the page's policy allows forms to its own server), and a bad
+    # query is shown with its error pointing at the column.
+    page.fill("#q", 'message:"delete failed" AND (tags:screen')
+    page.press("#q", "Enter")
+    page.wait_for_load_state()
+    problem = page.locator("#problem")
+    assert "bad query: unexpected end of query" in problem.inner_text()
+    assert page.locator("#problem .pointer").bounding_box() is not None
+    page.screenshot(path=screenshots / "search-bad-query.png")
+
+
 # --------------------------------------------------------------------------- hostile data
 
 PWN = "window.__pwned=1"
@@ -223,6 +268,21 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, st
 
 NO_HANDLERS = """() => [...document.querySelectorAll('*')].flatMap(e =>
     [...e.attributes].filter(a => a.name.startsWith('on')).map(a => e.tagName + ' ' + a.name))"""
+
+
+def test_hostile_log_text_is_escaped_on_the_search_page(
+    page: Page, hostile: tuple[Path, str]
+) -> None:
+    _, url = hostile
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(url + "search?q=" + quote(f"hostilemarker OR {PWN.split('=')[0]}"))
+    page.wait_for_load_state("load")
+    assert page.locator("table.lines tbody tr").count() == 2
+    assert page.evaluate("window.__pwned") is None and dialogs == []
+    assert page.evaluate("document.scripts.length") == 0
+    assert page.evaluate(NO_HANDLERS) == []
+    assert HOSTILE_TEXT in page.locator("table.lines").inner_text()
 
 
 @pytest.mark.parametrize("source", SOURCES)
