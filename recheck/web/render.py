@@ -63,10 +63,6 @@ class Links:
         link = self.root + ("api/" if self.live else "") + quote(self.name) + ".json"
         return f"{link}?{self.params}" if self.params else link
 
-    def search(self, query: str) -> str | None:
-        """The live search page of ``query``; None in a static report (no server)."""
-        return self.root + search_href(query) if self.live else None
-
     @property
     def static(self) -> str:
         """The directory of the stylesheet."""

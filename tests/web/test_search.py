@@ -10,11 +10,12 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from elastic_fake import fake_store
-from store_contract import NOW, StoredSample, ingest_sample
+from store_contract import NOW, StoredSample, ingest_sample, make_signature
 
 from recheck.config.files import PagesConfig
 from recheck.models import UrlOnlyTracker
@@ -203,10 +204,18 @@ def test_serve_answers_searches_and_their_json(server: tuple[str, StoredSample])
     assert status == 400 and "longer than 10,000 characters" in body
 
 
-def test_bug_pages_link_to_a_search_of_their_query_when_served() -> None:
-    links = Links("bugs/demo-1", live=True)
-    assert links.search('message:"a b"') == "../search?q=message%3A%22a+b%22"
-    assert Links("bugs/demo-1", live=False).search("x") is None, "no server, no search"
+def test_bug_pages_link_to_a_search_of_their_query_when_served(tmp_path: Path) -> None:
+    with open_store(tmp_path / "store") as store:
+        sample = ingest_sample(store)
+        tracker = UrlOnlyTracker("https://bugs.example.org/{bug}")
+        signature = make_signature("7", 'message:"delete failed"')
+        snapshot = Snapshot(store, [signature], tracker, PagesConfig(), NOW)
+        page = snapshot.bug("7")
+        assert page is not None and sample.builds
+        live = Renderer().html(page, Links("bugs/7", live=True))
+        static = Renderer().html(page, Links("bugs/7", live=False))
+    assert 'href="../search?q=message%3A%22delete%20failed%22"' in live
+    assert "search?q=" not in static, "the static report has no search"
 
 
 def test_search_page_is_a_dataclass_with_its_params() -> None:
