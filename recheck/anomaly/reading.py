@@ -151,10 +151,19 @@ def baseline_keys(
     return union
 
 
-def _file_novelty(logs: BuildLogs, path: str, tags: list[str], known: set[bytes]) -> FileNovelty:
+def _file_novelty(
+    logs: BuildLogs,
+    path: str,
+    tags: list[str],
+    known: set[bytes] | set[int],
+    keyed: Callable[[bytes], int] | None,
+) -> FileNovelty:
     result = FileNovelty(path, logical_name(path), tags)
     for chunk, keys in _keyed_chunks(logs, path, tags, result.problems):
-        novel = set(keys) - known
+        if keyed is None:
+            novel = set(keys) - known
+        else:
+            novel = {key for key in set(keys) if keyed(key) not in known}
         if novel:
             _record(result, chunk, keys, novel)
         result.lines += len(keys)
@@ -172,12 +181,18 @@ def _record(result: FileNovelty, chunk: bytes, keys: list[bytes], novel: set[byt
             result.novel.append((result.lines + index + 1, text, key))
 
 
-def novel_lines(failed: BuildLogs, known: set[bytes], workers: int = 1) -> list[FileNovelty]:
-    """The failed build's files, each with its lines whose key is not in ``known``."""
+def novel_lines(
+    failed: BuildLogs,
+    known: set[bytes] | set[int],
+    workers: int = 1,
+    keyed: Callable[[bytes], int] | None = None,
+) -> list[FileNovelty]:
+    """The failed build's files, each with its lines whose key is not in ``known``
+    (or whose ``keyed(key)`` is not, when ``known`` holds digests of keys)."""
     tasks = _tasks([failed])
 
     def read(task: tuple[int, str, list[str]]) -> FileNovelty:
-        return _file_novelty(failed, task[1], task[2], known)
+        return _file_novelty(failed, task[1], task[2], known, keyed)
 
     found = fork_map(read, tasks, _processes([failed], workers))
     return sorted(found, key=lambda novelty: novelty.path)

@@ -88,10 +88,24 @@ def job_line(job: JobOutcome, tracker: BugTracker, log_timeout: float) -> str:
     elif job.problem:
         verdict = "not checked"  # a problem of ours: the log says what it was, not Gerrit
     else:
-        verdict = "unrecognized error"
+        verdict = "unrecognized error" + _new_or_known(job.seen_elsewhere)
     voting = "" if job.voting else " (non-voting)"
     line = f"- {_cut(_clean(job.name), JOB_NAME_MAX_CHARS)}{voting}: {verdict}"
     return line + _failed_tests(job)
+
+
+def _new_or_known(changes: int | None) -> str:
+    """Whether the job's most unusual line (``recheck.store.anomalies.seen_elsewhere``)
+    also shows in other changes' failures: then the failure is likely not this change's."""
+    if changes is None:
+        return ""
+    if changes:
+        return (
+            f"; its most unusual line was also seen in {changes} other "
+            f"change{'s' if changes > 1 else ''} this week: likely an intermittent bug, "
+            "not this change"
+        )
+    return "; its most unusual line was seen in no other change this week"
 
 
 def _failed_tests(job: JobOutcome) -> str:

@@ -15,15 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from recheck.anomaly.reading import BuildLogs
 from recheck.bot.gerrit.events import FailureEvent
 from recheck.bot.outcome import JobOutcome
 from recheck.bot.triage import SignatureSet, build_options, notified
 from recheck.config.files import Config
+from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_end_time, read_build_info
-from recheck.logs.logfiles import rules_in_force
+from recheck.logs.logfiles import FileRule, rules_in_force
+from recheck.logs.source import LogSource
 from recheck.logs.sources import open_source
 from recheck.pipeline import ingest_build
 from recheck.query.signatures import Signature
+from recheck.store.anomalies import seen_elsewhere
 from recheck.store.base import ReclassifyCounts, Store, StoreError
 
 __all__ = ["History", "Stored", "to_store"]
@@ -72,6 +76,13 @@ class History:
             self._no_tests = True
             raise
         return {summary.test for summary in found if summary.flaky}
+
+    def elsewhere(self, source: LogSource, rules: tuple[FileRule, ...], build: Build) -> int | None:
+        """In how many other changes' failures of the last week the top anomaly of this
+        failed build (``build``, its logs in ``source``) was a top anomaly too; None when
+        the store keeps no anomaly book (a cluster) or the build has no anomaly."""
+        found = seen_elsewhere(self.store, BuildLogs(source, rules, build, source.location))
+        return None if found is None else found[1]
 
     def reclassify(self) -> ReclassifyCounts | None:
         """Re-run the new or changed signatures of the wanted set; None if none is wanted.

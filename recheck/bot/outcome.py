@@ -42,6 +42,9 @@ class JobOutcome:
     """The ids of the tests that failed in the build (its subunit stream), sorted."""
     flaky_tests: tuple[str, ...] = ()
     """Those of ``failed_tests`` the test history knows as flaky."""
+    seen_elsewhere: int | None = None
+    """For an unrecognized job: in how many other changes' failures of the last week its
+    top anomaly was a top anomaly too (None: not known)."""
 
     @property
     def recognized(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +22,7 @@ from recheck.lib.errors import RecheckError
 from recheck.logs.build import Build, BuildInfoError
 from recheck.logs.buildlogs import NoLogFilesError
 from recheck.logs.http import Fetcher, FetchError
-from recheck.logs.logfiles import rules_in_force
+from recheck.logs.logfiles import FileRule, rules_in_force
 from recheck.logs.source import LogSource, SourceError
 from recheck.logs.sources import open_source
 from recheck.logs.zuul import NoLogUrlError
@@ -100,11 +100,15 @@ class Triage:
         config: Config,
         signatures: SignatureSet,
         flaky: Callable[[Sequence[str]], Collection[str]] | None = None,
+        elsewhere: Callable[[LogSource, tuple[FileRule, ...], Build], int | None] | None = None,
     ) -> None:
         self.config = config
         self.signatures = signatures
         self._flaky = flaky
         """Which of some failed tests the history knows as flaky (``flaky_tests``)."""
+        self._elsewhere = elsewhere
+        """In how many other changes an unrecognized build's top anomaly was seen lately
+        (``seen_elsewhere``)."""
         self._policy = Fetcher(config.fetch, config_file=config.path)
 
     def look(self, event: FailureEvent) -> list[_Ready]:
@@ -192,7 +196,15 @@ class Triage:
             on_problem(f"{job.name}: {problem}")
         failed = tuple(sorted(result.tests.failed)) if result.tests is not None else ()
         flaky = self._known_flaky(failed, on_problem)
-        return _outcome(job, bugs=notified(result.bugs, signatures), tests=(failed, flaky))
+        bugs = notified(result.bugs, signatures)
+        outcome = _outcome(job, bugs=bugs, tests=(failed, flaky))
+        if bugs or self._elsewhere is None:
+            return outcome
+        try:  # reads the logs once more: only for a failure no known bug explains
+            return replace(outcome, seen_elsewhere=self._elsewhere(source, rules, result.build))
+        except (RecheckError, OSError) as exc:  # the comment goes without it
+            on_problem(f"{job.name}: new or known unknown: {exc}")
+            return outcome
 
     def _known_flaky(
         self, failed: tuple[str, ...], on_problem: Callable[[str], None]

@@ -173,8 +173,10 @@ def run(args: argparse.Namespace) -> int:
                     "choose another bot.metrics or --metrics (off disables it)"
                 )  # fmt: skip
         flaky = None if history is None else history.flaky  # marks in the comment
+        elsewhere = None if history is None else history.elsewhere  # "new or known"
+        triage = Triage(config, signatures, flaky, elsewhere)
         service = Service(
-            settings, queue, Triage(config, signatures, flaky), _reviewer(settings, args),
+            settings, queue, triage, _reviewer(settings, args),
             tracker, notifiers=notifiers, metrics=metrics, history=history,
             options=ServiceOptions(comment=not args.no_comment, dry_run=args.dry_run),
         )  # fmt: skip

@@ -17,7 +17,13 @@ from pathlib import Path, PurePosixPath
 from recheck.anomaly.normalize import line_keys
 from recheck.anomaly.propose import drafts_for
 from recheck.anomaly.rank import rank
-from recheck.anomaly.reading import MAX_LINE_BYTES, MAX_NOVEL_LINES, FileNovelty
+from recheck.anomaly.reading import (
+    MAX_LINE_BYTES,
+    MAX_NOVEL_LINES,
+    BuildLogs,
+    FileNovelty,
+    novel_lines,
+)
 from recheck.logs.build import BUILD_FIELDS, Build
 from recheck.logs.split import file_format
 from recheck.models import Event, FileRule
@@ -30,6 +36,7 @@ __all__ = [
     "baseline_builds",
     "history_counts",
     "ingest_recorder",
+    "seen_elsewhere",
     "write_stored_build",
 ]
 
@@ -221,3 +228,25 @@ def ingest_recorder(store: Store, build: Build) -> IngestRecorder | None:
         return None
     book = AnomalyBook.of(store)
     return None if book is None else IngestRecorder(book, build)
+
+
+NEW_OR_KNOWN_DAYS = 7.0
+"""How far back ``seen_elsewhere`` looks for other changes with the same top anomaly."""
+
+
+def seen_elsewhere(
+    store: Store, logs: BuildLogs, days: float = NEW_OR_KNOWN_DAYS
+) -> tuple[str, int] | None:
+    """The failed build's top anomaly (against the passing builds of its job the anomaly
+    book keeps) and in how many other changes' failures of the last ``days`` it was a
+    top anomaly too; None without a book or without an anomaly."""
+    book = AnomalyBook.of(store)
+    if book is None:
+        return None
+    with book:
+        known, _ = book.baseline_digests(logs.build.build_name)
+        top = rank(novel_lines(logs, known, keyed=digest), 1)
+        if not top:
+            return None
+        since = datetime.now(UTC) - timedelta(days=days)
+        return top[0].key, len(book.changes_with(top[0].key, since, logs.build.build_change))
