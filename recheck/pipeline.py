@@ -136,13 +136,17 @@ def ingest_build(
     tests = read_tests(source, problem)
     chosen, _ = applicable(signatures, build, tests)
     # The anomaly book (clusters, "new or known") learns from the same event stream.
-    recorder = ingest_recorder(store, build)
-    if recorder is not None:
-        events = recorder.events(events)
-    tee = _MatchingTee(events, chosen, on_count or (lambda _: None))
-    uuid = store.ingest(build, tee.events(), tee.matches(), when=when, tests=tests)
-    if recorder is not None:
-        recorder.finish(uuid, when)
+    recorder = ingest_recorder(store, build, problem)
+    try:
+        if recorder is not None:
+            events = recorder.events(events)
+        tee = _MatchingTee(events, chosen, on_count or (lambda _: None))
+        uuid = store.ingest(build, tee.events(), tee.matches(), when=when, tests=tests)
+        if recorder is not None:
+            recorder.finish(uuid, when)
+    finally:
+        if recorder is not None:
+            recorder.close()
     return Ingested(uuid, tee.count, tee.found, tests)
 
 

@@ -10,7 +10,8 @@ passing builds a query matches (``history_counts``). Everything goes through the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
@@ -25,10 +26,11 @@ from recheck.anomaly.reading import (
     novel_lines,
 )
 from recheck.logs.build import BUILD_FIELDS, Build
+from recheck.logs.source import FileProblem
 from recheck.logs.split import file_format
 from recheck.models import Event, FileRule
 from recheck.query import QuerySyntaxError, compile_query
-from recheck.store.anomalybook import TOP, AnomalyBook, BookedAnomaly, digest
+from recheck.store.anomalybook import BOOK_FILE, TOP, AnomalyBook, BookedAnomaly, digest
 from recheck.store.base import DEFAULT_BUILD_DAYS, Store, StoredBuild, StoreError
 
 __all__ = [
@@ -165,9 +167,12 @@ class IngestRecorder:
     store is given (``events`` passes them on): a passing build's line keys, a failed
     build's top anomalies against the passing builds of its job the book holds."""
 
-    def __init__(self, book: AnomalyBook, build: Build) -> None:
+    def __init__(
+        self, book: AnomalyBook, build: Build, on_problem: Callable[[FileProblem], None]
+    ) -> None:
         self._book = book
         self._build = build
+        self._on_problem = on_problem
         self._passing = build.build_status == "SUCCESS"
         self._digests: set[int] = set()
         self._files: dict[str, FileNovelty] = {}
@@ -200,8 +205,18 @@ class IngestRecorder:
             novelty.novel.append((number + offset, line[:MAX_LINE_BYTES], key))
         novelty.lines = max(novelty.lines, number + len(keys) - 1)
 
+    def close(self) -> None:
+        self._book.close()
+
     def finish(self, uuid: str, when: datetime | None) -> None:
-        """Record the build (stored as ``uuid`` at ``when``) in the book."""
+        """Record the build (stored as ``uuid`` at ``when``) in the book; a failure is
+        reported as a problem of the book's file, never raised (the build is stored)."""
+        try:
+            self._finish(uuid, when)
+        except (sqlite3.Error, OSError) as exc:
+            self._on_problem(FileProblem(BOOK_FILE, f"the anomaly book was not updated: {exc}"))
+
+    def _finish(self, uuid: str, when: datetime | None) -> None:
         moment = when or datetime.now(UTC)
         job = self._build.build_name
         if self._passing:
@@ -221,13 +236,20 @@ class IngestRecorder:
         )  # fmt: skip
 
 
-def ingest_recorder(store: Store, build: Build) -> IngestRecorder | None:
+def ingest_recorder(
+    store: Store, build: Build, on_problem: Callable[[FileProblem], None]
+) -> IngestRecorder | None:
     """A recorder for ``build`` when ``store`` keeps an anomaly book and the build's
-    status says whether it passed; else None."""
+    status says whether it passed; else None. A book that cannot be used is reported to
+    ``on_problem`` (the build is stored all the same); the caller closes the recorder."""
     if build.build_status is None:
         return None
-    book = AnomalyBook.of(store)
-    return None if book is None else IngestRecorder(book, build)
+    try:
+        book = AnomalyBook.of(store)
+        return None if book is None else IngestRecorder(book, build, on_problem)
+    except StoreError as exc:
+        on_problem(FileProblem(BOOK_FILE, str(exc)))
+        return None
 
 
 NEW_OR_KNOWN_DAYS = 7.0
@@ -239,12 +261,15 @@ def seen_elsewhere(
 ) -> tuple[str, int] | None:
     """The failed build's top anomaly (against the passing builds of its job the anomaly
     book keeps) and in how many other changes' failures of the last ``days`` it was a
-    top anomaly too; None without a book or without an anomaly."""
+    top anomaly too; None without a book, without a passing build of the job in it (the
+    top line would be the build's worst line, not what sets it apart) or an anomaly."""
     book = AnomalyBook.of(store)
     if book is None:
         return None
     with book:
-        known, _ = book.baseline_digests(logs.build.build_name)
+        known, baselines = book.baseline_digests(logs.build.build_name)
+        if not baselines:
+            return None
         top = rank(novel_lines(logs, known, keyed=digest), 1)
         if not top:
             return None

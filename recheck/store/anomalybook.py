@@ -30,6 +30,7 @@ from recheck.lib import sqlite
 from recheck.store.base import Store, StoredBuild, StoreError, utc
 
 __all__ = [
+    "BOOK_FILE",
     "KEPT_PER_JOB",
     "TOP",
     "AnomalyBook",
@@ -114,8 +115,11 @@ class AnomalyBook:
     @classmethod
     def of(cls, store: Store) -> AnomalyBook | None:
         """The book beside ``store``'s catalog; None for a store without a directory."""
-        directory = Path(store.path)
-        if "://" in store.path or not (directory / "catalog.sqlite").exists():
+        where = getattr(store, "path", None)
+        if not isinstance(where, str) or "://" in where:
+            return None
+        directory = Path(where)
+        if not (directory / "catalog.sqlite").exists():
             return None
         return cls(directory / BOOK_FILE)
 

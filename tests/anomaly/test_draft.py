@@ -246,3 +246,18 @@ def test_clusters_group_uncategorized_failures_by_their_top_anomaly(
     assert second["builds"] == ["9" * 32] and "DB gone away" in second["key"]
     assert main(["clusters", "--store", store, "--days", "100000"]) == 0
     assert "3 builds, 2 changes" in capsys.readouterr().out
+
+
+def test_a_broken_anomaly_book_is_reported_and_the_build_still_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "store")
+    log = tmp_path / "a" / "run.log"
+    log.parent.mkdir()
+    log.write_text("ERROR: boom\n", encoding="utf-8")
+    _ingest(store, log, "FAILURE", "1" * 32, "1", tmp_path)
+    (tmp_path / "store" / "anomalies.sqlite").write_bytes(b"not a database" * 100)
+    capsys.readouterr()
+    _ingest(store, log, "FAILURE", "2" * 32, "2", tmp_path)
+    captured = capsys.readouterr()
+    assert "anomalies.sqlite" in captured.err and "1 ingested" in captured.out

@@ -109,3 +109,15 @@ def test_triage_counts_the_other_changes_whose_failures_share_the_top_anomaly(
         encoding="utf-8",
     )
     assert _triaged(tmp_path, store, tmp_path / "new", "301").seen_elsewhere == 0
+
+
+def test_without_a_passing_build_of_the_job_nothing_is_said(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    log = tmp_path / "f1" / "screen-q-svc.txt"
+    log.parent.mkdir()
+    log.write_text(TEXT, encoding="utf-8")
+    _ingest(store, log, "FAILURE", "f1" * 16, "101")
+    logs = tmp_path / "new" / "controller" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "screen-q-svc.txt").write_text(TEXT, encoding="utf-8")
+    assert _triaged(tmp_path, store, tmp_path / "new", "300").seen_elsewhere is None
