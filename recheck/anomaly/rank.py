@@ -48,7 +48,17 @@ _LEVELS: tuple[tuple[re.Pattern[str], float], ...] = (
 _PLAIN = 0.3
 _HEADER = "Traceback (most recent call last)"
 _HEADER_SCORE = 1.2
+_VERDICT = re.compile(
+    r"Finished: (?:FAILURE|UNSTABLE|ABORTED)|marked build as failure|"
+    r"\bFAILED \((?:failures|errors)=|ERROR: InvocationError|: commands failed|"
+    r"\bRESULT_(?:FAILURE|TIMED_OUT)\b|Build (?:failed|FAILED)\b|\bjob (?:failed|FAILED)\b|"
+    r"^\S*\s*\S*\s*\|?\s*(?:[=*-]{3,}\s*)?(?:ERROR|FAILURE|FAILED)\s*(?:[=*-]{3,})?\s*$"
+)
+"""A job's verdict or a summary of it: that something failed, never what."""
+_VERDICT_SCORE = 1.0
 _FRAME = re.compile(r'\bFile "[^"]*", line \d+')
+_HEAD_SCORE = 2.4
+"""An oslo.log event's first line at least this bad (ERROR, CRITICAL) represents it."""
 TRACEBACK_END_BONUS = 1.0
 """Added to the line ending a traceback (``ValueError: ...``): the error itself."""
 _DEBUG = re.compile(r"\b(?:DEBUG|Debug|debug)\b")
@@ -89,6 +99,8 @@ def line_score(text: str) -> float:
         return 0.1
     if _HEADER in text:
         return _HEADER_SCORE  # what went wrong is at the traceback's end
+    if _VERDICT.search(text):
+        return _VERDICT_SCORE  # says that the job failed, not why
     for pattern, weight in _LEVELS:
         if pattern.search(text):
             # An indented line inside a traceback names code, not what went wrong.
@@ -183,8 +195,13 @@ def _end_weight(tags: Sequence[str]) -> float:
     return 1.2 if fmt in (None, "console") else 0.2
 
 
-HistoryLookup = Callable[[Sequence[str]], dict[str, tuple[int, int]]]
-"""keys -> {key: (failure builds, success builds)} the stored history shows them in."""
+HistoryLookup = Callable[[Sequence["Anomaly"]], dict[str, tuple[int, int]]]
+"""anomalies -> {their key: (failure builds, success builds)} the stored history shows
+them in (those it knows of)."""
+HISTORY_CANDIDATES = 30
+"""The best anomalies looked up in the history (a search each)."""
+SEEN_PASSING_PENALTY = 1.5
+"""Taken from an anomaly the history shows in passing builds: noise, not the failure."""
 
 
 def rank(
@@ -198,6 +215,7 @@ def rank(
         if not novelty.novel:
             continue
         end = _end_weight(novelty.tags)
+        oslo = file_format(novelty.tags) == "oslofmt"
         ends = _traceback_ends(novelty.novel)
         code = _code_lines(novelty.novel)
         for group in _groups(novelty, ends):
@@ -206,6 +224,10 @@ def rank(
                 for number, text, key in group
             ]
             best = max(scored)
+            if oslo and scored[0][0] >= _HEAD_SCORE and group[0][0] not in code:
+                # An oslo.log event is shown at its first line, the ERROR that says what
+                # failed, rather than at the exception ending its traceback.
+                best = scored[0]
             score, _, number, text, key = best
             if any(_TRACEBACK.search(item[3]) for item in scored):
                 score += 0.5
@@ -220,11 +242,11 @@ def rank(
     for anomaly in candidates:
         anomaly.key = normalize(message_of(anomaly.text, anomaly.tags))[:500]
     if history is not None and candidates:
-        seen = history([anomaly.key for anomaly in candidates])
+        seen = history(candidates[:HISTORY_CANDIDATES])
         for anomaly in candidates:
             _, successes = seen.get(anomaly.key, (0, 0))
             if successes:
-                anomaly.score -= 1.5
+                anomaly.score -= SEEN_PASSING_PENALTY
         candidates.sort(key=lambda anomaly: -anomaly.score)
     # One anomaly per key, at the best score, shown where it first occurs in its file:
     # a repeated error's first occurrence is the one that explains the others.

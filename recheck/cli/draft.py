@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from recheck.anomaly.draft import DEFAULT_PROPOSALS, DraftReport, draft
-from recheck.anomaly.propose import Draft
-from recheck.anomaly.rank import DEFAULT_TOP, Anomaly
+from recheck.anomaly.propose import Draft, drafts_for
+from recheck.anomaly.rank import DEFAULT_TOP, Anomaly, HistoryLookup
 from recheck.anomaly.reading import BuildLogs
 from recheck.cli.common import (
     Commands,
@@ -247,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
                 top=args.top,
                 wanted=DEFAULT_PROPOSALS,
                 workers=args.jobs,
+                history=None if store is None else _history(store, args.days),
                 on_step=_progress,
             )
         except _Unusable as exc:
@@ -266,6 +268,21 @@ def run(args: argparse.Namespace) -> int:
         if args.write is not None:
             return _write(args.write, report)
     return 0
+
+
+def _history(store: Store, days: float) -> HistoryLookup:
+    """Rarity in history: how many failed and passing builds of the last ``days`` the
+    drafted query of each anomaly matches (one search each)."""
+
+    def lookup(anomalies: Sequence[Anomaly]) -> dict[str, tuple[int, int]]:
+        found = {}
+        for anomaly in anomalies:
+            queries = drafts_for(anomaly)
+            if queries and anomaly.key not in found:
+                found[anomaly.key] = history_counts(store, queries[0], days)
+        return found
+
+    return lookup
 
 
 def _progress(text: str) -> None:

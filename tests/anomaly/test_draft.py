@@ -261,3 +261,31 @@ def test_a_broken_anomaly_book_is_reported_and_the_build_still_stored(
     _ingest(store, log, "FAILURE", "2" * 32, "2", tmp_path)
     captured = capsys.readouterr()
     assert "anomalies.sqlite" in captured.err and "1 ingested" in captured.out
+
+
+def test_an_anomaly_the_history_shows_in_passing_builds_ranks_below_the_cause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECHECK_HOME", raising=False)
+    noise = "ERROR: cache warmup slow on this node"
+    failed = tmp_path / "f" / "run.log"
+    good = tmp_path / "g" / "run.log"
+    passing = tmp_path / "p" / "run.log"
+    for path, text in (
+        (failed, f"start\nERROR: volume attach refused by backend\nmiddle\n{noise}\nend\n"),
+        (good, "start\nmiddle\nend\n"),
+        (passing, f"start\n{noise}\nend\n"),
+    ):
+        path.parent.mkdir()
+        path.write_text(text, encoding="utf-8")
+    argv = ["draft", str(failed), "--baseline", str(good), "--format", "json"]
+    assert main(argv) == 0
+    without_history = json.loads(capsys.readouterr().out)["anomalies"]
+    assert without_history[0]["text"] == noise  # nearer the end
+    store = str(tmp_path / "store")
+    _ingest(store, passing, "SUCCESS", "p" * 32, "1", tmp_path)
+    capsys.readouterr()
+    assert main([*argv, "--store", store]) == 0
+    with_history = json.loads(capsys.readouterr().out)["anomalies"]
+    assert with_history[0]["text"] == "ERROR: volume attach refused by backend"
