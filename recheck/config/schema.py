@@ -177,6 +177,7 @@ class StoreSection(Section):
     builds_index: Any = None
     matches_index: Any = None
     signatures_index: Any = None
+    tests_index: Any = None
     keyword_suffix: Any = None
     username: Any = None
     password_env: Any = None

@@ -15,7 +15,7 @@ A test is flaky when it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -28,6 +28,7 @@ __all__ = [
     "TestSummary",
     "flaky_by_rate",
     "sort_worst_first",
+    "summaries_of",
     "test_pattern",
 ]
 
@@ -111,6 +112,32 @@ def flaky_by_rate(days: Sequence[DayCount]) -> bool:
     since_runs = sum(d.runs for d in days[first:])
     since_failures = sum(d.failures for d in days[first:])
     return since_failures < CLEAR_START_RATE * since_runs
+
+
+def summaries_of(
+    days: dict[str, list[DayCount]],
+    last: dict[str, tuple[datetime, str]],
+    rechecked: set[str],
+    chosen: Collection[str],
+) -> list[TestSummary]:
+    """The summaries of the ``chosen`` tests, worst first, from each test's counts per
+    day, its newest failure (time, build uuid) and whether it passed on a recheck."""
+    found = []
+    for test in chosen:
+        counts = tuple(sorted(days.get(test, ()), key=lambda d: d.day))
+        when, build = last.get(test, (None, None))
+        found.append(
+            TestSummary(
+                test=test,
+                runs=sum(d.runs for d in counts),
+                failures=sum(d.failures for d in counts),
+                flaky=test in rechecked or flaky_by_rate(counts),
+                last_failure=when,
+                days=counts,
+                last_build=build,
+            )
+        )
+    return sort_worst_first(found)
 
 
 def sort_worst_first(tests: list[TestSummary]) -> list[TestSummary]:

@@ -272,6 +272,7 @@ def test_ingest_bulk_indexes_events_matches_and_the_build(
         "/recheck-builds",
         "/recheck-matches",
         "/recheck-signatures",
+        "/recheck-tests",
     ]
     assert creates[0].json()["mappings"]["properties"]["build_uuid"] == {"type": "keyword"}
     hide, write, flip = (bulk.ndjson() for bulk in cluster.calls("/_bulk"))

@@ -16,7 +16,7 @@ from subunit_streams import stream_bytes, tempest_ids
 from recheck.cli.main import main
 from recheck.logs.build import Build
 from recheck.logs.testresults import SubunitResults, failed_tests
-from recheck.store import EmbeddedStore, open_store
+from recheck.store import EmbeddedStore, Store, open_store
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 TESTS = tempest_ids(40, seed=3)
@@ -42,7 +42,25 @@ def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
         yield opened
 
 
-def ingest(store: EmbeddedStore, b: Build, tests: SubunitResults | None, when: datetime) -> None:
+@pytest.fixture(params=["embedded", "elastic"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each backend: the embedded store, and the cluster store on the fake cluster."""
+    if request.param == "embedded":
+        with open_store(tmp_path / "store") as opened:
+            yield opened
+        return
+    from elastic_fake import FakeCluster, serve
+
+    from recheck.store.elastic.cluster import ElasticSettings
+    from recheck.store.elastic.store import ElasticStore
+
+    with serve(FakeCluster()) as url:
+        settings = ElasticSettings(backend="elasticsearch", urls=(url,), timeout=10.0)
+        with ElasticStore(settings) as cluster:
+            yield cluster
+
+
+def ingest(store: Store, b: Build, tests: SubunitResults | None, when: datetime) -> None:
     store.ingest(b, [], [], when=when, tests=tests)
 
 
@@ -89,7 +107,8 @@ def test_a_reingest_replaces_the_counts_and_gc_drops_them(store: EmbeddedStore) 
 # --- what recheck tests reports ---------------------------------------------------------
 
 
-def test_a_failure_that_passed_on_recheck_is_flaky(store: EmbeddedStore) -> None:
+def test_a_failure_that_passed_on_recheck_is_flaky(any_store: Store) -> None:
+    store = any_store
     ingest(store, build("b1", change="7", patchset="2"), results(failed=TESTS[:1]), NOW)
     ingest(store, build("b2", change="7", patchset="2"), results(), NOW + timedelta(hours=1))
     # Failed on another patchset and never passed there: not flaky by recheck.
@@ -104,8 +123,9 @@ def test_a_failure_that_passed_on_recheck_is_flaky(store: EmbeddedStore) -> None
 
 
 def test_sporadic_failures_are_flaky_and_a_clear_start_is_a_regression(
-    store: EmbeddedStore,
+    any_store: Store,
 ) -> None:
+    store = any_store
     sporadic, broken = TESTS[0], TESTS[1]
     for day in range(8):
         for n in range(3):
@@ -123,7 +143,8 @@ def test_sporadic_failures_are_flaky_and_a_clear_start_is_a_regression(
     assert [d.failures for d in found[broken].days] == [0, 0, 0, 0, 0, 0, 3, 3]
 
 
-def test_job_and_pattern_narrow_the_tests(store: EmbeddedStore) -> None:
+def test_job_and_pattern_narrow_the_tests(any_store: Store) -> None:
+    store = any_store
     ingest(store, build("a", job="tempest-full"), results(failed=TESTS[:2]), NOW)
     ingest(store, build("b", job="nova-next"), results(failed=TESTS[2:3]), NOW)
 
@@ -135,7 +156,8 @@ def test_job_and_pattern_narrow_the_tests(store: EmbeddedStore) -> None:
     assert store.test_summaries(10, names=[TESTS[0], "unknown"], now=NOW)[0].test == TESTS[0]
 
 
-def test_the_run_view_has_every_test_and_the_failures_tracebacks(store: EmbeddedStore) -> None:
+def test_the_run_view_has_every_test_and_the_failures_tracebacks(any_store: Store) -> None:
+    store = any_store
     ingest(store, build("b1"), results(failed=TESTS[3:4], skipped=TESTS[:1]), NOW)
 
     run = store.build_tests("b1")
@@ -181,16 +203,11 @@ def test_recheck_tests_prints_json_worst_first_and_a_table(
     )
 
 
-def test_a_cluster_store_says_the_history_needs_the_embedded_store() -> None:
-    from elastic_fake import FakeCluster, serve
-
-    from recheck.store.base import StoreError
-    from recheck.store.elastic.cluster import ElasticSettings
-    from recheck.store.elastic.store import ElasticStore
-
-    with serve(FakeCluster()) as url:
-        settings = ElasticSettings(backend="elasticsearch", urls=(url,), timeout=10.0)
-        with ElasticStore(settings) as cluster:
-            with pytest.raises(StoreError, match="kept only by the embedded store"):
-                cluster.test_summaries(10)
-            assert cluster.build_tests("b1") is None and cluster.tested_builds(["b1"]) == {}
+def test_gc_drops_test_results_on_both_backends(any_store: Store) -> None:
+    ingest(any_store, build("old"), results(failed=TESTS[:1]), NOW - timedelta(days=20))
+    ingest(any_store, build("new"), results(failed=TESTS[1:2]), NOW)
+    assert any_store.gc(now=NOW, event_days=10, build_days=90).tests == 1
+    assert [s.test for s in any_store.test_summaries(30, now=NOW)] == [TESTS[1]]
+    assert any_store.tested_builds(["old", "new"]) == {"new": 1}
+    ingest(any_store, build("new"), None, NOW)  # again, without a stream: none kept
+    assert any_store.tested_builds(["new"]) == {} and any_store.build_tests("new") is None

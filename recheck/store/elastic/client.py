@@ -113,7 +113,7 @@ class StoreClient:
         """Create recheck's own indices with their mappings, once per process."""
         if self._indices_ready:
             return
-        for kind in ("builds", "matches", "signatures"):
+        for kind in ("builds", "matches", "signatures", "tests"):
             try:
                 self._call("PUT", f"/{self._index(kind)}", body={"mappings": MAPPINGS[kind]})
             except ClusterError as exc:
@@ -126,6 +126,7 @@ class StoreClient:
             "builds": self.settings.builds_index,
             "matches": self.settings.matches_index,
             "signatures": self.settings.signatures_index,
+            "tests": self.settings.tests_index,
         }[kind]
 
     def _query_string(self, text: str) -> Clause:

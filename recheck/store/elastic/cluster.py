@@ -122,6 +122,8 @@ class ElasticSettings:
     builds_index: str = "recheck-builds"
     matches_index: str = "recheck-matches"
     signatures_index: str = "recheck-signatures"
+    tests_index: str = "recheck-tests"
+    """Builds' test results (``recheck.store.elastic.tests``)."""
     keyword_suffix: str = ".keyword"
     """Sub-field holding an event field's exact value (logstash templates: ``.keyword``
     or ``.raw``); build filters and aggregations use it."""
@@ -158,6 +160,7 @@ _SETTINGS_KEYS = (
     "builds_index",
     "matches_index",
     "signatures_index",
+    "tests_index",
     "keyword_suffix",
     "username",
     "password_env",
@@ -222,7 +225,8 @@ def parse_settings(
         )
     values: dict[str, Any] = {"backend": backend, "urls": tuple(str(u).rstrip("/") for u in urls)}
     for name in ("index_pattern", "date_format", "builds_index", "matches_index",
-                 "signatures_index", "keyword_suffix", "username", "ca_certs"):  # fmt: skip
+                 "signatures_index", "tests_index", "keyword_suffix", "username",
+                 "ca_certs"):  # fmt: skip
         if name in section:
             value = section[name]
             if not isinstance(value, str) or (not value and name != "keyword_suffix"):

@@ -12,13 +12,16 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recheck.logs.build import BUILD_FIELDS, Build
 from recheck.models import Event, Match
 from recheck.query import Query
 from recheck.query.signatures import Signature
 from recheck.store.base import StoredBuild, utc
+
+if TYPE_CHECKING:
+    from recheck.logs.testresults import SubunitResults
 
 __all__ = [
     "GENERATION_FIELD",
@@ -42,6 +45,7 @@ __all__ = [
     "ndjson_text",
     "parse_time",
     "source_text",
+    "tests_action",
     "total_hits",
 ]
 
@@ -202,6 +206,21 @@ MAPPINGS: dict[str, dict[str, Any]] = {
     "signatures": {
         "properties": {"bug": _KEYWORD, "hash": _KEYWORD, "recorded_at": {"type": "date"}}
     },
+    "tests": {
+        "properties": {
+            "build_uuid": _KEYWORD,
+            "time": {"type": "date"},
+            "stream": {"type": "boolean"},
+            "job": _KEYWORD,
+            "change": _KEYWORD,
+            "patchset": _KEYWORD,
+            "ran": _KEYWORD,
+            "failed": _KEYWORD,
+            "runs": {"type": "long"},
+            "failures": {"type": "long"},
+            "record": {"type": "keyword", "index": False, "doc_values": False},
+        }
+    },
 }
 """Mappings of recheck's own indices: exact values, so filters and sorts need no suffix."""
 
@@ -226,3 +245,45 @@ def match_action(
             }
         ),
     }
+
+
+_RAN = frozenset({"success", "fail", "xfail", "uxsuccess"})
+"""Final statuses that are a run of the test (as the embedded store counts them)."""
+
+
+def tests_action(
+    index: str, build: Build, time: datetime, results: SubunitResults | None
+) -> dict[str, Any]:
+    """The bulk action writing a build's test document (``stream`` false without results:
+    a re-ingest without a stream replaces the old results with none)."""
+    uuid = build.build_uuid
+    runs = [] if results is None else [r for r in results.runs if r.status in _RAN]
+    if results is None:
+        source: dict[str, object] = {
+            "build_uuid": uuid, "time": iso(time), "stream": False, "runs": 0, "failures": 0,
+        }  # fmt: skip
+        return {"_op_type": "index", "_index": index, "_id": uuid, "_source": source_text(source)}
+    record = {
+        "counts": results.counts,
+        "problems": list(results.problems),
+        "tests": [[r.test_id, r.status, r.start, r.duration, r.worker] for r in results.runs],
+        "failures": [
+            [r.test_id, r.start, r.duration, r.worker, [list(d) for d in r.details]]
+            for r in runs
+            if r.status == "fail"
+        ],
+    }
+    source = {
+        "build_uuid": uuid,
+        "time": iso(time),
+        "stream": True,
+        "job": build.build_name or "unknown",
+        "change": build.build_change,
+        "patchset": build.build_patchset,
+        "ran": sorted({r.test_id for r in runs}),
+        "failed": sorted({r.test_id for r in runs if r.status == "fail"}),
+        "runs": len(runs),
+        "failures": sum(r.status == "fail" for r in runs),
+        "record": json.dumps(record, separators=(",", ":")),
+    }
+    return {"_op_type": "index", "_index": index, "_id": uuid, "_source": source_text(source)}

@@ -43,7 +43,7 @@ ClusterClassification = StoredClassification
 """The name this result had before every store could classify a stored build."""
 
 
-class ElasticStore(Writes, Searches, Classifies, TestResults):
+class ElasticStore(TestResults, Writes, Searches, Classifies):
     """The ``Store`` interface on an Elasticsearch 8 or OpenSearch cluster."""
 
     def __enter__(self) -> ElasticStore:

@@ -27,6 +27,7 @@ from recheck.store.elastic.documents import (
     iso,
     match_action,
     source_text,
+    tests_action,
 )
 from recheck.store.embedded.store import generated_uuid
 
@@ -74,8 +75,8 @@ class Writes(StoreClient):
         ``hidden``), then one write of the build document makes it current and hides
         the old one, whose documents are then deleted. A crash leaves hidden leftovers
         that readers keep skipping and the next ingest of that build deletes. Returns
-        the build's uuid. ``tests`` are not kept: a cluster keeps no test results
-        (``recheck.store.elastic.tests``).
+        the build's uuid. ``tests`` (its test results) replace the build's test document
+        (``recheck.store.elastic.tests``) with the events.
         """
         self._ensure_indices()
         moment = utc(when)
@@ -128,9 +129,15 @@ class Writes(StoreClient):
             for match in matches:
                 found_bugs.add(match.bug)
                 yield match_action(self.settings.matches_index, uuid, moment, generation, match)
+            if write_tests:
+                yield tests_action(self.settings.tests_index, build, moment, tests)
 
+        # Test results, or none in place of an earlier copy's (a first ingest without a
+        # stream writes nothing: a logstash-fed cluster's builds have none).
+        write_tests = tests is not None or old is not None
         self._bulk(actions())
-        self._refresh([day_index, self.settings.matches_index])
+        written = [day_index, self.settings.matches_index]
+        self._refresh([*written, self.settings.tests_index] if write_tests else written)
         self._step("written")
 
         # 3. The flip: one document write makes the new copy current, the old hidden.
@@ -211,7 +218,8 @@ class Writes(StoreClient):
         if updates:
             self._bulk(updates)
             self._refresh([self.settings.builds_index])
+        tested = self._delete(self.settings.tests_index, self._range("time", lt=event_cut))
         matches = self._delete(self.settings.matches_index, self._range("build_time", lt=build_cut))
         # Placeholders of crashed first ingests have a time too, so they go with the rest.
         builds = self._delete(self.settings.builds_index, self._range("time", lt=build_cut))
-        return GcCounts(events=events, builds=builds, matches=matches)
+        return GcCounts(events=events, builds=builds, matches=matches, tests=tested)

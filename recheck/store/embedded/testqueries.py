@@ -22,8 +22,7 @@ from recheck.store.testhistory import (
     DayCount,
     TestFailure,
     TestSummary,
-    flaky_by_rate,
-    sort_worst_first,
+    summaries_of,
 )
 
 __all__ = ["build_tests", "summaries", "tested_builds"]
@@ -71,24 +70,20 @@ def summaries(
         chosen = failing
     last = _last_failures(conn, first_day * _DAY, job)
     rechecked = _passed_on_recheck(conn, first_day * _DAY, job)
-    found = []
-    for test in chosen:
-        days = tuple(
-            DayCount(_date(day), runs, failures) for day, runs, failures in sorted(per_test[test])
-        )
-        when, build = last.get(test, (None, None))
-        found.append(
-            TestSummary(
-                test=id_names.get(test, f"#{test}"),
-                runs=sum(d.runs for d in days),
-                failures=sum(d.failures for d in days),
-                flaky=test in rechecked or flaky_by_rate(days),
-                last_failure=None if when is None else catalog.moment(when),
-                days=days,
-                last_build=build,
-            )
-        )
-    return sort_worst_first(found)
+
+    def name(test: int) -> str:
+        return id_names.get(test, f"#{test}")
+
+    return summaries_of(
+        {
+            name(test): [DayCount(_date(day), runs, failures) for day, runs, failures in rows]
+            for test, rows in per_test.items()
+            if test in chosen
+        },
+        {name(test): (catalog.moment(when), build) for test, (when, build) in last.items()},
+        {name(test) for test in rechecked},
+        [name(test) for test in chosen],
+    )
 
 
 def _date(day: int) -> date:
