@@ -10,10 +10,12 @@ the one about to comment.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from recheck.anomaly.reading import BuildLogs
 from recheck.bot.gerrit.events import FailureEvent
@@ -97,16 +99,18 @@ class History:
         job: JobOutcome,
         received: float,
         on_problem: Callable[[str], None],
-        on_count: Callable[[int], None],
+        pause: Callable[[], None],
     ) -> Stored:
         """Read ``job``'s logs again and store its build (replacing an earlier copy).
 
         The build's time is Zuul's end time when the job names its Zuul build, else when
-        its failure was ``received``. ``on_count`` is told the events read so far, now and
-        then: the service pauses storing there while a comment is being made. Raises
+        its failure was ``received``. ``pause`` is called before each read of a log file
+        and now and then while its events are stored: the service waits there while a
+        comment is being made (the two share the CPUs and one interpreter lock). Raises
         SourceError, BuildInfoError, StoreError or OSError.
         """
         source = open_source(job.url, self.config)
+        _pause_reads(source, pause)
         try:
             build = read_build_info(source, build_options(event, job))
             rules = rules_in_force(self.config.files)
@@ -116,9 +120,47 @@ class History:
                 self.store, source, build, signatures, rules=rules,
                 keep_debug=self.config.keep_debug,
                 on_problem=lambda problem: on_problem(f"{job.name}: {problem}"),
-                on_count=on_count, when=when or datetime.fromtimestamp(received, UTC),
+                on_count=lambda _: pause(), when=when or datetime.fromtimestamp(received, UTC),
             )  # fmt: skip
         finally:
             source.close()
         bugs = dict.fromkeys(match.bug for match in ingested.matches)
         return Stored(ingested.events, notified(list(bugs), signatures))
+
+
+def _pause_reads(source: LogSource, pause: Callable[[], None]) -> None:
+    """Make every file ``source`` opens call ``pause`` before each read. The instance's
+    ``open`` is replaced, not the source wrapped: it stays what it is (a DirSource...)
+    for the stages that look."""
+    opener = source.open
+
+    def open_pausing(path: str) -> BinaryIO:
+        return _PausingReader(opener(path), pause)  # type: ignore[return-value]
+
+    setattr(source, "open", open_pausing)  # noqa: B010 (mypy refuses assigning a method)
+
+
+class _PausingReader(io.RawIOBase):
+    """A log file's bytes, each read waiting first for ``pause`` to return."""
+
+    def __init__(self, raw: BinaryIO, pause: Callable[[], None]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._pause = pause
+        limit = getattr(raw, "max_text_bytes", None)  # a fetched file's limit goes along
+        if limit is not None:
+            self.max_text_bytes = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        self._pause()
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()

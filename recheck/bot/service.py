@@ -119,6 +119,8 @@ class Service:
         self._dry_run = DryRunOutput(self.out)
         self._pruned = 0.0
         self._history_lock = threading.Lock()
+        self._paused = 0.0
+        """Seconds the build being stored has waited for comment workers so far."""
 
     # --- the reader's side -----------------------------------------------------------
 
@@ -403,7 +405,7 @@ class Service:
     def drain_history(self) -> None:
         """``--once``: store builds while comments are on their way or rows are due;
         a row waiting for a retry is left for the next run."""
-        while not self._stopping:
+        while self.history is not None and not self._stopping:
             if self.history_once():
                 continue
             with self._wake:
@@ -480,12 +482,15 @@ class Service:
             for job in report.jobs:
                 if not to_store(job):
                     continue
+                started, self._paused = time.monotonic(), 0.0
                 stored = history.store_job(
                     event, job, row.received, self._problem(event), self._pause_for_comments
                 )
                 self.metrics.add("builds_stored")
                 log("build_stored", row=row.id, key=event.key, job=job.name,
-                    events=stored.events, bugs=list(stored.bugs))  # fmt: skip
+                    events=stored.events, bugs=list(stored.bugs),
+                    seconds=round(time.monotonic() - started, 3),
+                    paused=round(self._paused, 3))  # fmt: skip
                 if stored.bugs != job.bugs:  # the signatures changed in between
                     log("stored_bugs_differ", logging.WARNING, row=row.id, key=event.key,
                         job=job.name, commented=list(job.bugs),
@@ -515,12 +520,14 @@ class Service:
             self.queue.history_done(row.id, f"not stored: {problem}"[:2000], failed=True)
             log("store_failed", logging.ERROR, row=row.id, key=row.key, problem=problem)
 
-    def _pause_for_comments(self, _count: int) -> None:
+    def _pause_for_comments(self) -> None:
         """Storing waits here while a comment worker is busy (they share the CPUs and,
         in Python, one interpreter lock); raises _Stopping when the bot stops."""
         with self._wake:
+            since = time.monotonic()
             while self._busy_rows and not self._stopping:
                 self._wake.wait(1.0)
+            self._paused += time.monotonic() - since
             if self._stopping:
                 raise _Stopping
 
@@ -546,8 +553,9 @@ class Service:
             os._exit(70)
 
 
-class _Stopping(Exception):
-    """Raised into a build being stored when the bot stops: it is stored next time."""
+class _Stopping(BaseException):
+    """Raised into a build being stored when the bot stops: it is stored next time. Not
+    an Exception, so that no handler of a stage takes it for a problem of one file."""
 
 
 def _verdict(job: JobOutcome) -> str:

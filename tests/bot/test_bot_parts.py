@@ -333,3 +333,29 @@ def test_a_store_error_while_rerunning_signatures_is_logged_not_raised(
     [record] = [r for r in caplog.records if r.getMessage() == "reclassify_failed"]
     assert "database is locked" in record.fields["problem"]  # type: ignore[attr-defined]
     assert service.metrics.get("errors") == 1
+
+
+def test_storing_a_build_asks_to_pause_before_each_read(tmp_path: Path) -> None:
+    """The history worker waits at each read of a log file while a comment is made."""
+    from recheck.bot.gerrit.events import FailureEvent
+    from recheck.bot.history import History
+    from recheck.bot.triage import SignatureSet
+    from recheck.config.files import Config, FetchConfig
+    from recheck.store import open_store
+
+    root = Path(__file__).resolve().parents[2]
+    url = "https://logs.example.org/42/1/check/job/abc/"
+    build = root / "tests" / "fixtures" / "builds" / "gate-tempest-devstack-vm-neutron"
+    config = Config(
+        fetch=FetchConfig(allowed_hosts=("logs.example.org",), local_roots=((url, build),))
+    )
+    job = JobOutcome("job", url, "FAILURE", bugs=("demo-1", "demo-2"))
+    event = FailureEvent("42,1,x", "42", "1", "p", "master", "check", "", ())
+    pauses: list[int] = []
+    with open_store(tmp_path / "store") as store:
+        history = History(config, SignatureSet(root / "queries", print), store)
+        stored = history.store_job(event, job, 1.7e9, print, lambda: pauses.append(1))
+        [kept] = store.builds()
+    assert stored.bugs == ("demo-1", "demo-2") and stored.events > 0
+    assert kept.bugs == ("demo-1", "demo-2") and kept.events == stored.events
+    assert len(pauses) >= 3  # the build's log files, each read at least once
