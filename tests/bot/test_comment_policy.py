@@ -217,6 +217,8 @@ def test_job_filter_and_comment_on_unrecognized_in_bot_yaml() -> None:
 class BrokenStore:
     """A history store that cannot be written (its disk image damaged)."""
 
+    path = "/var/lib/recheck"
+
     def ingest(self, *args: object, **kwargs: object) -> str:
         raise StoreError("/var/lib/recheck", "database disk image is malformed")
 
