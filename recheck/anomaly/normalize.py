@@ -66,9 +66,9 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", _FINE.sub(_placeholder, text)).strip()
 
 
-VOLATILE_WORD = re.compile(r"\d|[0-9a-fA-F]{8,}|/tmp/|^-|[\"\\]")
-"""A word a signature must not quote: digits, hex ids, temporary paths, or characters a
-phrase would have to escape."""
+VOLATILE_WORD = re.compile(r"\d|[0-9a-fA-F]{8,}|/tmp/|^-|[\"\\\x00-\x1f\x7f-\x9f\ufffd]")
+"""A word a signature must not quote: digits, hex ids, temporary paths, characters a
+phrase would have to escape, control characters or bytes that were not UTF-8."""
 
 
 def stable_words(text: str) -> list[list[str]]:

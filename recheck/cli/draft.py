@@ -25,7 +25,6 @@ from recheck.cli.common import (
     add_store_option,
     load_config,
     on_store,
-    open_store,
     plural,
     positive_int,
     print_json,
@@ -172,22 +171,28 @@ def _needs_store(text: str) -> bool:
     return not Path(text).exists() and "://" not in text
 
 
-def _open_store(args: argparse.Namespace, config: Config, required: bool) -> Store | None:
-    if not required:
-        from recheck.store import EmbeddedStore
+def _open_store(args: argparse.Namespace, config: Config, needing: list[str]) -> Store | None:
+    """The store, when an argument names a stored build (``needing``) or one is there
+    (for default baselines and history); None when none is there and none is needed."""
+    from recheck.store import EmbeddedStore, Retention, default_store_path
+    from recheck.store import open_store as open_store_at
 
-        where = args.store or config.store.path
-        if where is not None and not EmbeddedStore.exists(where):
+    path = args.store or config.store.path
+    if not needing and not EmbeddedStore.exists(path or default_store_path()):
+        return None
+    retention = Retention(config.store.event_days, config.store.build_days)
+    try:
+        return open_store_at(path, retention=retention, config=config, create=False)
+    except StoreError as exc:
+        if not needing:
+            print(
+                f"recheck draft: warning: no history: cannot use the store: {exc}", file=sys.stderr
+            )
             return None
-        if where is None:
-            from recheck.store import default_store_path
-
-            if not EmbeddedStore.exists(default_store_path()):
-                return None
-    store = open_store(args, config, "draft", create=False)
-    if store is None and required:
-        raise _Unusable("")  # open_store said why
-    return store
+        raise _Unusable(
+            f"{', '.join(needing)}: no such file or directory; read as a build uuid, the "
+            f"store cannot say: {exc}"
+        ) from None
 
 
 def _logs(
@@ -232,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         return usage_error("draft", f"{args.write} exists; remove it or name another file")
     with ExitStack() as stack:
         try:
-            store = _open_store(args, config, any(map(_needs_store, texts)))
+            store = _open_store(args, config, [text for text in texts if _needs_store(text)])
             if store is not None:
                 stack.enter_context(store)
             scratch = Path(

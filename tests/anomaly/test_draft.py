@@ -168,6 +168,9 @@ def test_no_baseline_and_no_store_says_to_pass_one(
     log.write_text("error: boom\n", encoding="utf-8")
     assert main(["draft", str(log)]) == 2
     assert "--baseline" in capsys.readouterr().err
+    # A mistyped path is said to be one (it could only be a stored build's uuid).
+    assert main(["draft", "nope.log", "--baseline", str(log)]) == 2
+    assert "nope.log: no such file or directory" in capsys.readouterr().err
 
 
 def test_stored_builds_by_uuid_and_the_job_s_passing_builds_by_default(
