@@ -359,3 +359,60 @@ def test_storing_a_build_asks_to_pause_before_each_read(tmp_path: Path) -> None:
     assert stored.bugs == ("demo-1", "demo-2") and stored.events > 0
     assert kept.bugs == ("demo-1", "demo-2") and kept.events == stored.events
     assert len(pauses) >= 3  # the build's log files, each read at least once
+
+
+def test_a_bot_stopping_while_a_build_waits_to_be_stored_keeps_it_pending(
+    tmp_path: Path,
+) -> None:
+    """Storing waits while a comment worker is busy; stopping the bot then abandons the
+    build (nothing of it stored, the row still pending), to be stored at the next start."""
+    import threading
+
+    from recheck.bot.gerrit.events import FailedJob, FailureEvent
+    from recheck.bot.history import History
+    from recheck.bot.service import Service
+    from recheck.bot.triage import SignatureSet, Triage
+    from recheck.config.bot import BotSettings
+    from recheck.config.files import Config, FetchConfig
+    from recheck.store import open_store
+
+    root = Path(__file__).resolve().parents[2]
+    url = "https://logs.example.org/42/1/check/job/abc/"
+    build = root / "tests" / "fixtures" / "builds" / "gate-tempest-devstack-vm-neutron"
+    config = Config(
+        fetch=FetchConfig(allowed_hosts=("logs.example.org",), local_roots=((url, build),))
+    )
+    event = FailureEvent(
+        "42,1,x", "42", "1", "p", "master", "check", "", (FailedJob("job", url, "FAILURE"),)
+    )
+    report = FailureReport(
+        "42,1,x",
+        "42",
+        "1",
+        "p",
+        "master",
+        "check",
+        "",
+        (JobOutcome("job", url, "FAILURE", bugs=("demo-1",)),),
+    )
+    queue = BotQueue(":memory:")
+    row = queue.add("gerrit", "{}", 1.7e9)
+    assert queue.parsed(row, event.key, "42", event.to_json(), deadline=1.7e9)
+    queue.reported(row, report_to_json(report), "text", history=True)
+    queue.done(row, "posted")
+    with open_store(tmp_path / "store") as store:
+        signatures = SignatureSet(root / "queries", print)
+        service = Service(
+            BotSettings(), queue, Triage(config, signatures), None,
+            UrlOnlyTracker("https://bugs/{bug}"), history=History(config, signatures, store),
+        )  # fmt: skip
+        service._busy_rows.add(999)  # a comment worker at work
+        worker = threading.Thread(target=service.history_once)
+        worker.start()
+        worker.join(2)
+        assert worker.is_alive()  # waiting for the comment, before its first read
+        service.stop()
+        worker.join(30)
+        assert not worker.is_alive()
+        assert store.builds() == []
+    assert (queue.get(row).history, service.metrics.get("builds_stored")) == ("pending", 0)
