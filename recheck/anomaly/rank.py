@@ -30,7 +30,13 @@ MAX_GROUP_LINES = 40
 """An event of more novel lines is cut into several (a whole new section of output)."""
 
 _LEVELS: tuple[tuple[re.Pattern[str], float], ...] = (
-    (re.compile(r"\b(?:CRITICAL|FATAL|EMERG|ALERT|PANIC|[Kk]ernel panic|Oops)\b"), 3.0),
+    (
+        re.compile(
+            r"\b(?:CRITICAL|FATAL|EMERG|ALERT|PANIC|[Kk]ernel panic|Oops)\b|\bpanic: |"
+            r"\bfatal: \[|\bSegmentation fault\b|\bcore dumped\b"
+        ),
+        3.0,
+    ),
     (re.compile(r"\b(?:ERROR|ERR|Error|error|errors)\b"), 2.5),
     (re.compile(r"\b[A-Za-z_.]*(?:Error|Exception|Failure|Fault)\b(?::|$)"), 2.4),
     (re.compile(r"\b(?:FAIL|FAILED|FAILURE|[Ff]ail(?:s|ed|ure|ing)?)\b"), 2.0),
@@ -52,7 +58,10 @@ _VERDICT = re.compile(
     r"Finished: (?:FAILURE|UNSTABLE|ABORTED)|marked build as failure|"
     r"\bFAILED \((?:failures|errors)=|ERROR: InvocationError|: commands failed|"
     r"\bRESULT_(?:FAILURE|TIMED_OUT)\b|Build (?:failed|FAILED)\b|\bjob (?:failed|FAILED)\b|"
-    r"^\S*\s*\S*\s*\|?\s*(?:[=*-]{3,}\s*)?(?:ERROR|FAILURE|FAILED)\s*(?:[=*-]{3,})?\s*$"
+    r"^\S*\s*\S*\s*\|?\s*(?:[=*-]{3,}\s*)?(?:ERROR|FAILURE|FAILED)\s*(?:[=*-]{3,})?\s*$|"
+    r"={3,} [^=]*\b(?:failed|errors?)\b[^=]* in [\d.]+m?s\b|"  # pytest's last line
+    r"make(?:\[\d+\])?: \*\*\* .*Error \d+|FAILED - RETRYING|"
+    r"\bfailed=[1-9]\d*|\bunreachable=[1-9]\d*"  # ansible's recap
 )
 """A job's verdict or a summary of it: that something failed, never what."""
 _VERDICT_SCORE = 1.0

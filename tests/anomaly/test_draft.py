@@ -16,6 +16,7 @@ import pytest
 from runs import other_run, without
 
 from recheck.anomaly.draft import draft
+from recheck.anomaly.rank import line_score
 from recheck.anomaly.reading import BuildLogs
 from recheck.cli.main import main
 from recheck.logs.build import Build
@@ -292,3 +293,25 @@ def test_an_anomaly_the_history_shows_in_passing_builds_ranks_below_the_cause(
     assert main([*argv, "--store", store]) == 0
     with_history = json.loads(capsys.readouterr().out)["anomalies"]
     assert with_history[0]["text"] == "ERROR: volume attach refused by backend"
+
+
+@pytest.mark.parametrize(
+    ("cause", "verdict"),
+    [
+        # Real shapes of lines that say why, above lines that only say that it failed.
+        ("fatal: [controller]: FAILED! => {\"msg\": \"No package matching 'x'\"}",
+         "controller : ok=12 changed=3 unreachable=0 failed=1 skipped=2"),
+        ("E       AssertionError: assert 200 == 404",
+         "======= 1 failed, 10 passed in 0.52s ======="),
+        ("foo.c:12:5: error: 'bar' undeclared (first use in this function)",
+         "make: *** [Makefile:7: all] Error 1"),
+        ("panic: runtime error: invalid memory address or nil pointer dereference",
+         "FAIL\tgithub.com/x/y\t0.012s"),
+        ("2013-09-27 18:47:11.725 | AssertionError: State change timeout exceeded!(400s)",
+         "2013-09-27 18:49:31.824999 | Finished: FAILURE"),
+        ("Exception in thread \"main\" java.lang.NullPointerException",
+         "BUILD FAILED"),
+    ],
+)  # fmt: skip
+def test_a_line_that_says_why_outscores_one_that_says_it_failed(cause: str, verdict: str) -> None:
+    assert line_score(cause) > line_score(verdict)
