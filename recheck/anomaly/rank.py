@@ -38,7 +38,7 @@ _LEVELS: tuple[tuple[re.Pattern[str], float], ...] = (
         3.0,
     ),
     (re.compile(r"\b(?:ERROR|ERR|Error|error|errors)\b"), 2.5),
-    (re.compile(r"\b[A-Za-z_.]*(?:Error|Exception|Failure|Fault)\b(?::|$)"), 2.4),
+    (re.compile(r"(?:Error|Exception|Failure|Fault)(?::|$)"), 2.4),
     (re.compile(r"\b(?:FAIL|FAILED|FAILURE|[Ff]ail(?:s|ed|ure|ing)?)\b"), 2.0),
     (re.compile(r"Traceback \(most recent call last\)"), 1.8),
     (
@@ -52,6 +52,14 @@ _LEVELS: tuple[tuple[re.Pattern[str], float], ...] = (
     (re.compile(r"\b(?:WARN|WARNING|[Ww]arning)\b"), 1.0),
 )
 _PLAIN = 0.3
+_CANDIDATE = re.compile(
+    r"(?i)err|fail|fatal|crit|exception|traceback|panic|warn|time|refused|denied|kill|"
+    r"segmentation|core dumped|memory|oom|abort|cannot|can't|unable|not found|no such|"
+    r"unreachable|invalid|exit|emerg|alert|oops|fault"
+)
+"""A word one of the level patterns needs: a line without any is plain."""
+_SCORED_CHARS = 1000
+"""Of a long line, its start says what it is."""
 _HEADER = "Traceback (most recent call last)"
 _HEADER_SCORE = 1.2
 _VERDICT = re.compile(
@@ -106,6 +114,9 @@ def line_score(text: str) -> float:
     head = text[:80]
     if _DEBUG.search(head) and not re.search(r"\b(?:ERROR|CRITICAL)\b", head):
         return 0.1
+    text = text[:_SCORED_CHARS]
+    if not _CANDIDATE.search(text):
+        return _PLAIN  # most lines: one scan instead of one per pattern
     if _HEADER in text:
         return _HEADER_SCORE  # what went wrong is at the traceback's end
     if _VERDICT.search(text):
