@@ -56,14 +56,15 @@ def test_only_passing_voting_jobs_of_ci_reports_are_sampled() -> None:
     assert any("docs-draft" in job.url for job in everything)
 
 
-def run_bot(tmp_path: Path, share: float) -> Path:
+def run_bot(tmp_path: Path, share: float, *, served: bool = True) -> Path:
     store_dir = tmp_path / "store"
     with LogSite() as logs, open_store(store_dir) as store:
-        logs.serve(NOOP_PATH, ZUUL_BUILD)
+        if served:
+            logs.serve(NOOP_PATH, ZUUL_BUILD)
         config = Config(fetch=FetchConfig(allowed_hosts=("127.0.0.1",), retries=0))
         signatures = SignatureSet(ROOT / "queries", print)
         service = Service(
-            BotSettings(log_timeout=5, success_sample=share), BotQueue(":memory:"),
+            BotSettings(log_timeout=5 if served else 0, success_sample=share), BotQueue(":memory:"),
             Triage(config, signatures), None, UrlOnlyTracker("https://bugs/{bug}"),
             history=History(config, signatures, store), out=io.StringIO(),
         )  # fmt: skip
@@ -72,7 +73,10 @@ def run_bot(tmp_path: Path, share: float) -> Path:
         service.drain()
         service.drain_history()
         rows = [(row.source, row.state) for row in service.queue.rows()]
-        assert service.metrics.get("success_builds_sampled") == (1 if share else 0)
+        history = [row.history for row in service.queue.rows() if row.source == "sample"]
+        assert history == ([] if not share else ["stored"] if served else ["failed"])
+        assert service.metrics.get("success_builds_sampled") == (1 if share and served else 0)
+        assert service.metrics.get("errors") == 0
     expected = [("gerrit", "skipped")] + ([("sample", "done")] if share else [])
     assert rows == expected  # the report is no failure; its passing job was sampled
     return store_dir
@@ -95,4 +99,9 @@ def test_the_bot_records_a_sampled_passing_build_without_its_events(tmp_path: Pa
 
 def test_nothing_is_sampled_at_a_share_of_zero(tmp_path: Path) -> None:
     with open_store(run_bot(tmp_path, 0.0)) as store:
+        assert store.builds() == []
+
+
+def test_a_sampled_job_whose_logs_never_come_is_given_up_quietly(tmp_path: Path) -> None:
+    with open_store(run_bot(tmp_path, 1.0, served=False)) as store:
         assert store.builds() == []
