@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_events, build_files, open_build_file, read_build_info
-from recheck.logs.localdir import DirSource
+from recheck.logs.localdir import DirSource, FileSource
 from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.logs.source import READ_ERRORS, FileProblem, LogSource, read_error_message
 from recheck.models import Event, Match, excerpt
+from recheck.query.prefilter import hyperscan_available
 from recheck.query.signatures import Signature
 from recheck.scan.forkmap import fork_map
 from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
@@ -124,15 +125,21 @@ def ingest_build(
     on_problem: Callable[[FileProblem], None] | None = None,
     on_count: Callable[[int], None] | None = None,
     when: datetime | None = None,
+    workers: int = 1,
 ) -> Ingested:
     """Store every event of the build and its matches, reading its logs once.
 
-    The matches are what ``classify_build`` reports (same signatures, same order): they
-    are computed from the same event stream the store indexes, batch by batch. The
-    build's test results (its subunit streams) are stored with it, passing or failing.
+    The matches are what ``classify_build`` reports (same signatures, same order, all of
+    them): for local logs the scanner finds them (one more pass over the files, with
+    hyperscan: a second or so a GiB, against a minute of matching every event); other
+    logs are read once, matched batch by batch as the store indexes them. The build's
+    test results (its subunit streams) are stored with it, passing or failing.
+    ``workers``: forked processes splitting a local build's files (``build_events``).
     """
     problem = on_problem or (lambda _: None)
-    events = build_events(source, build, rules=rules, keep_debug=keep_debug, on_problem=problem)
+    events = build_events(
+        source, build, rules=rules, keep_debug=keep_debug, on_problem=problem, workers=workers
+    )
     tests = read_tests(source, problem)
     chosen, _ = applicable(signatures, build, tests)
     # The anomaly book (clusters, "new or known") learns from the same event stream.
@@ -140,7 +147,10 @@ def ingest_build(
     try:
         if recorder is not None:
             events = recorder.events(events)
-        tee = _MatchingTee(events, chosen, on_count or (lambda _: None))
+        scanned = None
+        if isinstance(source, DirSource | FileSource) and hyperscan_available():
+            scanned = _scanned_matches(source, build, chosen, rules, keep_debug)
+        tee = _MatchingTee(events, chosen, on_count or (lambda _: None), scanned)
         uuid = store.ingest(build, tee.events(), tee.matches(), when=when, tests=tests)
         if recorder is not None:
             recorder.finish(uuid, when)
@@ -159,13 +169,16 @@ class _MatchingTee:
         events: Iterable[tuple[str, Event]],
         signatures: Sequence[Signature],
         on_count: Callable[[int], None],
+        scanned: list[Match] | None = None,
     ) -> None:
+        """``scanned``: the matches, already found (by the scanner); None: match here."""
         self._events = events
         self._signatures = signatures
         self._on_count = on_count
         self._done = False
+        self._match = scanned is None
         self.count = 0
-        self.found: list[Match] = []
+        self.found: list[Match] = scanned or []
 
     def events(self) -> Iterator[tuple[str, Event]]:
         batch: list[tuple[str, Event]] = []
@@ -174,10 +187,12 @@ class _MatchingTee:
             batch.append(item)
             self.count += 1
             if len(batch) >= _MATCH_BATCH:
-                self.found.extend(classify_events(self._signatures, batch))
+                if self._match:
+                    self.found.extend(classify_events(self._signatures, batch))
                 self._on_count(self.count)
                 batch = []
-        self.found.extend(classify_events(self._signatures, batch))
+        if self._match:
+            self.found.extend(classify_events(self._signatures, batch))
         self._on_count(self.count)
         self._done = True
 
@@ -191,6 +206,23 @@ class _MatchingTee:
 
 _MATCH_BATCH = 5000
 """Events held at a time while ingesting: matched together, then dropped."""
+
+
+def _scanned_matches(
+    source: LogSource,
+    build: Build,
+    chosen: Sequence[Signature],
+    rules: Iterable[FileRule],
+    keep_debug: bool,
+) -> list[Match]:
+    """Every match of ``chosen`` in the build, found by the scanner (its file problems
+    are left out: reading the events reports them)."""
+    scanner = BuildScanner(chosen, build, build_files(source, rules), keep_debug=keep_debug)
+    found: list[Match] = []
+    for plan in scanner.plans:
+        if not scanner.skips(plan):
+            found.extend(_scan_one(scanner, source, chosen, plan, None)[0])
+    return found
 
 
 def classify_build(

@@ -11,10 +11,11 @@ import json
 import os
 import sys
 
-from recheck.cli.common import Commands
+from recheck.cli.common import Commands, add_jobs_option
 from recheck.cli.sources import add_source_options, build_error, open_source, warn_problem
-from recheck.logs.buildlogs import build_events
+from recheck.logs.buildlogs import build_event_blocks
 from recheck.logs.source import SourceError
+from recheck.models import Event
 
 __all__ = ["add_parser", "run"]
 
@@ -35,6 +36,7 @@ def add_parser(commands: Commands) -> None:
         ),
     )
     add_source_options(events)
+    add_jobs_option(events, "split up to N blocks of a local build's files at once")
     events.set_defaults(run=run)
 
 
@@ -45,22 +47,32 @@ def run(args: argparse.Namespace) -> int:
     source, rules, build = opened
     with source:  # a fetched build holds HTTP connections
         try:
-            events = build_events(
+            # Each block's lines are made where it is split (a worker, with -j).
+            blocks = build_event_blocks(
                 source,
                 build,
+                _json_lines,
                 rules=rules,
                 keep_debug=args.keep_debug,
                 on_problem=warn_problem("events"),
+                workers=args.jobs,
             )
         except SourceError as exc:
             return build_error("events", exc)
         try:
-            for event_id, event in events:
-                sys.stdout.write(json.dumps({"id": event_id, **event}, ensure_ascii=False))
-                sys.stdout.write("\n")
+            for text in blocks:
+                sys.stdout.write(text)
             sys.stdout.flush()
         except BrokenPipeError:
             # `recheck events ... | head` is normal use: stop quietly, and keep Python from
             # complaining again when it flushes stdout at exit.
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     return 0
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def _json_lines(events: list[tuple[str, Event]]) -> str:
+    """The events as JSON lines: ``{"id": ..., **event}``."""
+    return "".join(f"{_ENCODER.encode({'id': event_id, **event})}\n" for event_id, event in events)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from recheck.cli.common import (
     Commands,
+    add_jobs_option,
     add_queries_option,
     add_store_option,
     line_printer,
@@ -99,6 +100,7 @@ def add_parser(commands: Commands) -> None:
         "--limit", metavar="N", type=positive_int, help="ingest at most N builds (newest first)"
     )
     add_build_options(ingest)
+    add_jobs_option(ingest, "split up to N blocks of a local build's files at once")
     ingest.set_defaults(run=run)
 
 
@@ -273,7 +275,7 @@ def _ingest_one(
         when = job.when or build_end_time(source, rules)
         ingested = ingest_build(
             store, source, build, signatures, rules=rules, keep_debug=args.keep_debug,
-            on_problem=warn, on_count=progress.events, when=when,
+            on_problem=warn, on_count=progress.events, when=when, workers=args.jobs,
         )  # fmt: skip
     finally:
         if not job.shared_fetcher:  # a shared fetcher is closed by run()

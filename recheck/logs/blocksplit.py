@@ -21,6 +21,7 @@ import io
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from recheck.logs.source import READ_ERRORS
@@ -33,6 +34,7 @@ from recheck.logs.split import (
     PARSE_FAILURE_TAG,
     StartTest,
     Text,
+    _oslo_match,
     _parse,
     event_start_test,
     file_format,
@@ -41,7 +43,7 @@ from recheck.logs.split import (
 )
 from recheck.models import Event
 
-__all__ = ["BLOCK_BYTES", "last_start", "split_stream"]
+__all__ = ["BLOCK_BYTES", "BlockSplitter", "Piece", "last_start", "pieces", "split_stream"]
 
 BLOCK_BYTES = 4 << 20
 """Bytes split at a time (and the piece a read error may lose, at most)."""
@@ -52,16 +54,30 @@ _MAX_CARRY = 64 << 20
 file goes through ``split_lines`` line by line (bounded memory, same events)."""
 
 _STARTS = {
-    "console": re.compile(
-        rf"^(?:{_CONSOLE_START.pattern}|{_JENKINS_START.pattern})", re.ASCII | re.MULTILINE
-    ),
-    "oslofmt": re.compile(rf"^{_OSLO_START.pattern}", re.ASCII | re.MULTILINE),
+    "console": re.compile(rf"\n(?:{_CONSOLE_START.pattern}|{_JENKINS_START.pattern})", re.ASCII),
+    "oslofmt": re.compile(rf"\n{_OSLO_START.pattern}", re.ASCII),
 }
 """Where an event may begin, found in a whole block: the line patterns of
-``split_lines``, anchored at each line (none of them can cross a line break)."""
+``split_lines`` after a line break (none of them can cross one). A pattern starting
+with a literal is searched for that literal first: far faster than ``^`` tried at every
+character."""
 
 ReadProblem = Callable[[BaseException, int], None]
 """Told a read error and the number of lines read before it."""
+
+
+@dataclass
+class Piece:
+    """A stretch of a file to split: a block, or the rest of the file, or a read error."""
+
+    data: bytes
+    line: int
+    """The number of the first line of ``data`` (for an error: the lines read before it)."""
+    rest: bool = False
+    """``data`` and everything after it in the stream: no line in ``_MAX_CARRY`` bytes
+    surely begins an event, so the rest goes through ``split_lines``."""
+    error: BaseException | None = None
+    """The read error that ended the file (``data`` is empty)."""
 
 
 def split_stream(
@@ -78,8 +94,22 @@ def split_stream(
     A read error ends the file: the events of the complete lines read before it are
     given, then ``on_read_error`` is told (raised if None).
     """
+    splitter = BlockSplitter(tags, keep_debug, max_event_chars)
+    for piece in pieces(stream, tags, max_event_chars):
+        if piece.error is not None:
+            if on_read_error is None:
+                raise piece.error
+            on_read_error(piece.error, piece.line)
+        elif piece.rest:
+            yield from splitter.rest(piece.data, stream, piece.line, on_read_error)
+        else:
+            yield splitter.split(piece.data, piece.line)
+
+
+def pieces(stream: BinaryIO, tags: Sequence[str], max_event_chars: int) -> Iterator[Piece]:
+    """``stream`` cut into blocks that each begin where an event surely begins; after a
+    ``rest`` piece, the caller reads the rest of the stream itself."""
     starts = event_start_test(tags)
-    splitter = _BlockSplitter(tags, keep_debug, max_event_chars)
     carry = b""
     line = 1
     while True:
@@ -89,23 +119,19 @@ def split_stream(
             data = data[: data.rfind(b"\n") + 1]  # a partial last line is not read
         if not block or error is not None:
             if data:
-                yield splitter.split(data, line)
+                yield Piece(data, line)
                 line += data.count(b"\n")
             if error is not None:
-                if on_read_error is None:
-                    raise error
-                on_read_error(error, line - 1)
+                yield Piece(b"", line - 1, error=error)
             return
         cut = last_start(data, len(data), starts)
         if cut is None:
             if len(data) > _MAX_CARRY:
-                yield from _split_rest(
-                    data, stream, tags, keep_debug, max_event_chars, line, on_read_error
-                )
+                yield Piece(data, line, rest=True)
                 return
             carry = data
             continue
-        yield splitter.split(data[:cut], line)
+        yield Piece(data[:cut], line)
         line += data.count(b"\n", 0, cut)
         carry = data[cut:]
 
@@ -147,45 +173,6 @@ def last_start(data: Text, size: int, starts: StartTest, begin: int = 0) -> int 
     return None
 
 
-def _split_rest(
-    data: bytes,
-    stream: BinaryIO,
-    tags: Sequence[str],
-    keep_debug: bool,
-    max_event_chars: int,
-    line: int,
-    on_read_error: ReadProblem | None,
-) -> Iterator[list[tuple[int, Event]]]:
-    """The events of ``data`` and the rest of ``stream``, line by line."""
-    lines = read_lines(cast(BinaryIO, _Joined(data, stream)), max_event_chars)
-    batch: list[tuple[int, Event]] = []
-    count = 0
-
-    def counted() -> Iterator[str]:
-        nonlocal count
-        for text in lines:
-            count += 1
-            yield text
-
-    try:
-        for number, event in split_lines(
-            counted(), tags, keep_debug=keep_debug, max_event_chars=max_event_chars
-        ):
-            batch.append((number + line - 1, event))
-            if len(batch) >= 10_000:
-                yield batch
-                batch = []
-    except READ_ERRORS as exc:
-        if batch:
-            yield batch
-        if on_read_error is None:
-            raise
-        on_read_error(exc, line - 1 + count)
-        return
-    if batch:
-        yield batch
-
-
 class _Joined(io.RawIOBase):
     """``data`` followed by the rest of ``stream``, for ``read_lines``."""
 
@@ -205,7 +192,7 @@ class _Joined(io.RawIOBase):
         return text + more
 
 
-class _BlockSplitter:
+class BlockSplitter:
     """Splits blocks that begin where an event surely begins."""
 
     def __init__(self, tags: Sequence[str], keep_debug: bool, max_event_chars: int) -> None:
@@ -217,10 +204,10 @@ class _BlockSplitter:
         self.failed_tags = [*tags, PARSE_FAILURE_TAG]
         dropped = []
         if "screen" in tags:
-            dropped.append(r"^\+ [^\n]*(?:\n|\Z)")  # devstack's xtrace
+            dropped.append(r"\n\+ [^\n]*")  # devstack's xtrace
         if self.fmt == "console":
-            dropped.append(r"^</?pre>(?:\n|\Z)")  # Jenkins' console.html
-        self.dropped = re.compile("|".join(dropped), re.MULTILINE) if dropped else None
+            dropped.append(r"\n</?pre>(?=\n|\Z)")  # Jenkins' console.html
+        self.dropped = re.compile("|".join(dropped)) if dropped else None
 
     def split(self, data: bytes, first_line: int) -> list[tuple[int, Event]]:
         text = data.decode("utf-8", errors="replace")
@@ -240,23 +227,60 @@ class _BlockSplitter:
         )
         return [(number + first_line - 1, event) for number, event in events]
 
+    def rest(
+        self, data: bytes, stream: BinaryIO, line: int, on_read_error: ReadProblem | None
+    ) -> Iterator[list[tuple[int, Event]]]:
+        """The events of ``data`` and the rest of ``stream``, line by line."""
+        lines = read_lines(cast(BinaryIO, _Joined(data, stream)), self.limit)
+        batch: list[tuple[int, Event]] = []
+        count = 0
+
+        def counted() -> Iterator[str]:
+            nonlocal count
+            for text in lines:
+                count += 1
+                yield text
+
+        events = split_lines(
+            counted(), self.tags, keep_debug=self.keep_debug, max_event_chars=self.limit
+        )
+        try:
+            for number, event in events:
+                batch.append((number + line - 1, event))
+                if len(batch) >= 10_000:
+                    yield batch
+                    batch = []
+        except READ_ERRORS as exc:
+            if batch:
+                yield batch
+            if on_read_error is None:
+                raise
+            on_read_error(exc, line - 1 + count)
+            return
+        if batch:
+            yield batch
+
     def _without_dropped(self, text: str) -> tuple[str, list[int]]:
         """``text`` without the lines ``split_lines`` drops, and where each was (in the
         text without them), to number the lines after it."""
         pattern = self.dropped
-        if pattern is None or pattern.search(text) is None:
+        if pattern is None:
             return text, []
+        # Searched after a line break (a literal: fast), the text's first line too.
+        text = "\n" + text
+        if pattern.search(text) is None:
+            return text[1:], []
         pieces: list[str] = []
         dropped: list[int] = []
         kept = 0
         removed = 0
-        for match in pattern.finditer(text):
+        for match in pattern.finditer(text):  # the line break before a line, and the line
             pieces.append(text[kept : match.start()])
             dropped.append(match.start() - removed)
             removed += match.end() - match.start()
             kept = match.end()
         pieces.append(text[kept:])
-        return "".join(pieces), dropped
+        return "".join(pieces)[1:], dropped
 
     def _fast(
         self, text: str, first_line: int, dropped: list[int]
@@ -281,44 +305,58 @@ class _BlockSplitter:
                     out.append((line, event))
                 position += len(first) + 1
             return out
-        # First where events begin (an oslo traceback line continues the event before
-        # it, unless that is a DEBUG event), then each event's text.
+        # Where events begin (the first line does: the block begins where an event surely
+        # does, or the file does), each event taken when the next one begins. An oslo
+        # traceback line continues the event before it, unless that is a DEBUG event.
         oslo = fmt == "oslofmt"
-        starts: list[int] = []
-        parsed: list[dict[str, str] | None] = []
-        level: str | None = None
-        candidates = [match.start() for match in pattern.finditer(body)]
-        if not candidates or candidates[0] != 0:
-            candidates.insert(0, 0)  # a file's first line begins an event, whatever it is
-        for position in candidates:
-            stop = body.find("\n", position)
-            if stop == -1:
-                stop = len(body)
-            if oslo and starts and level != "DEBUG" and _OSLO_FOLD.match(body, position, stop):
-                continue
-            fields = _parse(body[position:stop], fmt)
-            level = None if fields is None else fields.get("loglevel")
-            starts.append(position)
-            parsed.append(fields)
-        starts.append(len(body) + 1)
+        drop_debug = oslo and not self.keep_debug
+        size = len(body)
         line = first_line
         counted = 0
-        for index, fields in enumerate(parsed):
-            start = starts[index]
-            after = starts[index + 1] - 1  # the line break before the next event
+        start = 0
+        level: str | None = None
+        fields: dict[str, str] | None = None
+        first_end = body.find("\n")
+        if first_end == -1:
+            first_end = size
+        level, fields = self._first_line(body[:first_end], drop_debug)
+        positions = [match.start() + 1 for match in pattern.finditer(body)]
+        positions.append(size + 1)
+        for position in positions:
+            stop = body.find("\n", position)
+            if stop == -1:
+                stop = size
+            folds = oslo and level != "DEBUG" and position <= size
+            if folds and _OSLO_FOLD.match(body, position, stop):
+                continue  # a traceback line: part of the event before it
+            after = position - 1  # the line break before the next event
             if after - start > limit:
                 return None
-            line += body.count("\n", counted, start)
-            counted = start
-            if fields is not None and not self.keep_debug and fields.get("loglevel") == "DEBUG":
-                continue
-            stop = body.find("\n", start, after)
-            if stop == -1:
-                stop = after
-            event = self._event(body[start:stop], fields, body[stop:after])
-            if event is not None:
-                out.append((line + bisect_right(dropped, start) if dropped else line, event))
+            if level != "DEBUG" or not drop_debug:
+                line += body.count("\n", counted, start)
+                counted = start
+                event = self._event(body[start:first_end], fields, body[first_end:after])
+                if event is not None:
+                    out.append((line + bisect_right(dropped, start) if dropped else line, event))
+            if position > size:
+                break
+            start = position
+            first_end = stop
+            level, fields = self._first_line(body[position:stop], drop_debug)
         return out
+
+    def _first_line(self, line: str, drop_debug: bool) -> tuple[str | None, dict[str, str] | None]:
+        """An event's level and prefix fields (not made for a DEBUG event dropped)."""
+        if drop_debug and "DEBUG" in line:
+            match = _oslo_match(line)
+            if match is None:
+                return None, None
+            level = match.group("loglevel")
+            if level == "DEBUG":
+                return level, None
+            return level, {k: v for k, v in match.groupdict().items() if v is not None}
+        fields = _parse(line, self.fmt)
+        return (None if fields is None else fields.get("loglevel")), fields
 
     def _event(self, first: str, fields: dict[str, str] | None, rest: str) -> Event | None:
         """``split._finish`` for an event whose continuation lines are ``rest`` (with the

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from recheck.logs.blocksplit import split_stream
 from recheck.logs.build import INVENTORY_PATH, Build, BuildInfoError, parse_inventory
+from recheck.logs.forkedsplit import ForkedSplit
 from recheck.logs.localdir import DirSource, FileSource
 from recheck.logs.logfiles import (
     DEFAULT_FILE_RULES,
@@ -40,9 +42,12 @@ from recheck.logs.source import (
 from recheck.logs.split import MAX_EVENT_CHARS
 from recheck.models import Event
 
+_T = TypeVar("_T")
+
 __all__ = [
     "NoLogFilesError",
     "build_end_time",
+    "build_event_blocks",
     "build_events",
     "build_files",
     "open_build_file",
@@ -162,31 +167,90 @@ def build_events(
     keep_debug: bool = False,
     max_event_chars: int = MAX_EVENT_CHARS,
     on_problem: ProblemHandler | None = None,
+    workers: int = 1,
 ) -> Iterator[tuple[str, Event]]:
     """``("<filename>:<line>", event)`` for every event of the build, file by file.
 
     Every event gets ``filename`` (the path in the build without ``.gz``, as logstash
     named it) and the build's fields. File problems go to ``on_problem`` (ignored if
-    None) and never stop the other files.
+    None) and never stop the other files. ``workers``: see ``build_event_blocks``.
     Raises NoLogFilesError (at once, before any event) when no file is selected.
     """
-    # Not a generator itself: a build without log files fails when this is called, so a
-    # store never starts writing a build that has nothing to store.
-    files = build_files(source, rules)
-    return _events(source, build, files, keep_debug, max_event_chars, on_problem)
+    blocks = build_event_blocks(
+        source, build, _as_they_are, rules=rules, keep_debug=keep_debug,
+        max_event_chars=max_event_chars, on_problem=on_problem, workers=workers,
+    )  # fmt: skip
+    return (item for block in blocks for item in block)
 
 
-def _events(
+def _as_they_are(events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+    return events
+
+
+def build_event_blocks(
     source: LogSource,
     build: Build,
+    encode: Callable[[list[tuple[str, Event]]], _T],
+    *,
+    rules: Iterable[FileRule] = DEFAULT_FILE_RULES,
+    keep_debug: bool = False,
+    max_event_chars: int = MAX_EVENT_CHARS,
+    on_problem: ProblemHandler | None = None,
+    workers: int = 1,
+) -> Iterator[_T]:
+    """What ``encode`` makes of each block of the build's events (as ``build_events``
+    gives them, a few MiB of a file at a time), in order.
+
+    With ``workers`` above 1, the files of a local build are split (and ``encode``
+    run) by that many forked processes (``recheck.logs.forkedsplit``), from a process
+    without other threads only (else in this one). Raises NoLogFilesError at once, as
+    ``build_events`` does.
+    """
+    # Not a generator itself: a build without log files fails when this is called, so a
+    # store never starts writing a build that has nothing to store; workers start now.
+    files = build_files(source, rules)
+    fields = build.event_fields()
+
+    def finish(path: str, block: list[tuple[int, Event]]) -> _T:
+        filename = logical_name(path)
+        events: list[tuple[str, Event]] = []
+        for line, event in block:
+            event["filename"] = filename
+            event.update(fields)
+            events.append((f"{filename}:{line}", event))
+        return encode(events)
+
+    local = isinstance(source, DirSource | FileSource)
+    if workers > 1 and local and threading.active_count() == 1:
+
+        def opener(path: str, problems: list[FileProblem]) -> BinaryIO | None:
+            return open_build_file(source, path, problems.append)
+
+        forked = ForkedSplit(
+            files, opener, finish, workers=workers, keep_debug=keep_debug,
+            max_event_chars=max_event_chars,
+        )  # fmt: skip
+        return _forked(forked, on_problem)
+    return _blocks(source, files, finish, keep_debug, max_event_chars, on_problem)
+
+
+def _forked(forked: ForkedSplit[_T], on_problem: ProblemHandler | None) -> Iterator[_T]:
+    for _, payload, problems in forked.blocks():
+        if payload is not None:
+            yield payload
+        for problem in problems:
+            _report(on_problem, problem)
+
+
+def _blocks(
+    source: LogSource,
     files: list[tuple[str, list[str]]],
+    finish: Callable[[str, list[tuple[int, Event]]], _T],
     keep_debug: bool,
     max_event_chars: int,
     on_problem: ProblemHandler | None,
-) -> Iterator[tuple[str, Event]]:
-    build_fields = build.event_fields()
+) -> Iterator[_T]:
     for path, tags in files:
-        filename = logical_name(path)
         stream = open_build_file(source, path, on_problem)
         if stream is None:
             continue
@@ -203,10 +267,7 @@ def _events(
                 max_event_chars=max_event_chars,
                 on_read_error=failed,
             ):
-                for line, event in block:
-                    event["filename"] = filename
-                    event.update(build_fields)
-                    yield f"{filename}:{line}", event
+                yield finish(path, block)
         for message in problems:
             _report(on_problem, FileProblem(path, message))
 

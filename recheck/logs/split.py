@@ -360,12 +360,17 @@ def _parse(line: str, fmt: str | None) -> dict[str, str] | None:
             fields[name] for name in ("verb", "request", "response") if name in fields
         )
         return fields
-    if pattern is _OSLO_PREFIX and _OSLO_PROGRAM_POSSIBLE.search(line) is None:
-        pattern = _OSLO_PID_PREFIX
-    match = pattern.match(line)
+    match = _oslo_match(line) if pattern is _OSLO_PREFIX else pattern.match(line)
     if match is None:
         return None
     return {name: value for name, value in match.groupdict().items() if value is not None}
+
+
+def _oslo_match(line: str) -> re.Match[str] | None:
+    """The oslo prefix of ``line`` (``_parse``'s match for oslofmt)."""
+    if _OSLO_PROGRAM_POSSIBLE.search(line) is None:
+        return _OSLO_PID_PREFIX.match(line)
+    return _OSLO_PREFIX.match(line)
 
 
 def _finish(pending: _Pending, tags: Sequence[str], keep_debug: bool) -> Event | None:

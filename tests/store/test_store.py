@@ -491,13 +491,34 @@ def test_auto_gc_runs_retention_after_an_ingest(store_dir: Path) -> None:
 
 
 def test_the_index_narrows_candidates() -> None:
-    # Phrases and terms become index queries; only shapes the index cannot express scan.
-    for text in ['message:"delete failed"', "tags:console", "message:*ortNotF*",
-                 "build_status:FAILURE AND NOT message:x", "message:(a OR b)"]:  # fmt: skip
+    # Phrases and terms become index queries; only shapes the index cannot express scan,
+    # and fields one value of which a whole file or build shares (not indexed).
+    for text in ['message:"delete failed"', "loglevel:ERROR", "message:*ortNotF*",
+                 'message:"x" AND tags:console', "message:(a OR b)"]:  # fmt: skip
         assert candidate_query(compile_query(text).root) is not None, text
     for text in ["message:travceback~1", "NOT tags:console", "*:*", "other:x",
-                 "message:a OR message:b~1"]:  # fmt: skip
+                 "message:a OR message:b~1", "tags:console", "filename:x",
+                 "build_status:FAILURE AND NOT message:x"]:  # fmt: skip
         assert candidate_query(compile_query(text).root) is None, text
+
+
+def test_a_version_1_index_is_read_and_marked_version_2_by_an_ingest(store_dir: Path) -> None:
+    # Version 1 indexed tags, filename and build fields; version 2 does not, and asks
+    # the engine about them: the events of both are found alike.
+    with open_store(store_dir) as store:
+        sig = make_signature("1", 'tags:"console" AND build_status:FAILURE')
+        store.ingest(Build(build_uuid="b1", build_status="FAILURE"),
+                     [("f:1", {"message": "one", "tags": ["console"]})], [], when=NOW)  # fmt: skip
+    with sqlite3.connect(store_dir / "catalog.sqlite") as conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'index_version'")
+    with open_store(store_dir) as store:
+        assert [i for i, _ in store.search(sig, now=NOW)] == ["f:1"]
+        store.ingest(Build(build_uuid="b2", build_status="FAILURE"),
+                     [("f:2", {"message": "two", "tags": ["console"]})], [], when=NOW)  # fmt: skip
+        assert [i for i, _ in store.search(sig, now=NOW)] == ["f:1", "f:2"]
+    with sqlite3.connect(store_dir / "catalog.sqlite") as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'index_version'").fetchone()
+    assert row == ("2",), "an older recheck, which would miss the new events, refuses it"
 
 
 @pytest.mark.parametrize("literal", ["ortnotf", "vol.txt", "a+b", "x*y?", "[z]", "\\d", "é.ü"])

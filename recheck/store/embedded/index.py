@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import tantivy
 
+from recheck.logs.build import BUILD_FIELDS
 from recheck.models import EVENT_FIELDS, Event
 from recheck.query import analysis
 from recheck.query.nodes import Bool, MatchNone, Node, Phrase, Term, TokenTest
@@ -30,13 +31,26 @@ __all__ = [
     "candidate_query",
 ]
 
-INDEX_VERSION = 1
-"""Layout of the index documents; bump it (and rebuild or migrate) when the schema changes."""
+INDEX_VERSION = 2
+"""Layout of the index documents; bump it (and rebuild or migrate) when the schema changes.
 
-INDEXED_FIELDS: tuple[str, ...] = tuple(
+Version 2 stopped indexing the fields every event of a file or build shares (``tags``,
+``filename``, the build's fields): half of every document's terms, for conditions that
+never narrow a search much. A version 1 index is read as it is (its extra terms are
+never asked for); a recheck knowing only version 1 refuses a version 2 store, whose
+new events it would not find by those fields."""
+
+_SCHEMA_FIELDS: tuple[str, ...] = tuple(
     name for name in EVENT_FIELDS if name not in ("@timestamp", "received_at")
 )
-"""Event fields searchable in the index; a query on any other field scans its window."""
+"""The schema's text fields: version 1 indexed them all, and an index keeps its schema."""
+_SHARED_FIELDS = frozenset(("tags", "filename", *BUILD_FIELDS))
+"""Fields with one value for a whole file or build: not indexed (see INDEX_VERSION)."""
+INDEXED_FIELDS: tuple[str, ...] = tuple(
+    name for name in _SCHEMA_FIELDS if name not in _SHARED_FIELDS
+)
+"""Event fields searchable in the index; a query on any other field scans its window
+(the engine decides every event of it), which is always right and only slower."""
 
 _TOKENIZER = "recheck_tokens"
 # The analysis already happened in Python; tantivy only splits on the spaces we put
@@ -50,7 +64,9 @@ WRITER_THREADS = 1
 PAGE = 20_000
 """Most documents fetched from one search; larger result sets are split by generation."""
 _CACHED_VALUE_CHARS = 200
-"""Short values (tags, file names, build fields) repeat on every event of a build."""
+"""Short values (levels, modules, pids) repeat on many events of a build."""
+_CACHED_VALUES = 100_000
+"""Most values whose tokens are kept at a time."""
 
 IndexedEvent = tuple[int, int, str, Event]
 """(generation, rank in its build, event id, event) as stored."""
@@ -59,7 +75,8 @@ IndexedEvent = tuple[int, int, str, Event]
 def _schema() -> tantivy.Schema:
     # Each document holds:
     #
-    # - the searchable fields (``INDEXED_FIELDS``), as the engine's tokens, with positions;
+    # - the searchable fields (``INDEXED_FIELDS``; the schema has the fields version 1
+    #   indexed too), as the engine's tokens, with positions;
     # - ``_gen``: the **generation** of the ingest that wrote it. Generations are never
     #   reused, and the catalog names the one generation of each build that readers may
     #   see: events of an unfinished or replaced ingest are invisible until deleted;
@@ -70,7 +87,7 @@ def _schema() -> tantivy.Schema:
     #   (marked by a fourth element) and put back, last, from the catalog on reading: they
     #   were half of every stored event.
     builder = tantivy.SchemaBuilder()
-    for name in INDEXED_FIELDS:
+    for name in _SCHEMA_FIELDS:
         builder.add_text_field(name, tokenizer_name=_TOKENIZER, index_option="position")
     builder.add_unsigned_field("_gen", indexed=True, fast=True)
     builder.add_integer_field("_time", indexed=True, fast=True)
@@ -158,14 +175,21 @@ class EventIndex:
         for name, value in event.items():
             if name not in _INDEXED or value is None:
                 continue
+            if name == "message" and isinstance(value, str):  # nearly always new: no cache
+                if value:
+                    doc.add_text(name, " ".join(analysis.tokenize(value)))
+                continue
             for text in (value,) if isinstance(value, str) else value:
                 if text:
                     doc.add_text(name, self._tokens(text))
         doc.add_unsigned("_gen", generation)
         doc.add_integer("_time", time)
         stored: list[object] = [rank, event_id, event]
-        if shared and all(event.get(name) == value for name, value in shared.items()):
-            stored = [rank, event_id, {k: v for k, v in event.items() if k not in shared}, 1]
+        if shared and shared.items() <= event.items():
+            own = dict(event)
+            for name in shared:
+                del own[name]
+            stored = [rank, event_id, own, 1]
         doc.add_bytes("_event", json.dumps(stored).encode("utf-8"))
         writer.add_document(doc)
 
@@ -174,6 +198,8 @@ class EventIndex:
         if cached is None:
             cached = " ".join(analysis.tokenize(text))
             if len(text) <= _CACHED_VALUE_CHARS:
+                if len(self._token_cache) >= _CACHED_VALUES:
+                    self._token_cache.clear()  # bounded memory, whatever the build
                 self._token_cache[text] = cached
         return cached
 

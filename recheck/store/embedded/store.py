@@ -292,6 +292,9 @@ class EmbeddedStore:
             started = utc(None)
             with catalog.transaction(conn):
                 generation = catalog.new_generation(conn, started)
+                # Events of this version go in: an older recheck must no longer read it.
+                if int(catalog.get_meta(conn, "index_version") or 0) < INDEX_VERSION:
+                    catalog.set_meta(conn, "index_version", str(INDEX_VERSION))
             stamp = catalog.seconds(moment)
             shared = build.event_fields()
             count = 0

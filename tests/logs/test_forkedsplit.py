@@ -1,0 +1,72 @@
+"""Forked workers give a build's events, and its file problems, exactly as one process."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recheck.logs import blocksplit
+from recheck.logs.build import Build
+from recheck.logs.buildlogs import build_event_blocks, build_events
+from recheck.logs.forkedsplit import WorkerFailed
+from recheck.logs.localdir import DirSource
+from recheck.logs.source import FileProblem
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture
+def build_dir(tmp_path: Path) -> Path:
+    """A build with real logs, a truncated gzip and an empty file."""
+    shutil.copytree(FIXTURES / "builds" / "devstack-zuulv3", tmp_path / "build")
+    root = tmp_path / "build"
+    logs = root / "controller" / "logs"
+    shutil.copy(FIXTURES / "logs" / "nova-compute.excerpt.log", logs / "screen-n-api.txt")
+    shutil.copy(FIXTURES / "logs" / "syslog.excerpt.txt", logs / "syslog.txt")
+    lines = [f"2021-06-23 05:14:{n % 60:02d}.561762 | line {n}\n" for n in range(20000)]
+    whole = gzip.compress("".join(lines).encode())
+    (logs / "screen-q-svc.txt.gz").write_bytes(whole[: len(whole) // 2])
+    (logs / "screen-c-vol.txt").write_bytes(b"")
+    return root
+
+
+def events_and_problems(
+    root: Path, workers: int
+) -> tuple[list[tuple[str, object]], list[FileProblem]]:
+    problems: list[FileProblem] = []
+    build = Build(build_status="FAILURE", build_name="job")
+    events = list(build_events(DirSource(root), build, on_problem=problems.append, workers=workers))
+    return events, problems
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_workers_give_the_events_and_problems_of_one_process(
+    build_dir: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blocksplit, "BLOCK_BYTES", 2000)  # many blocks a file
+    monkeypatch.setattr(blocksplit, "_READ_BYTES", 512)
+    expected = events_and_problems(build_dir, 1)
+    assert len(expected[0]) > 1000 and [p.path for p in expected[1]] == [
+        "controller/logs/screen-q-svc.txt.gz"
+    ]
+    assert events_and_problems(build_dir, workers) == expected
+
+
+def test_what_the_workers_make_of_each_block_comes_in_order(build_dir: Path) -> None:
+    def ids(events: list[tuple[str, object]]) -> list[str]:
+        return [event_id for event_id, _ in events]
+
+    blocks = build_event_blocks(DirSource(build_dir), Build(), ids, workers=2)
+    expected = [event_id for event_id, _ in build_events(DirSource(build_dir), Build())]
+    assert [event_id for block in blocks for event_id in block] == expected
+
+
+def test_a_failing_worker_is_an_error_not_missing_events(build_dir: Path) -> None:
+    def broken(events: list[tuple[str, object]]) -> int:
+        raise ValueError("boom")
+
+    with pytest.raises(WorkerFailed, match="ValueError: boom"):
+        list(build_event_blocks(DirSource(build_dir), Build(), broken, workers=2))
