@@ -222,6 +222,8 @@ def _scanned_matches(
     for plan in scanner.plans:
         if not scanner.skips(plan):
             found.extend(_scan_one(scanner, source, chosen, plan, None)[0])
+    order = {signature.bug: index for index, signature in enumerate(chosen)}
+    found.sort(key=lambda match: (order[match.bug], match.filename, match.line))
     return found
 
 

@@ -507,14 +507,14 @@ def test_a_version_1_index_is_read_and_marked_version_2_by_an_ingest(store_dir: 
     # the engine about them: the events of both are found alike.
     with open_store(store_dir) as store:
         sig = make_signature("1", 'tags:"console" AND build_status:FAILURE')
-        store.ingest(Build(build_uuid="b1", build_status="FAILURE"),
-                     [("f:1", {"message": "one", "tags": ["console"]})], [], when=NOW)  # fmt: skip
+        event: Event = {"message": "one", "tags": ["console"], "build_status": "FAILURE"}
+        store.ingest(Build(build_uuid="b1", build_status="FAILURE"), [("f:1", event)], [], when=NOW)
     with sqlite3.connect(store_dir / "catalog.sqlite") as conn:
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'index_version'")
     with open_store(store_dir) as store:
         assert [i for i, _ in store.search(sig, now=NOW)] == ["f:1"]
-        store.ingest(Build(build_uuid="b2", build_status="FAILURE"),
-                     [("f:2", {"message": "two", "tags": ["console"]})], [], when=NOW)  # fmt: skip
+        event: Event = {"message": "two", "tags": ["console"], "build_status": "FAILURE"}
+        store.ingest(Build(build_uuid="b2", build_status="FAILURE"), [("f:2", event)], [], when=NOW)
         assert [i for i, _ in store.search(sig, now=NOW)] == ["f:1", "f:2"]
     with sqlite3.connect(store_dir / "catalog.sqlite") as conn:
         row = conn.execute("SELECT value FROM meta WHERE key = 'index_version'").fetchone()
