@@ -14,8 +14,8 @@ Printed: `recheck draft FAILED --baseline G1 --baseline G2 --baseline G3 --forma
 run as a command (a fresh process, with -j processes; wall and CPU seconds), best of
 --runs, beside `wc -l`
 over the same four builds' files (reading every byte once, the floor of any comparison
-of them) run the same way, and the ratio; and whether the planted traceback is among the
-first three anomalies. Every file is read into the page cache before each timed run.
+of them) run the same way, and the ratio; and the planted traceback's rank among the
+anomalies. Every file is read into the page cache before each timed run.
 """
 
 from __future__ import annotations
@@ -105,8 +105,10 @@ def main() -> None:
         f"{best['wc -l']:.1f} s; ratio {best['recheck draft'] / best['wc -l']:.1f}"
     )
     print(f"top anomaly: {top}")
-    shown = [anomaly["text"] for anomaly in report["anomalies"][:3]]
-    print(f"planted traceback among the first 3: {planted in shown}")
+    shown = [anomaly["text"] for anomaly in report["anomalies"]]
+    where = shown.index(planted) + 1 if planted in shown else None
+    print(f"planted traceback's rank among {len(shown)} anomalies: {where}")
+    print("first five:", *(f"  {text[:110]}" for text in shown[:5]), sep="\n")
     print(f"proposals: {[p['query'] for p in report['proposals']]}")
 
 
