@@ -26,6 +26,7 @@ from recheck.cli.common import (
     load_config,
     on_store,
     plural,
+    positive_float,
     positive_int,
     print_json,
     usage_error,
@@ -78,7 +79,7 @@ def add_parser(commands: Commands) -> None:
             "newest 3 SUCCESS builds of FAILED's job in the store"
         ),
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     parser.add_argument(
         "--write",
         metavar="FILE",
@@ -98,7 +99,7 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--days",
         metavar="N",
-        type=float,
+        type=positive_float,
         default=DEFAULT_EVENT_DAYS,
         help="history counted for each proposal: builds of the last N days (default: 10)",
     )
@@ -124,11 +125,11 @@ def _add_clusters(commands: Commands) -> None:
     parser.add_argument(
         "--days",
         metavar="N",
-        type=float,
+        type=positive_float,
         default=DEFAULT_EVENT_DAYS,
         help="failures of the last N days (default: %(default)s)",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     add_config_option(parser)
     add_store_option(parser)
     parser.set_defaults(run=run_clusters)
