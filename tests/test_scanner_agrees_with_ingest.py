@@ -1,19 +1,26 @@
 """The bot comments from the scanner (``classify_build``) and stores the build behind the
 comment (``ingest_build``): what it stores must say what it commented. Both are exact,
 so on the real fixture builds they agree bug for bug, and the scanner's examples are
-the first of the matches stored (issue 16 item 4)."""
+the first of the matches stored, and of those the store finds again in the events it
+holds (issue 16 item 4). Read from disk and over HTTP, where ingest has its own path."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from gerrit_fake import LogSite
 
+from recheck.config.files import Config, FetchConfig
 from recheck.logs.build import Build
 from recheck.logs.buildlogs import read_build_info
 from recheck.logs.localdir import DirSource
+from recheck.logs.source import LogSource
+from recheck.logs.sources import open_source
 from recheck.pipeline import DEFAULT_EXAMPLES, classify_build, ingest_build
 from recheck.query.signatures import Signature, load_signatures
 from recheck.store import open_store
@@ -64,12 +71,31 @@ def excerpts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@contextmanager
+def _opened(directory: Path, over: str) -> Iterator[LogSource]:
+    if over == "disk":
+        yield DirSource(directory)
+        return
+    with LogSite() as site:
+        site.routes["build"] = directory
+        config = Config(fetch=FetchConfig(allowed_hosts=("127.0.0.1",), retries=0))
+        with open_source(f"{site.url}/logs/build/", config) as source:
+            yield source
+
+
 @pytest.mark.parametrize("name", [*sorted(path.name for path in BUILDS.iterdir()), "excerpts"])
 @pytest.mark.parametrize("voting", ["1", "0"])
+@pytest.mark.parametrize("over", ["disk", "http"])
 def test_the_scanner_finds_the_bugs_ingest_stores(
-    tmp_path: Path, signatures: list[Signature], excerpts: Path, name: str, voting: str
+    tmp_path: Path, signatures: list[Signature], excerpts: Path, name: str, voting: str, over: str
 ) -> None:
-    source = DirSource(excerpts if name == "excerpts" else BUILDS / name)
+    with _opened(excerpts if name == "excerpts" else BUILDS / name, over) as source:
+        _agree(tmp_path, signatures, source, voting, excerpts=name == "excerpts")
+
+
+def _agree(
+    tmp_path: Path, signatures: list[Signature], source: LogSource, voting: str, excerpts: bool
+) -> None:
     options = Build(build_uuid="b" * 32, build_status="FAILURE", voting=voting)
     scanned = classify_build(source, signatures, options)
     build = read_build_info(source, options)  # as the bot and `recheck ingest` do
@@ -83,10 +109,12 @@ def test_the_scanner_finds_the_bugs_ingest_stores(
     for bug in bugs:
         every = [match for match in ingested.matches if match.bug == bug]
         examples = [match for match in scanned.matches if match.bug == bug]
+        again = [(m.filename, m.line) for m in held.matches if m.bug == bug]
         assert examples == every[:DEFAULT_EXAMPLES]
+        assert again == [(m.filename, m.line) for m in every]
         if bug not in scanned.capped:
             assert scanned.counts[bug] == len(every)
     if voting == "1":
         assert bugs, "the fixture builds show known bugs to voting jobs"
-    if name == "excerpts" and voting == "1":
+    if excerpts and voting == "1":
         assert scanned.capped, "some signature matched more events than the examples kept"
