@@ -17,7 +17,7 @@ from typing import Any
 from recheck.lib.errors import RecheckError
 from recheck.models import Event
 
-__all__ = ["EventFileError", "iter_events"]
+__all__ = ["EventFileError", "iter_events", "replace_surrogates"]
 
 
 class EventFileError(RecheckError, ValueError):
@@ -71,14 +71,14 @@ def iter_events(lines: Iterable[bytes | str], source: str) -> Iterator[tuple[str
             ) from None
         event_id, event = _event(obj, source, number)
         if "\\u" in line or (not isinstance(raw, bytes) and _SURROGATE.search(line)):
-            event_id, event = _replace_surrogates(event_id), _without_surrogates(event)
+            event_id, event = replace_surrogates(event_id), _without_surrogates(event)
         yield event_id, event
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _replace_surrogates(text: str) -> str:
+def replace_surrogates(text: str) -> str:
     """Each lone surrogate as U+FFFD, as Lucene's UTF-8 encoding of a Java string does:
     one cannot be written as UTF-8 (scanned, printed, stored)."""
     return _SURROGATE.sub("\ufffd", text)
@@ -86,10 +86,10 @@ def _replace_surrogates(text: str) -> str:
 
 def _without_surrogates(event: Event) -> Event:
     return {
-        _replace_surrogates(name): (
-            _replace_surrogates(value)
+        replace_surrogates(name): (
+            replace_surrogates(value)
             if isinstance(value, str)
-            else [_replace_surrogates(v) for v in value]
+            else [replace_surrogates(v) for v in value]
         )
         for name, value in event.items()
     }

@@ -74,3 +74,24 @@ def test_check_prints_warnings_about_a_lone_surrogate(
     (queries / "2.yaml").write_text('query: "message:\\udfff*"\n')
     code, out, _ = _run(["check", str(queries)], capsys)
     assert code == 1 and "lone surrogate" in out
+
+
+def test_a_stream_event_with_surrogates_is_queued_and_read_back_the_same() -> None:
+    # Found by benchmarks/fuzz.py (seed 20, input 20217776): an escaped high surrogate
+    # then a byte that is not UTF-8 (read by surrogateescape as a low one) made a pair,
+    # which the queue's JSON wrote as one character.
+    from recheck.bot.gerrit.events import FailureEvent, decode_event, failure_from_gerrit
+
+    raw = (
+        b'{"type": "comment-added", "author": {"username": "zuul", "name": "Zuul"}, '
+        b'"comment": "\\n\\n- 3f2a https://logs/1/x : FAILURE in 1m", "change": {"number": 1, '
+        b'"project": "openstack/nova", "branch": "master", "url": "u", "owner": {"name": '
+        b'"\\ud83d\xd9ude00nova"}}, "patchSet": {"number": 2, "revision": "abc"}, '
+        b'"eventCreatedOn": 1}'
+    )
+    found = failure_from_gerrit(decode_event(raw.decode("utf-8", "surrogateescape")), ("zuul",))
+    assert found is not None
+    assert found.author == "\ufffd\ufffdude00nova"
+    text = found.to_json()
+    text.encode("utf-8")
+    assert FailureEvent.from_json(text) == found

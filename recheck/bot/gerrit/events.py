@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 from recheck.lib.errors import RecheckError
+from recheck.logs.eventfile import replace_surrogates
 
 __all__ = [
     "FAILED_RESULTS",
@@ -116,9 +117,29 @@ def decode_event(raw: str) -> Any:
     ours, retried, where the line is simply bad and must be skipped once.
     """
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+        return _without_surrogates(value) if _MAY_HOLD_SURROGATES.search(raw) else value
     except RecursionError:
         raise MalformedEvent("JSON nested too deeply to decode") from None
+
+
+# A surrogate in the line (a byte that is not UTF-8, as the stream's reader decodes it) or
+# a JSON escape of one.
+_MAY_HOLD_SURROGATES = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """``value`` with each surrogate of its texts as U+FFFD, as events read from files
+    have them (``recheck.logs.eventfile``). Kept, an escaped high surrogate followed by a
+    bad byte's made a pair that the queue's JSON wrote as one character: the failure
+    read back from the queue was not the one queued."""
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {replace_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def parse_job_lines(comment: str) -> list[JobLine]:
