@@ -153,11 +153,15 @@ class FileRule:
         """The pattern compiled to an anchored regular expression."""
         return glob_regex(self.pattern)
 
+    @property
+    def is_glob(self) -> bool:
+        """Whether ``pattern`` has wildcards (most rules name one file)."""
+        return "*" in self.pattern or "?" in self.pattern
+
     def matches(self, name: str) -> bool:
         """Whether the logical path ``name`` (see ``logical_name``) is one of these files."""
-        if "*" not in self.pattern and "?" not in self.pattern:
-            # Most rules name one file: comparing saves compiling dozens of regexes in
-            # every command that lists a build.
+        if not self.is_glob:
+            # Comparing saves compiling dozens of regexes in every command that lists a build.
             return name == self.pattern
         return self.regex.fullmatch(name) is not None
 

@@ -24,7 +24,7 @@ from recheck.logs.localdir import DirSource, FileSource
 from recheck.logs.logfiles import (
     DEFAULT_FILE_RULES,
     FileRule,
-    file_tags,
+    file_tagger,
     known_names,
     logical_name,
 )
@@ -103,8 +103,9 @@ def build_files(
     rules = tuple(rules)
     found: list[tuple[str, list[str]]] = []
     paths = source.paths()
+    file_tags = file_tagger(rules)
     for path in paths:
-        tags = file_tags(path, rules)
+        tags = file_tags(path)
         if tags is not None:
             found.append((path, tags))
     if not found:
@@ -115,13 +116,13 @@ def build_files(
 def unread_files(source: LogSource, rules: Iterable[FileRule] = DEFAULT_FILE_RULES) -> list[str]:
     """The build's files no rule selects, in path order (inventory and subunit left out:
     they are read, for build fields and test results)."""
-    rules = tuple(rules)
+    file_tags = file_tagger(rules)
     return [
         path
         for path in source.paths()
         if path not in _INVENTORY_NAMES
         and path.rsplit("/", 1)[-1] not in _SUBUNIT_NAMES
-        and file_tags(path, rules) is None
+        and file_tags(path) is None
     ]
 
 

@@ -19,7 +19,8 @@ first lines decide its format (``content_tags``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_FILE_RULES",
     "FileRule",
     "content_tags",
+    "file_tagger",
     "file_tags",
     "known_names",
     "logical_name",
@@ -123,11 +125,40 @@ def file_tags(path: str, rules: Iterable[FileRule] = DEFAULT_FILE_RULES) -> list
     The tags are the first matching rule's plus the file's base name without ``.gz``,
     as logstash added it (so ``tags:"screen-n-cpu.txt"`` selects that service's log).
     """
-    name = logical_name(path)
-    for rule in rules:
-        if rule.matches(name):
-            return _with_base_name(rule.tags, name)
-    return None
+    return file_tagger(rules)(path)
+
+
+def file_tagger(
+    rules: Iterable[FileRule] = DEFAULT_FILE_RULES,
+) -> Callable[[str], list[str] | None]:
+    """``file_tags`` with ``rules``, for every file of a build: the rules are read once.
+
+    A rule naming one file is looked up by name; the others are tried all at once, as
+    one regular expression whose first matching alternative is the first rule (a loop
+    over 150 rules for each of 20,000 files cost more than classifying them).
+    """
+    rules = tuple(rules)
+    exact: dict[str, int] = {}
+    globs: list[int] = []
+    for index, rule in enumerate(rules):
+        if rule.is_glob:
+            globs.append(index)
+        else:
+            exact.setdefault(rule.pattern, index)
+    # glob_regex makes no capturing group: group k is the k-th glob.
+    combined = re.compile("|".join(f"({rules[i].regex.pattern})" for i in globs))
+
+    def tags(path: str) -> list[str] | None:
+        name = logical_name(path)
+        first = exact.get(name)
+        if globs:
+            found = combined.fullmatch(name)
+            if found is not None and found.lastindex is not None:
+                glob = globs[found.lastindex - 1]
+                first = glob if first is None else min(first, glob)
+        return None if first is None else _with_base_name(rules[first].tags, name)
+
+    return tags
 
 
 def known_names(rules: Iterable[FileRule] = DEFAULT_FILE_RULES) -> list[str]:
@@ -161,7 +192,7 @@ def content_tags(lines: Sequence[str]) -> tuple[str, ...]:
 
 
 def _with_base_name(tags: Sequence[str], name: str) -> list[str]:
-    base = PurePosixPath(name).name
+    base = name.rsplit("/", 1)[-1]
     return [*tags, base] if base not in tags else list(tags)
 
 

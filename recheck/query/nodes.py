@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from recheck.models import Event
@@ -277,12 +277,13 @@ def leaf_count(node: Node) -> int:
     return 1
 
 
-def fields(node: Node) -> frozenset[str]:
-    """The fields ``node`` has a condition on."""
+def leaves(node: Node) -> Iterator[Node]:
+    """The conditions of ``node`` that are not AND/OR/NOT of others."""
     if isinstance(node, Bool):
-        return frozenset().union(*(fields(q) for q in (*node.must, *node.should, *node.must_not)))
-    name = getattr(node, "field", None)
-    return frozenset() if name is None else frozenset((name,))
+        for q in (*node.must, *node.should, *node.must_not):
+            yield from leaves(q)
+    else:
+        yield node
 
 
 _OR_CHOICES = 3

@@ -25,6 +25,12 @@ CHUNK_BYTES = 8 << 20
 """Bytes read and scanned at a time."""
 
 
+SMALL_FILE_BYTES = 1 << 20
+"""A regular file at most this long (and at most ``CHUNK_BYTES``) is read whole, as one
+chunk, rather than mapped: mapping and unmapping a file costs more than copying a few
+KiB, and a build may hold 20,000 small files."""
+
+
 MAX_SPAN_BYTES = 32 << 20
 """Longest stretch kept in memory while looking for a line that begins an event; past
 it, the event is far longer than an event keeps (``MAX_EVENT_CHARS``) and the rest of
@@ -64,17 +70,21 @@ def read_chunks(
     *,
     beyond: StartTest,
     count_lines: bool = True,
+    buffer: bytearray | None = None,
 ) -> Iterator[Chunk]:
     """The chunks of ``stream``, read into a buffer: ``buffer[:size]``, found at
     ``offset`` in the stream, each starting where an event surely does. Without
-    ``count_lines`` the line number is always 0.
+    ``count_lines`` the line number is always 0. ``buffer``: the one to fill (grown to
+    ``CHUNK_BYTES`` at least), kept by the caller for the next file: allocating 8 MiB
+    costs more than reading a small file.
 
     One buffer is filled again for every chunk (what follows the cut moved to its
     front), so the chunk is valid only until the next is asked for. Reading into one
     reused buffer instead of a fresh ``bytes`` per read saves allocating, page-faulting
     and copying every chunk two or three times over: a third of the scan's time.
     """
-    buffer = bytearray(CHUNK_BYTES)
+    if buffer is None:
+        buffer = bytearray(CHUNK_BYTES)
     filled = 0  # bytes at the buffer's front that hold data: the carry, then what was read
     offset = 0  # where the buffer's first byte is in the stream
     line = 1 if count_lines else 0
@@ -122,6 +132,26 @@ def read_chunks(
             line += count_newlines(buffer, 0, kept)
         offset += kept
         filled = _shift(buffer, kept, filled)
+
+
+def small_file(stream: BinaryIO, size: int, stats: ScanStats) -> Iterator[Chunk] | None:
+    """The one chunk of the regular file ``stream`` of ``size`` bytes, read whole, if it
+    is small (``SMALL_FILE_BYTES``); else None, and nothing is read.
+
+    A file that fits in one chunk is one chunk, however its events are cut, as
+    ``mapped_chunks`` would make it. One that grew past the limit since its size was
+    taken is read from its start as a large one.
+    """
+    limit = min(SMALL_FILE_BYTES, CHUNK_BYTES)
+    if size > limit:
+        return None
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        stream.seek(0)
+        return None
+    stats.bytes_read += len(data)
+    stats.chunks += bool(data)
+    return iter([(data, 0, len(data), 0, 1)] if data else [])  # lines counted in it
 
 
 def map_file(stream: BinaryIO) -> mmap.mmap | None:
@@ -219,10 +249,12 @@ class FileLines:
     leaving the scan's position alone), once, from where it last stopped.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, size: int) -> None:
         self._fd = fd
         self._offset = 0
         self._line = 1
+        self.size = size
+        """The file's size when it was opened."""
 
     @staticmethod
     def of(stream: BinaryIO) -> FileLines | None:
@@ -231,9 +263,10 @@ class FileLines:
             return None  # decompressed or fetched: count while reading instead
         try:
             fd = stream.fileno()
-            return FileLines(fd) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+            status = os.fstat(fd)
         except OSError:
             return None
+        return FileLines(fd, status.st_size) if stat.S_ISREG(status.st_mode) else None
 
     def at(self, offset: int) -> int:
         """The number of the line holding byte ``offset`` (offsets asked never go back)."""

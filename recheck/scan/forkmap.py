@@ -5,7 +5,8 @@
 too, beside N-1 forked children, and the tasks are handed out through a pipe holding
 their numbers: whichever process is free reads the next one (a read of 4 bytes from a
 pipe is never split), so all finish at about the same time. Each child sends back its
-results, pickled, through a pipe of its own.
+results, pickled, through a pipe of its own. A pipe holds ``MAX_NUMBERS`` numbers: with
+more tasks than that, a number stands for as many consecutive tasks as it takes.
 
 Forking copies only the calling thread, with whatever locks other threads hold: call
 this only from a process without other threads (the CLI; never the bot).
@@ -22,10 +23,10 @@ from typing import TypeVar, cast
 
 from recheck.lib.errors import RecheckError
 
-__all__ = ["MAX_TASKS", "fork_map"]
+__all__ = ["MAX_NUMBERS", "fork_map"]
 
-MAX_TASKS = 16_000
-"""More tasks than a pipe holds numbers of (64 KiB): done in this process alone."""
+MAX_NUMBERS = 16_000
+"""Task numbers written to the pipe at most: what it holds (64 KiB), written at once."""
 
 _Task = TypeVar("_Task")
 _Result = TypeVar("_Result")
@@ -44,10 +45,11 @@ def fork_map(
     An exception raised in a child is raised here, as it would be without children.
     """
     processes = min(processes, len(tasks))
-    if processes <= 1 or len(tasks) > MAX_TASKS:
+    if processes <= 1:
         return [function(task) for task in tasks]
+    per = -(-len(tasks) // MAX_NUMBERS)  # tasks a number stands for
     queue_read, queue_write = os.pipe()
-    os.write(queue_write, b"".join(_NUMBER.pack(i) for i in range(len(tasks))))
+    os.write(queue_write, b"".join(_NUMBER.pack(i) for i in range(-(-len(tasks) // per))))
     os.close(queue_write)  # the numbers read, readers see the end
     children: list[tuple[int, int]] = []
     try:
@@ -56,10 +58,10 @@ def fork_map(
             pid = os.fork()
             if pid == 0:  # the child: work, send, and leave without running exit handlers
                 os.close(result_read)
-                _serve(function, tasks, queue_read, result_write)
+                _serve(function, tasks, per, queue_read, result_write)
             os.close(result_write)
             children.append((pid, result_read))
-        results = dict(_work(function, tasks, queue_read))
+        results = dict(_work(function, tasks, per, queue_read))
         while children:
             pid, result_read = children.pop(0)
             results.update(cast(list[tuple[int, _Result]], _collect(pid, result_read)))
@@ -73,20 +75,26 @@ def fork_map(
 
 
 def _work(
-    function: Callable[[_Task], _Result], tasks: Sequence[_Task], queue: int
+    function: Callable[[_Task], _Result], tasks: Sequence[_Task], per: int, queue: int
 ) -> list[tuple[int, _Result]]:
+    """The tasks of the numbers read from ``queue`` (each stands for ``per`` tasks)."""
     done = []
     while len(number := os.read(queue, _NUMBER.size)) == _NUMBER.size:
-        index = _NUMBER.unpack(number)[0]
-        done.append((index, function(tasks[index])))
+        first = _NUMBER.unpack(number)[0] * per
+        for index in range(first, min(first + per, len(tasks))):
+            done.append((index, function(tasks[index])))
     return done
 
 
 def _serve(
-    function: Callable[[_Task], _Result], tasks: Sequence[_Task], queue: int, out: int
+    function: Callable[[_Task], _Result],
+    tasks: Sequence[_Task],
+    per: int,
+    queue: int,
+    out: int,
 ) -> None:
     try:
-        payload = pickle.dumps((True, _work(function, tasks, queue)))
+        payload = pickle.dumps((True, _work(function, tasks, per, queue)))
     except BaseException as exc:  # sent to the parent, which raises it
         try:
             payload = pickle.dumps((False, exc))

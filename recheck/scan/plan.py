@@ -16,7 +16,7 @@ from recheck.logs.split import PARSE_FAILURE_TAG, TRUNCATED_TAG, file_format
 from recheck.models import Event
 from recheck.query import Doc, Query
 from recheck.query.lint import EVENT_TEXT_FIELDS
-from recheck.query.nodes import Bool, Node, Phrase, Term, fields, selectivity
+from recheck.query.nodes import Bool, Node, Phrase, Term, leaves, selectivity
 from recheck.query.parser import DEFAULT_FIELD
 from recheck.query.signatures import Signature
 
@@ -87,11 +87,21 @@ class Planner:
         self._signatures = signatures
         self._build_fields = dict(build_fields)
         self._on_gate = on_gate
-        self._named = frozenset(
-            index
-            for index, signature in enumerate(signatures)
-            if "filename" in fields(signature.compiled.root)
-        )
+        # Signature -> its conditions on ``filename``, for those that have some.
+        self._named: dict[int, list[Node]] = {}
+        for index, signature in enumerate(signatures):
+            named = [
+                leaf
+                for leaf in leaves(signature.compiled.root)
+                if getattr(leaf, "field", None) == "filename"
+            ]
+            if named:
+                self._named[index] = named
+        # (query, tags, its conditions on filename decided in a file) -> the query and
+        # gate in such files: what specializing it gives depends on nothing else.
+        self._by_verdicts: dict[
+            tuple[str, tuple[str, ...], tuple[bool, ...]], tuple[Query, Gate | None] | None
+        ] = {}
         # Query -> the gate of its whole tree: most queries are decided nowhere in
         # advance, and their gate is the same in every file.
         self._whole_gates: dict[str, Gate | None] = {}
@@ -113,12 +123,35 @@ class Planner:
             shared = self._by_tags[key] = self._specialize(everyone, filename, tags)
         if not self._named:
             return FilePlan(path, tags, filename, *shared)
-        queries, gates = self._specialize(sorted(self._named), filename, tags)
+        queries, gates = self._specialize_named(filename, tags)
         if queries:  # in signature order, as without the sharing
             queries = dict(sorted({**shared[0], **queries}.items()))
             gates = dict(sorted({**shared[1], **gates}.items()))
             return FilePlan(path, tags, filename, queries, gates)
         return FilePlan(path, tags, filename, *shared)
+
+    def _specialize_named(
+        self, filename: str, tags: list[str]
+    ) -> tuple[dict[int, Query], dict[int, Gate]]:
+        """``_specialize`` for the signatures naming ``filename``: specialized once per
+        set of tags and verdicts of their conditions on the file's name."""
+        doc = Doc({"filename": filename})
+        kind = tuple(tags)
+        queries: dict[int, Query] = {}
+        gates: dict[int, Gate] = {}
+        for index, named in self._named.items():
+            key = (self._signatures[index].query, kind, tuple(q.matches(doc) for q in named))
+            if key not in self._by_verdicts:
+                planned = self._specialize([index], filename, tags)
+                self._by_verdicts[key] = (
+                    (planned[0][index], planned[1].get(index)) if planned[0] else None
+                )
+            known = self._by_verdicts[key]
+            if known is not None:
+                queries[index] = known[0]
+                if known[1] is not None:
+                    gates[index] = known[1]
+        return queries, gates
 
     def _specialize(
         self, indexes: list[int], filename: str, tags: list[str]

@@ -44,6 +44,7 @@ from recheck.scan.chunks import (
     mapped_chunks,
     read_chunks,
     removed_lines,
+    small_file,
     span_test,
 )
 from recheck.scan.gates import (
@@ -138,6 +139,7 @@ class BuildScanner:
         # One database per set of located literals (files of one kind share it).
         self._databases: dict[frozenset[int], LiteralDatabase] = {}
         self._made_gates: MadeGates = {}
+        self._buffer = bytearray()  # what files are read into, one at a time (read_chunks)
 
     # ---------------------------------------------------------------- planning
 
@@ -189,6 +191,10 @@ class BuildScanner:
             yield from self._split_all(plan, stream, wanted)
             return
         file_lines = FileLines.of(stream)
+        small = None if file_lines is None else small_file(stream, file_lines.size, self.stats)
+        if small is not None:  # one chunk, whose lines are counted in it
+            yield from self._scan_chunks(plan, stream, None, small, wanted)
+            return
         mapped = map_file(stream) if file_lines is not None else None
         try:
             yield from self._scan_chunks(plan, stream, file_lines, mapped, wanted)
@@ -201,16 +207,25 @@ class BuildScanner:
         plan: FilePlan,
         stream: BinaryIO,
         file_lines: FileLines | None,
-        mapped: mmap.mmap | None,
+        source: mmap.mmap | Iterator[Chunk] | None,
         wanted: _Wanted,
     ) -> Iterator[MatchFound]:
+        """The matches in the chunks of ``stream``: mapped (``source`` its mapping), read
+        already (``source`` them), or read now (None)."""
         starts = event_start_test(plan.tags)
         beyond = span_test(plan.tags, self.max_event_chars)
-        if mapped is not None:
-            chunks = mapped_chunks(mapped, stream.fileno(), starts, self.stats, beyond)
+        if isinstance(source, mmap.mmap):
+            chunks = mapped_chunks(source, stream.fileno(), starts, self.stats, beyond)
+        elif source is not None:
+            chunks = source
         else:
             chunks = read_chunks(
-                stream, starts, self.stats, beyond=beyond, count_lines=file_lines is None
+                stream,
+                starts,
+                self.stats,
+                beyond=beyond,
+                count_lines=file_lines is None,
+                buffer=self._buffer,
             )
         first = next(chunks, None)
         if first is None:

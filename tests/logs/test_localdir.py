@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,33 @@ def test_symlinks_are_not_followed(tmp_path: Path) -> None:
     assert DirSource(root).paths() == []
     with pytest.raises(NoLogFilesError, match="it holds no files"):
         build_files(DirSource(root))
+
+
+def test_a_build_is_listed_whole_once_however_deep_and_without_linked_folders(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "build"
+    deep = root.joinpath(*["d"] * 300)
+    deep.mkdir(parents=True)
+    (deep / "job-output.txt").write_text("x\n")
+    (root / "logs").mkdir()
+    (root / "logs" / "syslog.txt").write_text("x\n")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "job-output.txt").write_text("x\n")
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    source = DirSource(root)
+    expected = sorted(["/".join(["d"] * 300) + "/job-output.txt", "logs/syslog.txt"])
+    # A level of folders is no level of recursion (a hostile build may nest thousands).
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(traceback.extract_stack()) + 100)
+    try:
+        listed = source.paths()
+    finally:
+        sys.setrecursionlimit(limit)
+    assert listed == expected
+    # Listed once: a command asks several times (build fields, files to read, not read).
+    (root / "logs" / "later.txt").write_text("x\n")
+    assert source.paths() == expected
+    source.paths().clear()  # the caller's copy
+    assert source.paths() == expected

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule, file_tags, logical_name
+from recheck.logs.logfiles import (
+    DEFAULT_FILE_RULES,
+    FileRule,
+    file_tagger,
+    file_tags,
+    logical_name,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 OPENDEV_LIST = FIXTURES / "reference" / "opendev-download-list.yaml"
@@ -103,6 +109,27 @@ def test_rules_are_a_plain_list_that_can_be_replaced() -> None:
     assert file_tags("nova-compute.log", rules) == ["oslofmt", "nova-compute.log"]
     assert file_tags("job-output.txt", rules) is None
     assert isinstance(DEFAULT_FILE_RULES, tuple)
+
+
+def test_the_first_rule_that_names_a_file_wins_named_or_wildcard() -> None:
+    named, wild = FileRule("logs/a.txt", ("named",)), FileRule("logs/*.txt", ("wild",))
+    later = FileRule("**/a.txt", ("later",))
+    assert file_tags("logs/a.txt", [named, wild, later]) == ["named", "a.txt"]
+    assert file_tags("logs/a.txt", [wild, named, later]) == ["wild", "a.txt"]
+    assert file_tags("x/logs/a.txt", [wild, named, later]) == ["later", "a.txt"]
+    # All at once, as a build is tagged, is the rules tried one by one.
+    paths = ["job-output.txt", "controller/logs/screen-n-cpu.txt.gz", "logs/screen-x.txt",
+             "n1/logs/syslog.txt", "logs/new/screen-n-api.txt", "logs/apache/a_error.txt",
+             "logs/devstack@n-cpu.service.log.txt", "a/b/c.txt",
+             "compute1/logs/syslog.txt"]  # fmt: skip
+    tagger = file_tagger()
+    for path in paths:
+        name = logical_name(path)
+        first = next((rule for rule in DEFAULT_FILE_RULES if rule.matches(name)), None)
+        base = name.rsplit("/", 1)[-1]
+        expected = None if first is None else list(dict.fromkeys([*first.tags, base]))
+        assert tagger(path) == expected, path
+    assert sum(tagger(path) is not None for path in paths) == 8
 
 
 @pytest.mark.parametrize(

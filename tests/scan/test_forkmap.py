@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from recheck.scan import forkmap
 from recheck.scan.forkmap import ChildFailed, fork_map
 
 
@@ -102,3 +103,19 @@ def test_an_exception_that_cannot_be_pickled_still_arrives() -> None:
 
     with pytest.raises(RuntimeError, match="Local: odd"):
         fork_map(fails_oddly, list(range(20)), 2)
+
+
+def test_more_tasks_than_the_pipe_holds_numbers_of_are_shared_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each number then stands for several consecutive tasks (a build of 20,000 files was
+    # scanned by one process, whatever -j said).
+    monkeypatch.setattr(forkmap, "MAX_NUMBERS", 7)
+
+    def which(n: int) -> tuple[int, int]:
+        time.sleep(0.005)
+        return n * n, os.getpid()
+
+    results = fork_map(which, list(range(45)), 2)
+    assert [square for square, _ in results] == [n * n for n in range(45)]
+    assert len({pid for _, pid in results}) == 2

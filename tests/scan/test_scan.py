@@ -427,3 +427,50 @@ def test_a_field_a_file_kind_never_has_is_decided_per_file(tmp_path: Path) -> No
         assert [m.line for m in result.matches] == matched
         # One more than shown: then the count is known to be a lower bound.
         assert result.stats.events_evaluated == 2 * len(matched)
+
+
+TINY_QUERIES = [
+    *QUERIES,
+    # Conditions on filename: decided per file, whatever its kind shares with others.
+    'message:"failed" AND filename:"syslog.txt"',
+    "message:volume AND filename:node1*",
+    'message:refused AND NOT filename:"node3/logs/screen-c-vol.txt"',
+    "filename:node2* OR message:quota",
+]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_many_tiny_files_give_what_splitting_every_event_gives(tmp_path: Path, fast: bool) -> None:
+    # Issue 20: files of one kind share their plan and gates (and a small file is read
+    # whole, not mapped); each file's matches must stay exactly its own.
+    rng = random.Random(20)
+    makers = {"screen-c-vol.txt": _oslo_file, "syslog.txt": _syslog_file,
+              "devstacklog.txt": _console_file}  # fmt: skip
+    for node in range(60):
+        for name, make in makers.items():
+            path = tmp_path / f"node{node}" / "logs" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(make(rng, rng.randint(1, 6)) + "\n")
+    signatures = [
+        Signature(str(n), text, Path(f"{n}.yaml"), compile_query(text))
+        for n, text in enumerate(TINY_QUERIES)
+    ]
+    build = Build(build_name="tempest-full", build_status="FAILURE")
+    expected = _reference(tmp_path, build, False, signatures)
+    assert {str(n) for n in range(len(QUERIES), len(TINY_QUERIES))} <= set(expected)
+    assert _scanned(tmp_path, build, False, fast, signatures)[0] == expected
+    found = classify_build(
+        DirSource(tmp_path), signatures, build, use_hyperscan=fast, examples=None, workers=2
+    )
+    by_bug: dict[str, list[str]] = {}
+    for match in found.matches:
+        by_bug.setdefault(match.bug, []).append(f"{match.filename}:{match.line}")
+    assert {bug: sorted(ids) for bug, ids in by_bug.items()} == expected
+    # Without a query naming files, the plans of two files of one kind share their
+    # queries: planning is done once per kind, not once per file.
+    files = build_files(DirSource(tmp_path), DEFAULT_FILE_RULES)
+    scanner = BuildScanner(signatures[: len(QUERIES)], build, files)
+    plans = {plan.path: plan for plan in scanner.plans}
+    assert (
+        plans["node4/logs/screen-c-vol.txt"].queries is plans["node5/logs/screen-c-vol.txt"].queries
+    )
