@@ -13,8 +13,11 @@ error lines in its console gets the first error line of its other files.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from recheck.models import Match
@@ -32,6 +35,11 @@ _TRACEBACK_SPAN = 60
 """Lines a Python traceback's header may stand before its exception line."""
 _SHOWN_CHARS = 400
 """A line is cut here: the page is a list, the link leads to the rest."""
+
+_REMEMBERED = 50_000
+"""Builds whose telling line is remembered (the least recently asked are forgotten)."""
+_KNOWN: OrderedDict[tuple[str, str, datetime, bool], MatchLine | None] = OrderedDict()
+_LOCK = threading.Lock()
 
 _LEVEL = "error-level"
 _WORDS = "error-words"
@@ -102,7 +110,25 @@ def telling(candidates: Iterable[Candidate]) -> Candidate | None:
 
 def error_line(store: Store, stored: StoredBuild) -> MatchLine | None:
     """The telling line of ``stored`` among its events in ``store``, linked to the log;
-    None when it has none (or its events are no longer kept, or the store fails)."""
+    None when it has none (or its events are no longer kept, or the store fails).
+
+    Remembered per build and ingest (``_KNOWN``): ``recheck serve`` makes a new snapshot
+    every minute, and a build's events only change when it is ingested again.
+    """
+    key = (store.path, stored.uuid, stored.ingested_at, stored.events_kept)
+    with _LOCK:
+        if key in _KNOWN:
+            _KNOWN.move_to_end(key)
+            return _KNOWN[key]
+    found = _search(store, stored)
+    with _LOCK:
+        _KNOWN[key] = found
+        while len(_KNOWN) > _REMEMBERED:
+            _KNOWN.popitem(last=False)
+    return found
+
+
+def _search(store: Store, stored: StoredBuild) -> MatchLine | None:
     try:
         found = store.classify(stored.build, _QUERIES)
     except StoreError:

@@ -61,7 +61,6 @@ class Snapshot:
     def __post_init__(self) -> None:
         self.now = utc(self.now)
         self._by_bug = {s.bug: s for s in self.signatures}
-        self._error_lines: dict[str, MatchLine | None] = {}
 
     @cached_property
     def header(self) -> Header:
@@ -147,10 +146,8 @@ class Snapshot:
         return clusters_of([b for b in self.builds if b.uuid in wanted], tops)[:MAX_CLUSTERS]
 
     def error_line(self, stored: StoredBuild) -> MatchLine | None:
-        """The build's most telling error line, searched once per snapshot."""
-        if stored.uuid not in self._error_lines:
-            self._error_lines[stored.uuid] = error_line(self.store, stored)
-        return self._error_lines[stored.uuid]
+        """The build's most telling error line (searched once per build and ingest)."""
+        return error_line(self.store, stored)
 
     def bug(self, bug: str) -> BugPage | None:
         """The page of the signature of ``bug``; None when no signature has that id."""

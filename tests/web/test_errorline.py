@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,8 @@ def test_a_traceback_is_shown_by_its_exception_not_its_header(
 class _Forgetful:
     """A store whose events of the build were dropped by retention."""
 
+    path = "/forgetful"
+
     def classify(self, *args: object) -> object:
         raise StoreError(Path("/store"), "no stored events of build 'x'")
 
@@ -72,6 +75,29 @@ def test_a_build_without_stored_events_has_no_line(
     stored: tuple[Store, list[StoredBuild]],
 ) -> None:
     assert error_line(_Forgetful(), _build(stored, "neutron-1")) is None  # type: ignore[arg-type]
+
+
+class _Counting:
+    """A store that counts the classifications asked of it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.calls, self.path = store, 0, "/counting"
+
+    def classify(self, *args: object) -> object:
+        self.calls += 1
+        return self.store.classify(*args)  # type: ignore[arg-type]
+
+
+def test_a_build_s_line_is_searched_once_until_it_is_ingested_again(
+    stored: tuple[Store, list[StoredBuild]],
+) -> None:
+    counting = _Counting(stored[0])
+    build = _build(stored, "neutron-1")
+    first = error_line(counting, build)  # type: ignore[arg-type]
+    assert first is not None and error_line(counting, build) == first  # type: ignore[arg-type]
+    assert counting.calls == 1
+    again = replace(build, ingested_at=build.ingested_at + timedelta(minutes=1))
+    assert error_line(counting, again) == first and counting.calls == 2  # type: ignore[arg-type]
 
 
 def _c(filename: str, line: int, message: str, level: bool = False) -> Candidate:

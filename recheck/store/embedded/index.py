@@ -8,6 +8,7 @@ is indexed as the engine's own tokens (``recheck.query.analysis``), one per word
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -329,6 +330,7 @@ def _indexed_text(value: str) -> str:
     return " ".join(analysis.tokenize(value))
 
 
+@functools.lru_cache(maxsize=4096)
 def candidate_query(root: Node) -> tantivy.Query | None:
     """A tantivy query that every event ``root`` matches also matches; None if none.
 
@@ -338,6 +340,8 @@ def candidate_query(root: Node) -> tantivy.Query | None:
     and regexp terms to a regex over the term dictionary built from the literal every
     matching token contains; anything else (fuzzy, ranges, ``_exists_``, negations,
     unindexed fields) adds no constraint, which is always correct and only slower.
+    Cached by query: a wildcard's regex over the term dictionary takes milliseconds to
+    build, and the same signatures are translated again for every build classified.
     """
     return _Translator(SCHEMA).translate(root)
 
