@@ -4,9 +4,10 @@ A draft is a quoted phrase of the anomaly's stable words (no number, id, tempora
 or quote: ``recheck.anomaly.normalize.stable_words``) and the file's name as a tags
 filter, so it would read as a triager writes one. Each draft is run, as ``recheck
 classify`` runs signatures (``recheck.scan``: the same prefilter, splitting and query
-engine), over the failed build and every baseline; a proposal is a draft that matches
-the failed build and no baseline. Several drafts per anomaly are tried at once (the
-longest phrase, then two phrases, then phrase and loglevel), the first that passes wins.
+engine), over the failed build and, without its file filter, over every baseline; a
+proposal is a draft that matches the failed build and whose words match no baseline.
+Several drafts per anomaly are tried at once (the leading or longest phrase, then two
+phrases, then a long phrase's last words), the first that passes wins.
 """
 
 from __future__ import annotations
@@ -78,14 +79,22 @@ def drafts_for(anomaly: Anomaly) -> list[str]:
     if leading:
         runs.remove(leading[0])
         runs.insert(0, leading[0])
-    where = f'tags:"{PurePosixPath(anomaly.filename).name}"'
+    where = f'{_FILTER}"{PurePosixPath(anomaly.filename).name}"'
     first = f"message:{_phrase(runs[0])}"
-    out = [f"{first} AND {where}"]
+    out = [f"{first}{where}"]
     if len(runs) > 1:
-        out.append(f"{first} AND message:{_phrase(runs[1])} AND {where}")
+        out.append(f"{first} AND message:{_phrase(runs[1])}{where}")
     if len(runs[0]) > MAX_PHRASE_WORDS:
-        out.append(f"message:{_phrase(runs[0][-MAX_PHRASE_WORDS:])} AND {where}")
+        out.append(f"message:{_phrase(runs[0][-MAX_PHRASE_WORDS:])}{where}")
     return out
+
+
+_FILTER = " AND tags:"
+
+
+def _without_filter(query: str) -> str:
+    """A draft's phrases without its file filter (drafts end with it)."""
+    return query.rsplit(_FILTER, 1)[0]
 
 
 def _signature(index: int, query: str) -> Signature | None:
@@ -148,14 +157,23 @@ def proposals(
         [Draft(anomaly, query) for query in drafts_for(anomaly)] for anomaly in anomalies
     ]
     flat = [draft for drafts in candidates for draft in drafts]
-    signatures = [_signature(index, draft.query) for index, draft in enumerate(flat)]
-    usable = [(draft, sig) for draft, sig in zip(flat, signatures, strict=True) if sig is not None]
+    whole = [_signature(index, draft.query) for index, draft in enumerate(flat)]
+    # Baselines are searched for the words alone, whatever file holds them: a baseline's
+    # file may have another name (a single log file named good.log), where the tags
+    # filter could never match, and a phrase in any passing file is too common anyway.
+    words = [_signature(index, _without_filter(draft.query)) for index, draft in enumerate(flat)]
+    usable = [
+        (draft, sig, core)
+        for draft, sig, core in zip(flat, whole, words, strict=True)
+        if sig is not None and core is not None
+    ]
     if not usable:
         return []
-    counts = count_matches([failed, *baselines], [sig for _, sig in usable], workers)
-    for index, (draft, _) in enumerate(usable):
-        draft.matches_failed = counts[0][index]
-        draft.baseline_hits = sum(build[index] for build in counts[1:])
+    in_failed = count_matches([failed], [sig for _, sig, _ in usable], workers)[0]
+    in_baselines = count_matches(baselines, [core for _, _, core in usable], workers)
+    for index, (draft, _, _) in enumerate(usable):
+        draft.matches_failed = in_failed[index]
+        draft.baseline_hits = sum(build[index] for build in in_baselines)
     chosen: list[Draft] = []
     for drafts in candidates:
         passing = next((draft for draft in drafts if draft.verified), None)

@@ -315,3 +315,17 @@ def test_an_anomaly_the_history_shows_in_passing_builds_ranks_below_the_cause(
 )  # fmt: skip
 def test_a_line_that_says_why_outscores_one_that_says_it_failed(cause: str, verdict: str) -> None:
     assert line_score(cause) > line_score(verdict)
+
+
+def test_a_baseline_of_another_file_name_still_refuses_a_phrase_it_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The labelled pairs: single files of any name, failed.log against good.log.
+    failed = tmp_path / "failed.log"
+    good = tmp_path / "good.log"
+    failed.write_text("start\nERROR: disk full on /var\nERROR: quota service down\n", "utf-8")
+    good.write_text("start\nnote: ERROR: disk full on /var (expected in this test)\n", "utf-8")
+    assert main(["draft", str(failed), "--baseline", str(good), "--format", "json"]) == 0
+    queries = [p["query"] for p in json.loads(capsys.readouterr().out)["proposals"]]
+    assert queries and all("disk full" not in query for query in queries)
+    assert any("quota service down" in query for query in queries)
