@@ -62,3 +62,32 @@ def test_token_spans_are_tokenize_s_tokens() -> None:
 def test_segments_cut_the_text_at_the_spans() -> None:
     assert segments("a bc d", [(2, 4)]) == [("a ", False), ("bc", True), (" d", False)]
     assert segments("ab", [(0, 2)]) == [("ab", True)]
+
+
+def test_every_real_signature_highlights_the_events_it_matches_by_their_text() -> None:
+    """Over the shipped signatures (elastic-recheck's and the demo ones) and the sample's
+    real events: when an event's message is what made a signature match it (without
+    the message it would not match), at least one word of the message is highlighted."""
+    import json
+    from pathlib import Path
+
+    from recheck.query.signatures import load_signatures
+
+    root = Path(__file__).resolve().parents[2]
+    signatures, _ = load_signatures(root / "queries")
+    events = [
+        json.loads(line)
+        for line in (root / "examples" / "sample-events.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    checked = 0
+    for signature in signatures:
+        for event in events:
+            if not signature.compiled.matches(Doc(event)):
+                continue
+            if signature.compiled.matches(Doc({**event, "message": ""})):
+                continue  # matched without the message: nothing in it to mark
+            text = str(event["message"])
+            assert highlight_spans(signature.compiled.root, "message", text), signature.bug
+            checked += 1
+    assert checked >= 3

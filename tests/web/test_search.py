@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from elastic_fake import fake_store
+from elastic_fake import FakeCluster, fake_store
 from store_contract import NOW, StoredSample, ingest_sample, make_signature
 
 from recheck.config.files import PagesConfig
@@ -221,3 +221,25 @@ def test_bug_pages_link_to_a_search_of_their_query_when_served(tmp_path: Path) -
 def test_search_page_is_a_dataclass_with_its_params() -> None:
     page = SearchPage(TOP, "a b", 2.0, {"build_name": "x"})
     assert page.params == "q=a+b&days=2&build_name=x"
+
+
+def test_serve_on_a_cluster_store_asks_the_cluster(tmp_path: Path) -> None:
+    pytest.importorskip("elasticsearch")
+    cluster = FakeCluster()
+    with fake_store(cluster) as store:
+        sample = ingest_sample(store)
+        tracker = UrlOnlyTracker("https://bugs.example.org/{bug}")
+        server = PageServer(lambda: Snapshot(store, [], tracker, PagesConfig(), NOW), port=0)
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            cluster.requests.clear()
+            status, _, body = fetch(f"{server.url}search?q={quote(QUERY)}&build_name=grenade")
+        finally:
+            server.shutdown()
+            thread.join()
+    assert status == 200
+    assert f"{len(expected(sample, QUERY, build_name='grenade')):,} hits" in body
+    searches = [r.json() for r in cluster.calls("/_search") if r.path.startswith("/logstash-")]
+    [search] = [body for body in searches if "by_day" in body.get("aggs", {})]
+    assert {"term": {"build_name.keyword": "grenade"}} in search["query"]["bool"]["filter"]
