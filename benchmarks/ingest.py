@@ -98,7 +98,9 @@ def main() -> None:
         "--queries", type=Path, default=ROOT / "queries", help="signatures for recheck ingest"
     )
     parser.add_argument(
-        "--skip", default="", help="comma-separated steps not to time: events, lucene, ingest"
+        "--skip",
+        default="",
+        help="steps not to time, comma-separated: events, lucene, ingest, ingest-nostatus",
     )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -178,6 +180,8 @@ def main() -> None:
             # build without a status is only stored.
             variants = {"ingest": ["--build-status", "FAILURE"], "ingest-nostatus": []}
             for name, extra in variants.items():
+                if name in skip:
+                    continue
 
                 def ingest(extra: list[str] = extra) -> tuple[float, int, bytes]:
                     shutil.rmtree(store, ignore_errors=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,24 +54,9 @@ INDEXED_FIELDS: tuple[str, ...] = tuple(
 (the engine decides every event of it), which is always right and only slower."""
 
 _TOKENIZER = "recheck_tokens"
-_LETTERS = r"[A-Za-z](?:[:.'][A-Za-z])*"
-_DIGITS = r"[0-9](?:[,;.'][0-9])*"
-_TOKEN_PATTERN = (
-    r"[^ ]*[^\x00-\x7F ][^ ]*"
-    rf"|_*(?:{_LETTERS}|{_DIGITS})(?:_|{_LETTERS}|{_DIGITS})*"
-)
-"""What tantivy takes for a token: the engine's own tokens (``analysis.tokenize``) in
-either of two forms of a value. Lowercased ASCII text, whose words are the second
-alternative: ``analysis._ASCII_WORD`` (letters and digits, ``:.'`` between letters,
-``,;.'`` between digits, ``_`` anywhere) written without look-arounds, so that the
-Rust side splits the words of nearly every value (checked on random text by
-tests/store/test_index_tokens.py). Or the engine's tokens joined by spaces, for the
-values it tokenizes itself (non-ASCII text, or a word longer than a token keeps): a
-token with a non-ASCII character is the first alternative whole, any other is an ASCII
-word alone. Version 1 wrote every value in the second form, which reads the same."""
-_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(_TOKEN_PATTERN)).build()
-_LONG_WORD = re.compile(rf"[\w.:',;]{{{analysis.MAX_TOKEN_LENGTH + 1}}}", re.ASCII)
-"""A run of word characters a token could be longer than Lucene keeps (it is cut)."""
+# The analysis already happened in Python; tantivy only splits on the spaces we put
+# between tokens (StandardAnalyzer tokens never contain an ASCII space).
+_ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex("[^ ]+")).build()
 
 WRITER_HEAP_BYTES = 64_000_000
 """Memory the index writer buffers before it flushes a segment."""
@@ -194,7 +178,7 @@ class EventIndex:
                 continue
             if name == "message" and isinstance(value, str):  # nearly always new: no cache
                 if value:
-                    doc.add_text(name, _indexed_text(value))
+                    doc.add_text(name, " ".join(analysis.tokenize(value)))
                 continue
             for text in (value,) if isinstance(value, str) else value:
                 if text:
@@ -213,7 +197,7 @@ class EventIndex:
     def _tokens(self, text: str) -> str:
         cached = self._token_cache.get(text)
         if cached is None:
-            cached = _indexed_text(text)
+            cached = " ".join(analysis.tokenize(text))
             if len(text) <= _CACHED_VALUE_CHARS:
                 if len(self._token_cache) >= _CACHED_VALUES:
                     self._token_cache.clear()  # bounded memory, whatever the build
@@ -321,13 +305,6 @@ class EventIndex:
 
 
 _INDEXED = frozenset(INDEXED_FIELDS)
-
-
-def _indexed_text(value: str) -> str:
-    """``value`` in a form whose tokens (``_TOKEN_PATTERN``) are the engine's."""
-    if value.isascii() and _LONG_WORD.search(value) is None:
-        return value.lower()  # tantivy finds the words
-    return " ".join(analysis.tokenize(value))
 
 
 @functools.lru_cache(maxsize=4096)
