@@ -18,9 +18,9 @@ from typing import BinaryIO
 
 from recheck.anomaly.normalize import line_keys, syslog_host
 from recheck.logs.build import Build
-from recheck.logs.buildlogs import build_files, open_build_file
+from recheck.logs.buildlogs import NoLogFilesError, build_files, open_build_file
 from recheck.logs.localdir import DirSource, FileSource
-from recheck.logs.logfiles import FileRule, logical_name
+from recheck.logs.logfiles import FileRule, file_tags, logical_name
 from recheck.logs.source import READ_ERRORS, FileProblem, LogSource, read_error_message
 from recheck.logs.split import file_format
 from recheck.scan.forkmap import fork_map
@@ -51,8 +51,26 @@ class BuildLogs:
     """How messages name it: its path, URL or uuid."""
 
     def files(self) -> list[tuple[str, list[str]]]:
-        """(path, tags) of the files read; raises NoLogFilesError when there are none."""
-        return build_files(self.source, self.rules)
+        """(path, tags) of the files read; raises NoLogFilesError when there are none.
+
+        A local directory none of whose files the rules name (a folder of ``app.log``
+        and ``worker.log``) is read whole, each file as a log file named on its own is:
+        its format told by its first lines. Comparing needs no known names.
+        """
+        try:
+            return build_files(self.source, self.rules)
+        except NoLogFilesError:
+            if not isinstance(self.source, DirSource):
+                raise
+            found = []
+            for path in self.source.paths():
+                single = FileSource(self.source.root / path)
+                tags = file_tags(single.path.name, single.rules(self.rules))
+                if tags is not None:
+                    found.append((path, tags))
+            if not found:
+                raise
+            return found
 
     @property
     def local(self) -> bool:

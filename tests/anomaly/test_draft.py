@@ -329,3 +329,18 @@ def test_a_baseline_of_another_file_name_still_refuses_a_phrase_it_holds(
     queries = [p["query"] for p in json.loads(capsys.readouterr().out)["proposals"]]
     assert queries and all("disk full" not in query for query in queries)
     assert any("quota service down" in query for query in queries)
+
+
+def test_a_directory_of_logs_no_rule_names_is_read_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed = tmp_path / "failed" / "worker"
+    good = tmp_path / "good" / "worker"
+    failed.mkdir(parents=True)
+    good.mkdir(parents=True)
+    (failed / "app.log").write_text("start\nERROR: worker crashed: out of memory\nend\n", "utf-8")
+    (good / "app.log").write_text("start\nend\n", "utf-8")
+    argv = ["draft", str(failed.parent), "--baseline", str(good.parent), "--format", "json"]
+    assert main(argv) == 0
+    [anomaly] = json.loads(capsys.readouterr().out)["anomalies"]
+    assert (anomaly["filename"], anomaly["line"]) == ("worker/app.log", 2)
