@@ -24,6 +24,7 @@ from recheck.cli.common import (
     usage_error,
 )
 from recheck.config.files import Config
+from recheck.models import EVENT_FIELDS
 from recheck.query import Query, QuerySyntaxError, compile_query, lint_query
 from recheck.query.signatures import SignatureError, load_signature
 
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     found = on_store(args, "query", search)
     if found is None:
         return 2
-    for warning in lint_query(compiled.text):
+    for warning in lint_query(compiled.text, known_fields=EVENT_FIELDS):
         print(f"recheck query: warning: {warning}", file=sys.stderr)
     if args.format == "json":
         print_json(

@@ -29,7 +29,7 @@ _PAGES_HELP = (
     "Pages: bug trends (index.html, and the gate pipeline's), uncategorized failures of "
     "the gate pipeline (last 24h, 2d, 7d, 10d) and one page per signature, each with the "
     "JSON it is built from. bot.yaml's pages section sets the title, the pipeline, the "
-    "integrated gate projects and the excluded jobs."
+    "integrated gate projects, the excluded jobs and the review and build links."
 )
 
 
@@ -48,7 +48,9 @@ def add_parser(commands: Commands) -> None:
         help="serve the pages live from the store",
         description=(
             "Serve the pages live from the store, with their data under /api/ "
-            f"(/api/index.json...). {_PAGES_HELP}"
+            "(/api/index.json...), and a search page: /search?q=<query>&days=N searches "
+            "every stored log line (hits per day, facets that filter, the newest matching "
+            f"lines highlighted and linked; /api/search.json?q=...). {_PAGES_HELP}"
         ),
     )
     serve.add_argument(

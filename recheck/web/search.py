@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlencode
 
+from recheck.models import EVENT_FIELDS
 from recheck.query import Query, QuerySyntaxError, compile_query, lint_query
 from recheck.query.highlight import Parts, excerpt
 from recheck.store.base import Store
@@ -162,7 +163,7 @@ def search_page(
         return page
     try:
         compiled = compile_query(query)
-        warnings = lint_query(query)
+        warnings = lint_query(query, known_fields=EVENT_FIELDS)
     except QuerySyntaxError as exc:
         return _replace(page, problem=_problem(f"bad query: {exc}", query, exc.position))
     try:

@@ -728,6 +728,7 @@ def test_query_shows_the_newest_events_highlighted_per_day_and_the_lint_warnings
 
 def test_query_with_no_hit_says_so(store_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ingest_fixtures(store_dir, capsys)
-    code, out, _ = run(["query", "message:nowhere", "--store", str(store_dir)], capsys)
+    code, out, err = run(["query", "mesage:nowhere", "--store", str(store_dir)], capsys)
     assert code == 0
     assert "no stored event of the last 10 days matches" in out
+    assert "warning: unknown field 'mesage'" in err, "check's warnings, known fields too"

@@ -120,6 +120,8 @@ def test_a_bad_query_says_what_and_points_at_the_column(
 def test_broad_queries_carry_check_s_warnings(filled: tuple[Store, StoredSample]) -> None:
     page = search_page(filled[0], TOP, "message:error* OR tags:console", 10)
     assert any(w.startswith("broad: clause 'tags:console'") for w in page.warnings)
+    typo = search_page(filled[0], TOP, "mesage:error OR message:error", 10)
+    assert "unknown field 'mesage': no event has it, so it never matches" in typo.warnings
 
 
 class _Texts(HTMLParser):
