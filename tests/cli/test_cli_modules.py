@@ -16,7 +16,7 @@ CLI_DIR = Path(recheck.cli.__file__).parent
 COMMAND_MODULES = sorted(
     path.stem
     for path in CLI_DIR.glob("*.py")
-    if path.stem not in ("__init__", "main", "common", "sources")
+    if path.stem not in ("__init__", "main", "common", "sources", "evidence")
 )
 
 

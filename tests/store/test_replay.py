@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ BUILDS = ROOT / "tests" / "fixtures" / "builds"
 JENKINS = BUILDS / "gate-tempest-devstack-vm-neutron"
 ZUUL = BUILDS / "devstack-zuulv3"
 CONFIG = "store: {event_days: 100000, build_days: 100000}\nbug_tracker: {type: url}\n"
-JENKINS_UUID = "80634e81-8c88-553a-87f6-10b214f5888d"  # from its log path (no uuid in its logs)
+# No uuid in its logs: ingest names it after its directory's path (so after the checkout's).
+JENKINS_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, JENKINS.as_uri()))
 ZUUL_UUID = "5b2e9c1f3a8d4e6f9c0b7a2d1e4f6a8b"
 BUILD_KEYS = {"build_uuid", "build_name", "build_status", "project", "time", "log_url"}
 
