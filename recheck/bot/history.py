@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from recheck.anomaly.reading import BuildLogs
 from recheck.bot.gerrit.events import FailureEvent
 from recheck.bot.outcome import JobOutcome
 from recheck.bot.triage import SignatureSet, build_options, notified
@@ -29,6 +28,7 @@ from recheck.logs.source import LogSource
 from recheck.logs.sources import open_source
 from recheck.pipeline import ingest_build
 from recheck.query.signatures import Signature
+from recheck.scan.anomaly.reading import BuildLogs
 from recheck.store.anomalies import seen_elsewhere
 from recheck.store.base import ReclassifyCounts, Store, StoreError
 

@@ -1,5 +1,5 @@
 """``recheck draft``: a failed build's anomalies against passing builds, and signatures
-drafted from them (``recheck.anomaly``); ``--write`` saves the best as a signature file
+drafted from them (``recheck.scan.anomaly``); ``--write`` saves the best as a signature file
 with its event as the example ``recheck check`` tests it with."""
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ from pathlib import Path
 
 import yaml
 
-from recheck.anomaly.draft import DEFAULT_PROPOSALS, DraftReport, draft
-from recheck.anomaly.propose import Draft, drafts_for
-from recheck.anomaly.rank import DEFAULT_TOP, Anomaly, HistoryLookup
-from recheck.anomaly.reading import BuildLogs
 from recheck.cli.common import (
     Commands,
     add_config_option,
@@ -40,6 +36,10 @@ from recheck.logs.split import split_lines
 from recheck.models import Event
 from recheck.query import Doc, compile_query
 from recheck.query.signatures import load_signature
+from recheck.scan.anomaly.draft import DEFAULT_PROPOSALS, DraftReport, draft
+from recheck.scan.anomaly.propose import Draft, drafts_for
+from recheck.scan.anomaly.rank import DEFAULT_TOP, Anomaly, HistoryLookup
+from recheck.scan.anomaly.reading import BuildLogs
 from recheck.store import DEFAULT_EVENT_DAYS, Store, StoreError
 from recheck.store.anomalies import baseline_builds, history_counts, write_stored_build
 from recheck.store.anomalybook import uncategorized_clusters

@@ -15,21 +15,21 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
-from recheck.anomaly.normalize import line_keys
-from recheck.anomaly.propose import drafts_for
-from recheck.anomaly.rank import rank
-from recheck.anomaly.reading import (
+from recheck.logs.build import BUILD_FIELDS, Build
+from recheck.logs.source import FileProblem
+from recheck.logs.split import file_format
+from recheck.models import Event, FileRule
+from recheck.query import QuerySyntaxError, compile_query
+from recheck.scan.anomaly.normalize import line_keys
+from recheck.scan.anomaly.propose import drafts_for
+from recheck.scan.anomaly.rank import rank
+from recheck.scan.anomaly.reading import (
     MAX_LINE_BYTES,
     MAX_NOVEL_LINES,
     BuildLogs,
     FileNovelty,
     novel_lines,
 )
-from recheck.logs.build import BUILD_FIELDS, Build
-from recheck.logs.source import FileProblem
-from recheck.logs.split import file_format
-from recheck.models import Event, FileRule
-from recheck.query import QuerySyntaxError, compile_query
 from recheck.store.anomalybook import BOOK_FILE, TOP, AnomalyBook, BookedAnomaly, digest
 from recheck.store.base import DEFAULT_BUILD_DAYS, Store, StoredBuild, StoreError
 

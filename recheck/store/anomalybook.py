@@ -5,7 +5,7 @@ so ingest keeps two small things per build, in ``anomalies.sqlite`` beside the e
 store's catalog (its own file: the catalog's schema and writers are left alone):
 
 - ``fingerprints``: for the newest ``KEPT_PER_JOB`` passing builds of each job, the set
-  of their lines' keys (``recheck.anomaly.normalize``) as sorted 64-bit digests,
+  of their lines' keys (``recheck.scan.anomaly.normalize``) as sorted 64-bit digests,
   compressed; older ones are dropped, so the book stays a few MB per job.
 - ``anomalies``: for each failed build, its top ``TOP`` anomalies against the passing
   builds of its job the book held when it was ingested: normalized key, file, line,

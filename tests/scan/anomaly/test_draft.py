@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from runs import other_run, without
 
-from recheck.anomaly.draft import draft
-from recheck.anomaly.rank import line_score
-from recheck.anomaly.reading import BuildLogs
 from recheck.cli.main import main
 from recheck.logs.build import Build
 from recheck.logs.localdir import FileSource, local_source
 from recheck.logs.logfiles import DEFAULT_FILE_RULES
+from recheck.scan.anomaly.draft import draft
+from recheck.scan.anomaly.rank import line_score
+from recheck.scan.anomaly.reading import BuildLogs
 
-LOGS = Path(__file__).parent.parent / "fixtures" / "logs"
+LOGS = Path(__file__).parents[2] / "fixtures" / "logs"
 
 
 def _logs(path: Path) -> BuildLogs:

@@ -4,7 +4,7 @@ build into the lines whose key no baseline has.
 Files are read through ``recheck.logs`` (the file rules choose them and their tags,
 ``open_build_file`` decompresses and refuses binary files), in chunks of whole lines,
 never split into events: comparing is per line, and a chunk's keys are computed at once
-(``recheck.anomaly.normalize.line_keys``). The files of local builds are shared out
+(``recheck.scan.anomaly.normalize.line_keys``). The files of local builds are shared out
 between processes (``recheck.scan.forkmap``), biggest first; the failed build's are read
 after the baselines', by processes forked with the baseline keys in their memory.
 """
@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from recheck.anomaly.normalize import line_keys, syslog_host
 from recheck.logs.build import Build
 from recheck.logs.buildlogs import NoLogFilesError, build_files, open_build_file
 from recheck.logs.localdir import DirSource, FileSource
 from recheck.logs.logfiles import FileRule, file_tags, logical_name
 from recheck.logs.source import READ_ERRORS, FileProblem, LogSource, read_error_message
 from recheck.logs.split import file_format
+from recheck.scan.anomaly.normalize import line_keys, syslog_host
 from recheck.scan.forkmap import fork_map
 
 __all__ = ["BuildLogs", "FileNovelty", "baseline_keys", "novel_lines"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from recheck.anomaly.propose import Draft, proposals
-from recheck.anomaly.rank import DEFAULT_TOP, Anomaly, HistoryLookup, rank
-from recheck.anomaly.reading import BuildLogs, baseline_keys, novel_lines
 from recheck.logs.source import FileProblem
+from recheck.scan.anomaly.propose import Draft, proposals
+from recheck.scan.anomaly.rank import DEFAULT_TOP, Anomaly, HistoryLookup, rank
+from recheck.scan.anomaly.reading import BuildLogs, baseline_keys, novel_lines
 
 __all__ = ["DEFAULT_PROPOSALS", "DraftReport", "draft"]
 

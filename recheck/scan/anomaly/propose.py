@@ -1,7 +1,7 @@
 """Draft signatures for anomalies, and check them with recheck's own engine.
 
 A draft is a quoted phrase of the anomaly's stable words (no number, id, temporary path
-or quote: ``recheck.anomaly.normalize.stable_words``) and the file's name as a tags
+or quote: ``recheck.scan.anomaly.normalize.stable_words``) and the file's name as a tags
 filter, so it would read as a triager writes one. Each draft is run, as ``recheck
 classify`` runs signatures (``recheck.scan``: the same prefilter, splitting and query
 engine), over the failed build and, without its file filter, over every baseline; a
@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from recheck.anomaly.normalize import stable_words
-from recheck.anomaly.rank import Anomaly, message_of
-from recheck.anomaly.reading import BuildLogs
 from recheck.logs.buildlogs import open_build_file
 from recheck.logs.source import READ_ERRORS
 from recheck.query import QuerySyntaxError, compile_query
 from recheck.query.signatures import Signature
+from recheck.scan.anomaly.normalize import stable_words
+from recheck.scan.anomaly.rank import Anomaly, message_of
+from recheck.scan.anomaly.reading import BuildLogs
 from recheck.scan.forkmap import fork_map
 from recheck.scan.scanner import BuildScanner
 

@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from recheck.anomaly.normalize import normalize
-from recheck.anomaly.reading import FileNovelty
 from recheck.logs.split import StartTest, event_start_test, file_format, split_lines
+from recheck.scan.anomaly.normalize import normalize
+from recheck.scan.anomaly.reading import FileNovelty
 
 __all__ = ["DEFAULT_TOP", "Anomaly", "message_of", "rank"]
 
