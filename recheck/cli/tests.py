@@ -63,7 +63,11 @@ def add_parser(commands: Commands) -> None:
         ),
     )
     tests.add_argument(
-        "--limit", type=positive_int, default=None, help="show the first N tests (default: all)"
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="show the first N tests (default: all)",
     )
     tests.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     add_store_option(tests)
