@@ -19,7 +19,9 @@ DIR/build-<size> for later runs. Then, as commands in fresh processes, each time
 
 Printed: wall time, events/s, peak RSS (the largest process of the command), the
 store's or index's size on disk, and the ratios ingest / Lucene and events / Lucene.
-The machine may be shared: compare the ratios, which were measured side by side.
+With ``--baseline SRC``, the same two commands of another recheck source tree (an
+older commit) are timed too. The machine may be shared: compare the ratios, which were
+measured side by side.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from recheck.store.embedded.index import INDEXED_FIELDS  # noqa: E402
 
 JAVA_SOURCE = ROOT / "benchmarks" / "LuceneIngest.java"
 JAR_MODULES = ("core", "analyzers-common")
+BASELINES = {"baseline-events": "events", "baseline-ingest": "ingest-nostatus"}
 LUCENE_RAM_MB = 64
 """Lucene's indexing buffer: the size of the store's tantivy writer heap."""
 
@@ -96,6 +99,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs of each command; best kept")
     parser.add_argument(
         "--queries", type=Path, default=ROOT / "queries", help="signatures for recheck ingest"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="also time `recheck events` and `recheck ingest` (no status) of the recheck "
+        "source tree SRC (e.g. a git worktree of an older commit), run by this .venv",
     )
     parser.add_argument(
         "--skip",
@@ -167,7 +177,7 @@ def main() -> None:
             results["lucene"] = (seconds, rss, size_of(index))
             print(f"  (Lucene's own indexing time, without JVM start: {float(inner):.2f} s)")
 
-        if "ingest" not in skip:
+        if not {"ingest", "ingest-nostatus"} <= skip:
             store = scratch / "store"
             # The build is stored at its logs' end time (2021): retention must keep it.
             config = scratch / "bot.yaml"
@@ -193,7 +203,46 @@ def main() -> None:
                     print(f"  warning: ingest stored another number of events: {out.decode()!r}")
                 results[name] = (seconds, rss, size_of(store))
 
+        if args.baseline is not None:
+            old_env = {**env, "PYTHONPATH": str(args.baseline.resolve())}
+            python = str(ROOT / ".venv" / "bin" / "python")
+            old_events = args.dir / f"events-{args.size}MiB-baseline.jsonl"
+
+            def baseline_events() -> tuple[float, int, bytes]:
+                with open(old_events, "wb") as out:
+                    warm(build)
+                    start = time.perf_counter()
+                    command = [python, "-m", "recheck", "events", str(build)]
+                    process = subprocess.Popen(command, stdout=out, env=old_env)
+                    _, status, usage = os.wait4(process.pid, 0)
+                    seconds = time.perf_counter() - start
+                if os.waitstatus_to_exitcode(status) != 0:
+                    raise SystemExit(f"the baseline's recheck events failed: status {status}")
+                return seconds, usage.ru_maxrss // 1024, b""
+
+            seconds, rss, _ = best(args.runs, baseline_events)
+            results["baseline-events"] = (seconds, rss, old_events.stat().st_size)
+            same = old_events.read_bytes() == events_file.read_bytes()
+            print(f"  the baseline's events are {'the same' if same else 'DIFFERENT'}")
+            old_events.unlink()
+            store = scratch / "store-baseline"
+            config = scratch / "bot.yaml"
+            config.write_text("store:\n  event_days: 36500\n  build_days: 36500\n")
+            command = [
+                python, "-m", "recheck", "ingest", str(build), "--queries", str(args.queries),
+                "--store", str(store), "--config", str(config),
+            ]  # fmt: skip
+
+            def baseline_ingest() -> tuple[float, int, bytes]:
+                shutil.rmtree(store, ignore_errors=True)
+                return timed(command, old_env, build)
+
+            seconds, rss, _ = best(args.runs, baseline_ingest)
+            results["baseline-ingest"] = (seconds, rss, size_of(store))
+
         names = {
+            "baseline-events": "baseline recheck events",
+            "baseline-ingest": "baseline ingest (no status)",
             "events": "recheck events (to a file)",
             "lucene": "Lucene 8 indexing, one core",
             "ingest": "recheck ingest (FAILURE)",
@@ -205,10 +254,13 @@ def main() -> None:
                 f"peak RSS {rss:4d} MiB  on disk {size / (1 << 20):6.0f} MiB"
             )
         if "lucene" in results:
-            for name in ("ingest", "ingest-nostatus", "events"):
+            for name in ("ingest", "ingest-nostatus", "events", *BASELINES):
                 if name in results:
                     ratio = results[name][0] / results["lucene"][0]
                     print(f"ratio {name} / Lucene: {ratio:.2f}")
+        for old, new in BASELINES.items():
+            if old in results and new in results:
+                print(f"{new}: {results[old][0] / results[new][0]:.2f}x faster than the baseline")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
