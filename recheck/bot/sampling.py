@@ -1,7 +1,9 @@
 """Passing builds sampled for signature hits: how ``recheck stats`` learns a signature's
 false alarms.
 
-A CI report lists every job, passed or failed. A share of the passing voting jobs
+A CI report lists every job, passed or failed (a Gerrit comment by a CI account; a Zuul
+buildset with a failure, as the Zuul poller queues it: its passing builds are sampled
+there, since the poller lists only failures). A share of the passing voting jobs
 (``bot.success_sample``, chosen by a digest of the job's URL, so a report seen twice
 picks the same jobs) is queued as a row of its own (source ``SAMPLE_SOURCE``) for the
 history worker, behind the comments; it scans the job's logs with the fast scanner
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from recheck.bot.gerrit.events import parse_job_lines
+from recheck.bot.gerrit.events import parse_job_lines, zuul_build_page
 from recheck.config.files import Config
 from recheck.logs.build import Build
 from recheck.logs.buildlogs import build_end_time, read_build_info
@@ -37,6 +39,7 @@ __all__ = [
     "fetchable",
     "record_sample",
     "sampled_jobs",
+    "sampled_zuul_jobs",
 ]
 
 SAMPLE_SOURCE = "sample"
@@ -114,6 +117,50 @@ def sampled_jobs(
         and _chosen(line.url, share)
         and accept(line.url)
     ]
+
+
+def sampled_zuul_jobs(
+    record: Any,
+    zuul_url: str,
+    tenant: str,
+    share: float,
+    accept: Callable[[str], bool] = lambda url: True,
+) -> list[SampledJob]:
+    """The passing voting final builds of a Zuul buildset record (the Zuul poller's) that
+    fall in the sample and whose build page ``accept`` takes; none for a single build
+    record (the poller lists only failed builds) or anything malformed (the failure
+    parser reports that)."""
+    builds = record.get("builds") if isinstance(record, dict) else None
+    if share <= 0 or not isinstance(builds, list):
+        return []
+    chosen = []
+    for build in builds:
+        if not isinstance(build, dict) or build.get("final") is False:
+            continue
+        uuid, name = build.get("uuid"), build.get("job_name")
+        if build.get("result") != PASSING or build.get("voting") is False:
+            continue
+        if not (isinstance(uuid, str) and uuid and isinstance(name, str) and name):
+            continue
+        ref = build.get("ref")
+        where: dict[str, Any] = ref if isinstance(ref, dict) else record
+        url = zuul_build_page(zuul_url, tenant, uuid)
+        if _chosen(url, share) and accept(url):
+            chosen.append(
+                SampledJob(
+                    name=name,
+                    url=url,
+                    change=_text(where.get("change")),
+                    patchset=_text(where.get("patchset")),
+                    project=_text(where.get("project")),
+                    branch=_text(where.get("branch")),
+                )
+            )
+    return chosen
+
+
+def _text(value: object) -> str:
+    return "" if value in (None, "None") else str(value)
 
 
 def fetchable(url: str, config: Config) -> bool:

@@ -10,6 +10,7 @@ whenever a comment worker is busy. ``RECHECK_BOT_CRASH_AT=<step>`` exits at a st
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -41,6 +42,7 @@ from recheck.bot.sampling import (
     fetchable,
     record_sample,
     sampled_jobs,
+    sampled_zuul_jobs,
 )
 from recheck.bot.triage import Triage
 from recheck.config.bot import BotSettings
@@ -235,6 +237,7 @@ class Service:
             data = decode_event(row.raw)
             if row.source == "zuul":
                 event = failure_from_zuul(data["build"], data["zuul_url"], data["tenant"])
+                self._sample_zuul(data["build"], data["zuul_url"], data["tenant"])
             else:
                 event = failure_from_gerrit(data, self.settings.gerrit.ci_users)
                 self._sample(data)
@@ -447,7 +450,19 @@ class Service:
         settings, config = self.settings, self.history.config
         share = settings.success_sample
         chosen = sampled_jobs(data, settings.gerrit.ci_users, share, lambda u: fetchable(u, config))
-        for job in chosen:
+        self._queue_samples(chosen)
+
+    def _sample_zuul(self, record: object, zuul_url: str, tenant: str) -> None:
+        """The same for a buildset the Zuul poller queued: its passing builds."""
+        if self.history is None:
+            return
+        config = self.history.config
+        share = self.settings.success_sample
+        accept = functools.partial(fetchable, config=config)
+        self._queue_samples(sampled_zuul_jobs(record, zuul_url, tenant, share, accept))
+
+    def _queue_samples(self, jobs: list[SampledJob]) -> None:
+        for job in jobs:
             self.queue.add_history(SAMPLE_SOURCE, job.to_json(), "passing job sampled")
 
     def _record_sample(self, row: QueueRow, history: History) -> None:

@@ -13,7 +13,7 @@ from gerrit_fake import LogSite
 
 from recheck.bot.history import History
 from recheck.bot.queue import BotQueue
-from recheck.bot.sampling import SampledJob, fetchable, sampled_jobs
+from recheck.bot.sampling import SampledJob, fetchable, sampled_jobs, sampled_zuul_jobs
 from recheck.bot.service import Service
 from recheck.bot.triage import SignatureSet, Triage
 from recheck.config.bot import BotSettings
@@ -105,3 +105,29 @@ def test_nothing_is_sampled_at_a_share_of_zero(tmp_path: Path) -> None:
 def test_a_sampled_job_whose_logs_never_come_is_given_up_quietly(tmp_path: Path) -> None:
     with open_store(run_bot(tmp_path, 1.0, served=False)) as store:
         assert store.builds() == []
+
+
+def test_passing_builds_of_a_zuul_buildset_are_sampled() -> None:
+    """bot.source: zuul lists failed builds only; the passing voting builds of a failed
+    change's buildset are the Zuul poller's sample."""
+    zuul = "https://zuul.example.org"
+    record = json.loads((ROOT / "tests/fixtures/zuul-api/buildset-758776-4.json").read_text())
+    passing = next(b for b in record["builds"] if b["result"] == "SUCCESS")
+
+    assert sampled_zuul_jobs(record, zuul, "openstack", 1.0) == [
+        SampledJob(
+            "publish-openstack-releasenotes-python3",
+            f"{zuul}/t/openstack/build/{passing['uuid']}",
+            str(record["change"]), str(record["patchset"]), record["project"], record["branch"],
+        )
+    ]  # fmt: skip
+    assert sampled_zuul_jobs(record, zuul, "openstack", 0.0) == []
+    assert sampled_zuul_jobs(record, zuul, "openstack", 1.0, lambda url: False) == []
+    retried = {**record, "builds": [{**passing, "final": False}]}
+    non_voting = {**record, "builds": [{**passing, "voting": False}]}
+    assert sampled_zuul_jobs(retried, zuul, "openstack", 1.0) == []
+    assert sampled_zuul_jobs(non_voting, zuul, "openstack", 1.0) == []
+    # A single build record (the poller lists failures) and malformed ones: no sample.
+    assert sampled_zuul_jobs(passing, zuul, "openstack", 1.0) == []
+    assert sampled_zuul_jobs({"builds": [None, {"result": "SUCCESS"}]}, zuul, "t", 1.0) == []
+    assert sampled_zuul_jobs("junk", zuul, "t", 1.0) == []

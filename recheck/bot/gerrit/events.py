@@ -29,6 +29,7 @@ __all__ = [
     "failure_from_gerrit",
     "failure_from_zuul",
     "parse_job_lines",
+    "zuul_build_page",
 ]
 
 FAILED_RESULTS = frozenset(
@@ -287,8 +288,13 @@ def _zuul_job(build: Mapping[str, Any], zuul_url: str, tenant: str) -> FailedJob
         raise MalformedEvent("Zuul build record without a 'uuid'")
     if not isinstance(name, str) or not name:
         raise MalformedEvent(f"Zuul build {uuid} without a 'job_name'")
-    page = f"{zuul_url.rstrip('/')}/t/{tenant}/build/{uuid}"
+    page = zuul_build_page(zuul_url, tenant, uuid)
     return FailedJob(name, page, str(build.get("result")), voting=build.get("voting") is not False)
+
+
+def zuul_build_page(zuul_url: str, tenant: str, uuid: str) -> str:
+    """A Zuul build's page, where its logs are found (``recheck.logs.zuul``)."""
+    return f"{zuul_url.rstrip('/')}/t/{tenant}/build/{uuid}"
 
 
 def _failed(build: Mapping[str, Any]) -> bool:
