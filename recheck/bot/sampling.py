@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from recheck.bot.gerrit.events import parse_job_lines, zuul_build_page
+from recheck.bot.log import log
 from recheck.config.files import Config
 from recheck.logs.build import Build
-from recheck.logs.buildlogs import build_end_time, read_build_info
+from recheck.logs.buildlogs import build_end_time, build_events, read_build_info
 from recheck.logs.http import host_allowed
-from recheck.logs.logfiles import rules_in_force
+from recheck.logs.logfiles import FileRule, rules_in_force
+from recheck.logs.source import FileProblem, LogSource, SourceError
 from recheck.logs.sources import open_source
 from recheck.pipeline import classify_build
 from recheck.query.signatures import Signature
+from recheck.store.anomalies import ingest_recorder
 from recheck.store.base import Store
 from recheck.store.precision import PASSING
 
@@ -201,5 +206,38 @@ def record_sample(
             source, signatures, build, rules=rules, keep_debug=config.keep_debug
         )
         when = build_end_time(source, rules, read_logs=False)
-    store.ingest(build, (), result.matches, when=when)
+        uuid = store.ingest(build, (), result.matches, when=when)
+        _book_passing(source, build, store, uuid, when, rules, config.keep_debug)
     return result.bugs
+
+
+def _book_passing(
+    source: LogSource,
+    build: Build,
+    store: Store,
+    uuid: str,
+    when: datetime | None,
+    rules: Sequence[FileRule],
+    keep_debug: bool,
+) -> None:
+    """Keep the sampled build's line keys in the anomaly book (when the store has one):
+    the passing builds of its job a failure's anomalies are found against, for clusters
+    and the comment's "new or known". A file or book problem is logged, never raised:
+    the sample is recorded all the same."""
+
+    def problem(found: FileProblem) -> None:
+        log("sample_book_problem", logging.WARNING, uuid=uuid, file=found.path,
+            problem=found.message)  # fmt: skip
+
+    recorder = ingest_recorder(store, build, problem)
+    if recorder is None:
+        return
+    try:
+        events = build_events(source, build, rules=rules, keep_debug=keep_debug, on_problem=problem)
+        for _ in recorder.events(events):
+            pass
+        recorder.finish(uuid, when)
+    except SourceError as exc:
+        log("sample_book_problem", logging.WARNING, uuid=uuid, problem=str(exc))
+    finally:
+        recorder.close()

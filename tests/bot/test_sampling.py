@@ -20,6 +20,7 @@ from recheck.config.bot import BotSettings
 from recheck.config.files import Config, FetchConfig
 from recheck.models import UrlOnlyTracker
 from recheck.store import open_store
+from recheck.store.anomalybook import AnomalyBook
 
 CI = ("jenkins",)
 NOOP = 4
@@ -95,6 +96,18 @@ def test_the_bot_records_a_sampled_passing_build_without_its_events(tmp_path: Pa
     assert [(m.bug, m.filename, m.line) for m in matches] == [
         ("demo-3", "controller/logs/screen-c-vol.txt", 9)
     ]
+
+
+def test_a_sampled_passing_build_is_a_baseline_in_the_anomaly_book(tmp_path: Path) -> None:
+    """Its line keys are what a failure of the job is compared with (clusters, the
+    comment's "new or known"), though its events are not stored."""
+    with open_store(run_bot(tmp_path, 1.0)) as store:
+        book = AnomalyBook.of(store)
+        assert book is not None
+        with book:
+            keys, builds = book.baseline_digests("gate-noop")
+            assert (len(keys) > 10, builds) == (True, 1)
+            assert book.baseline_digests("another-job") == (set(), 0)
 
 
 def test_nothing_is_sampled_at_a_share_of_zero(tmp_path: Path) -> None:
