@@ -125,10 +125,17 @@ def _unicode_spans(text: str, start: int = 0, end: int | None = None) -> Iterato
         pos = found.start()
         limit = min(stop, _window_end(text, pos))
         best = 0
-        for rule in rules:
-            m = rule.match(text, pos, limit)
-            if m is not None and m.end() - pos > best:
-                best = m.end() - pos
+        if text[pos:limit].isascii():
+            # ASCII alone, as in an all-ASCII text: the rules' POSIX matching cost ~0.5 s
+            # on 255 letters, so a long run of letters in a text with one accent took
+            # minutes (benchmarks/fuzz.py, seed 20, log input 20006604).
+            m = _ASCII_WORD.match(text, pos, limit)
+            best = 0 if m is None else m.end() - pos
+        else:
+            for rule in rules:
+                m = rule.match(text, pos, limit)
+                if m is not None and m.end() - pos > best:
+                    best = m.end() - pos
         if best == 0:
             pos += 1
             continue

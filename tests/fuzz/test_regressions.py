@@ -95,3 +95,16 @@ def test_a_stream_event_with_surrogates_is_queued_and_read_back_the_same() -> No
     text = found.to_json()
     text.encode("utf-8")
     assert FailureEvent.from_json(text) == found
+
+
+def test_a_long_run_of_letters_in_text_with_an_accent_is_chopped_as_lucene_does() -> None:
+    # Found by benchmarks/fuzz.py (seed 20, log input 20006604): a 250 KB line of one
+    # letter with a few bytes that are not ASCII went through the tokenizer's full
+    # Unicode rules, ~0.5 s per 255 letters (minutes a line). Its ASCII stretches are
+    # now split as in an all-ASCII text; the tokens are Lucene's 255-unit pieces.
+    from recheck.query.analysis import MAX_TOKEN_LENGTH, tokenize
+
+    tokens = tokenize("\u00c9" + "E" * 250_000 + " x.y \u00e9t\u00e9")
+    assert tokens[0] == "\u00e9" + "e" * (MAX_TOKEN_LENGTH - 1)
+    assert [len(token) for token in tokens[1:-2]] == [255] * 979 + [101]
+    assert tokens[-2:] == ["x.y", "\u00e9t\u00e9"]
