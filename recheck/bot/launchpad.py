@@ -174,11 +174,14 @@ class LaunchpadTracker:
     def _fetch_async(self, bug: str) -> concurrent.futures.Future[BugInfo | None]:
         with self._lock:
             future = self._in_flight.get(bug)
-            if future is None:
-                future = self._worker.submit(self._fetch, bug)
-                self._in_flight[bug] = future
-                future.add_done_callback(lambda _: self._forget(bug))
-            return future
+            if future is not None:
+                return future
+            future = self._worker.submit(self._fetch, bug)
+            self._in_flight[bug] = future
+        # Outside the lock: a future already done (a refused connection is quick) runs
+        # the callback at once, in this thread, and _forget takes the lock.
+        future.add_done_callback(lambda _: self._forget(bug))
+        return future
 
     def _forget(self, bug: str) -> None:
         with self._lock:

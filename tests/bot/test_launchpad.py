@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,30 @@ def test_outage_gives_none_then_pauses_lookups(launchpad, tmp_path, clock) -> No
     assert launchpad.requests == []
     clock.now += 61
     assert tracker.lookup("1458945") == BUG
+
+
+def test_a_lookup_answered_before_its_callback_is_added_does_not_deadlock(
+    launchpad, tmp_path, clock
+) -> None:
+    """A fetch that is done before ``add_done_callback`` runs its callback at once, in
+    the caller's thread (a refused connection is that quick): the suite once hung here."""
+    tracker = make_tracker(launchpad, tmp_path, clock)
+    submit = tracker._worker.submit
+
+    def submit_and_wait(fn, *args):
+        future = submit(fn, *args)
+        future.result(timeout=30)  # done before the caller adds its callback
+        return future
+
+    tracker._worker.submit = submit_and_wait
+    answers = []
+    lookup = threading.Thread(target=lambda: answers.append(tracker.lookup("1458945")))
+    lookup.daemon = True  # a deadlocked one must not keep the test run alive
+    lookup.start()
+    lookup.join(60)
+    assert not lookup.is_alive(), "the lookup deadlocked on the tracker's own lock"
+    assert answers == [BUG]
+    assert tracker._in_flight == {}
 
 
 def test_server_errors_are_an_outage_and_stale_data_is_used(launchpad, tmp_path, clock) -> None:
