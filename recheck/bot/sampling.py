@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from recheck.bot.gerrit.events import parse_job_lines, zuul_build_page
+from recheck.bot.gerrit.events import parse_job_lines, zuul_build_page, zuul_field
 from recheck.bot.log import log
 from recheck.config.files import Config
 from recheck.logs.build import Build
@@ -143,7 +143,7 @@ def sampled_zuul_jobs(
         if not isinstance(build, dict) or build.get("final") is False:
             continue
         uuid, name = build.get("uuid"), build.get("job_name")
-        if build.get("result") != PASSING or build.get("voting") is False:
+        if zuul_field(build.get("result")) != PASSING or build.get("voting") is False:
             continue
         if not (isinstance(uuid, str) and uuid and isinstance(name, str) and name):
             continue
@@ -155,17 +155,13 @@ def sampled_zuul_jobs(
                 SampledJob(
                     name=name,
                     url=url,
-                    change=_text(where.get("change")),
-                    patchset=_text(where.get("patchset")),
-                    project=_text(where.get("project")),
-                    branch=_text(where.get("branch")),
+                    change=zuul_field(where.get("change")),
+                    patchset=zuul_field(where.get("patchset")),
+                    project=zuul_field(where.get("project")),
+                    branch=zuul_field(where.get("branch")),
                 )
             )
     return chosen
-
-
-def _text(value: object) -> str:
-    return "" if value in (None, "None") else str(value)
 
 
 def fetchable(url: str, config: Config) -> bool:

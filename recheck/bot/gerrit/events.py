@@ -30,6 +30,7 @@ __all__ = [
     "failure_from_zuul",
     "parse_job_lines",
     "zuul_build_page",
+    "zuul_field",
 ]
 
 FAILED_RESULTS = frozenset(
@@ -227,7 +228,7 @@ def failure_from_zuul(record: Mapping[str, Any], zuul_url: str, tenant: str) -> 
         raise MalformedEvent("Zuul buildset record without a 'uuid'")
     if not isinstance(builds, list) or not all(isinstance(item, Mapping) for item in builds):
         raise MalformedEvent(f"Zuul buildset {uuid}: 'builds' is not a list of build records")
-    if _field(record.get("result")) in UNREPORTED_BUILDSETS:
+    if zuul_field(record.get("result")) in UNREPORTED_BUILDSETS:
         return None
     # Retried builds (final false) were replaced by a later build of the same job.
     failed = [b for b in builds if b.get("final") is not False and _failed(b)]
@@ -235,19 +236,19 @@ def failure_from_zuul(record: Mapping[str, Any], zuul_url: str, tenant: str) -> 
     if not any(job.voting for job in jobs):
         return None
     where = _zuul_ref(record, failed)
-    change, patchset = _field(where.get("change")), _field(where.get("patchset"))
+    change, patchset = zuul_field(where.get("change")), zuul_field(where.get("patchset"))
     if not change or not patchset:
         return None
     return FailureEvent(
         key=f"{change},{patchset},{uuid}",
         change=change,
         patchset=patchset,
-        project=_field(where.get("project")),
-        branch=_field(where.get("branch")),
-        queue=_field(record.get("pipeline")),
-        url=_field(where.get("ref_url")),
+        project=zuul_field(where.get("project")),
+        branch=zuul_field(where.get("branch")),
+        queue=zuul_field(record.get("pipeline")),
+        url=zuul_field(where.get("ref_url")),
         jobs=jobs,
-        revision=_field(where.get("newrev")),
+        revision=zuul_field(where.get("newrev")),
     )
 
 
@@ -298,7 +299,7 @@ def zuul_build_page(zuul_url: str, tenant: str, uuid: str) -> str:
 
 
 def _failed(build: Mapping[str, Any]) -> bool:
-    return _field(build.get("result")) in FAILED_RESULTS
+    return zuul_field(build.get("result")) in FAILED_RESULTS
 
 
 def _zuul_ref(buildset: Mapping[str, Any], failed: list[Mapping[str, Any]]) -> Mapping[str, Any]:
@@ -314,8 +315,9 @@ def _zuul_ref(buildset: Mapping[str, Any], failed: list[Mapping[str, Any]]) -> M
     return buildset
 
 
-def _field(value: Any) -> str:
-    # Zuul's API spells some missing values as the text "None".
+def zuul_field(value: Any) -> str:
+    """A Zuul record's value as text; "" when missing (Zuul's API spells some missing
+    values as the text "None") or not a plain value."""
     if value is None or isinstance(value, bool | dict | list) or str(value) == "None":
         return ""
     return str(value)
