@@ -204,6 +204,8 @@ def main() -> None:
                 results[name] = (seconds, rss, size_of(store))
 
         if args.baseline is not None:
+            # -P: the baseline's package, not the one in the current directory (python -m
+            # puts the working directory first on the path, ahead of PYTHONPATH).
             old_env = {**env, "PYTHONPATH": str(args.baseline.resolve())}
             python = str(ROOT / ".venv" / "bin" / "python")
             old_events = args.dir / f"events-{args.size}MiB-baseline.jsonl"
@@ -212,7 +214,7 @@ def main() -> None:
                 with open(old_events, "wb") as out:
                     warm(build)
                     start = time.perf_counter()
-                    command = [python, "-m", "recheck", "events", str(build)]
+                    command = [python, "-P", "-m", "recheck", "events", str(build)]
                     process = subprocess.Popen(command, stdout=out, env=old_env)
                     _, status, usage = os.wait4(process.pid, 0)
                     seconds = time.perf_counter() - start
@@ -229,7 +231,7 @@ def main() -> None:
             config = scratch / "bot.yaml"
             config.write_text("store:\n  event_days: 36500\n  build_days: 36500\n")
             command = [
-                python, "-m", "recheck", "ingest", str(build), "--queries", str(args.queries),
+                python, "-P", "-m", "recheck", "ingest", str(build), "--queries", str(args.queries),
                 "--store", str(store), "--config", str(config),
             ]  # fmt: skip
 
