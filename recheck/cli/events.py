@@ -13,9 +13,8 @@ import sys
 
 from recheck.cli.common import Commands, add_jobs_option
 from recheck.cli.sources import add_source_options, build_error, open_source, warn_problem
-from recheck.logs.buildlogs import build_event_blocks
+from recheck.logs.buildlogs import EventBlock, build_event_blocks
 from recheck.logs.source import SourceError
-from recheck.models import Event
 
 __all__ = ["add_parser", "run"]
 
@@ -73,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
-def _json_lines(events: list[tuple[str, Event]]) -> str:
-    """The events as JSON lines: ``{"id": ..., **event}``."""
-    return "".join(f"{_ENCODER.encode({'id': event_id, **event})}\n" for event_id, event in events)
+def _json_lines(block: EventBlock) -> str:
+    """The block's events as JSON lines: ``{"id": ..., **event}``."""
+    return "".join(
+        f"{_ENCODER.encode({'id': event_id, **event})}\n" for event_id, event in block.events()
+    )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import io
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import BinaryIO, TypeVar
 
@@ -45,6 +46,7 @@ from recheck.models import Event
 _T = TypeVar("_T")
 
 __all__ = [
+    "EventBlock",
     "NoLogFilesError",
     "build_end_time",
     "build_event_blocks",
@@ -178,20 +180,47 @@ def build_events(
     Raises NoLogFilesError (at once, before any event) when no file is selected.
     """
     blocks = build_event_blocks(
-        source, build, _as_they_are, rules=rules, keep_debug=keep_debug,
+        source, build, EventBlock.events, rules=rules, keep_debug=keep_debug,
         max_event_chars=max_event_chars, on_problem=on_problem, workers=workers,
     )  # fmt: skip
     return (item for block in blocks for item in block)
 
 
-def _as_they_are(events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
-    return events
+@dataclass
+class EventBlock:
+    """A few MiB of one file's events, as ``build_event_blocks`` gives them to its encoder.
+
+    The events are as split (prefix fields, ``message``, ``tags``): an encoder that
+    writes what every event of a file shares once per file (``filename``, the build's
+    fields) reads them so; ``events()`` gives them as ``build_events`` does.
+    """
+
+    filename: str
+    """The file's name in the build without ``.gz`` (as logstash named it)."""
+    number: int
+    """The block's place in the build: larger for each later block (not contiguous)."""
+    split: list[tuple[int, Event]]
+    """``(first line number, event)`` as the splitter made them."""
+    fields: Mapping[str, str]
+    """The build's event fields (``Build.event_fields``)."""
+
+    def events(self) -> list[tuple[str, Event]]:
+        """``("<filename>:<line>", event)`` with ``filename`` and the build's fields
+        added to each event (in place: the block's events are changed)."""
+        filename = self.filename
+        fields = self.fields
+        events: list[tuple[str, Event]] = []
+        for line, event in self.split:
+            event["filename"] = filename
+            event.update(fields)
+            events.append((f"{filename}:{line}", event))
+        return events
 
 
 def build_event_blocks(
     source: LogSource,
     build: Build,
-    encode: Callable[[list[tuple[str, Event]]], _T],
+    encode: Callable[[EventBlock], _T],
     *,
     rules: Iterable[FileRule] = DEFAULT_FILE_RULES,
     keep_debug: bool = False,
@@ -199,8 +228,8 @@ def build_event_blocks(
     on_problem: ProblemHandler | None = None,
     workers: int = 1,
 ) -> Iterator[_T]:
-    """What ``encode`` makes of each block of the build's events (as ``build_events``
-    gives them, a few MiB of a file at a time), in order.
+    """What ``encode`` makes of each block of the build's events (``build_events``'s
+    events, a few MiB of a file at a time), in order.
 
     With ``workers`` above 1, the files of a local build are split (and ``encode``
     run) by that many forked processes (``recheck.logs.forkedsplit``), from a process
@@ -212,14 +241,8 @@ def build_event_blocks(
     files = build_files(source, rules)
     fields = build.event_fields()
 
-    def finish(path: str, block: list[tuple[int, Event]]) -> _T:
-        filename = logical_name(path)
-        events: list[tuple[str, Event]] = []
-        for line, event in block:
-            event["filename"] = filename
-            event.update(fields)
-            events.append((f"{filename}:{line}", event))
-        return encode(events)
+    def finish(path: str, number: int, block: list[tuple[int, Event]]) -> _T:
+        return encode(EventBlock(logical_name(path), number, block, fields))
 
     local = isinstance(source, DirSource | FileSource)
     if workers > 1 and local and threading.active_count() == 1:
@@ -246,11 +269,12 @@ def _forked(forked: ForkedSplit[_T], on_problem: ProblemHandler | None) -> Itera
 def _blocks(
     source: LogSource,
     files: list[tuple[str, list[str]]],
-    finish: Callable[[str, list[tuple[int, Event]]], _T],
+    finish: Callable[[str, int, list[tuple[int, Event]]], _T],
     keep_debug: bool,
     max_event_chars: int,
     on_problem: ProblemHandler | None,
 ) -> Iterator[_T]:
+    number = 0
     for path, tags in files:
         stream = open_build_file(source, path, on_problem)
         if stream is None:
@@ -268,7 +292,8 @@ def _blocks(
                 max_event_chars=max_event_chars,
                 on_read_error=failed,
             ):
-                yield finish(path, block)
+                yield finish(path, number, block)
+                number += 1
         for message in problems:
             _report(on_problem, FileProblem(path, message))
 

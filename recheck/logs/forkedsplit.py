@@ -35,8 +35,9 @@ _LENGTH = struct.Struct("<Q")
 
 Opener = Callable[[str, list[FileProblem]], BinaryIO | None]
 """Opens a file of the build, or records why it cannot and gives None."""
-Encoder = Callable[[str, list[tuple[int, Event]]], _T]
-"""What a worker sends of a block: given the file's path and the block's events."""
+Encoder = Callable[[str, int, list[tuple[int, Event]]], _T]
+"""What a worker sends of a block: given the file's path, the block's number (larger
+for each later block of the build) and its events."""
 
 
 class WorkerFailed(RecheckError, RuntimeError):
@@ -50,7 +51,7 @@ class ForkedSplit(Generic[_T]):
         self,
         files: Sequence[tuple[str, list[str]]],
         opener: Opener,
-        encode: Callable[[str, list[tuple[int, Event]]], _T],
+        encode: Encoder[_T],
         *,
         workers: int,
         keep_debug: bool,
@@ -170,11 +171,13 @@ def _work(
                             # The rest of the file, line by line: one worker reads it.
                             if mine:
                                 events, found = _rest(splitter, piece, stream, path)
-                                _send(out, ("block", file_index, encode(path, events), found))
+                                encoded = encode(path, slot - 1, events)
+                                _send(out, ("block", file_index, encoded, found))
                             break
                         if mine:
                             events = splitter.split(piece.data, piece.line)
-                            _send(out, ("block", file_index, encode(path, events), []))
+                            encoded = encode(path, slot - 1, events)
+                            _send(out, ("block", file_index, encoded, []))
             # The file's end: its problems (every worker saw them; one sends them).
             if slot % workers == index:
                 _send(out, ("end", file_index, None, problems))

@@ -10,7 +10,7 @@ import pytest
 
 from recheck.logs import blocksplit
 from recheck.logs.build import Build
-from recheck.logs.buildlogs import build_event_blocks, build_events
+from recheck.logs.buildlogs import EventBlock, build_event_blocks, build_events
 from recheck.logs.forkedsplit import WorkerFailed
 from recheck.logs.localdir import DirSource
 from recheck.logs.source import FileProblem
@@ -56,8 +56,8 @@ def test_workers_give_the_events_and_problems_of_one_process(
 
 
 def test_what_the_workers_make_of_each_block_comes_in_order(build_dir: Path) -> None:
-    def ids(events: list[tuple[str, object]]) -> list[str]:
-        return [event_id for event_id, _ in events]
+    def ids(block: EventBlock) -> list[str]:
+        return [event_id for event_id, _ in block.events()]
 
     blocks = build_event_blocks(DirSource(build_dir), Build(), ids, workers=2)
     expected = [event_id for event_id, _ in build_events(DirSource(build_dir), Build())]
@@ -65,8 +65,26 @@ def test_what_the_workers_make_of_each_block_comes_in_order(build_dir: Path) -> 
 
 
 def test_a_failing_worker_is_an_error_not_missing_events(build_dir: Path) -> None:
-    def broken(events: list[tuple[str, object]]) -> int:
+    def broken(block: EventBlock) -> int:
         raise ValueError("boom")
 
     with pytest.raises(WorkerFailed, match="ValueError: boom"):
         list(build_event_blocks(DirSource(build_dir), Build(), broken, workers=2))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_block_numbers_increase_through_the_build(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    # Small blocks, so that files have several and workers take turns within a file.
+    monkeypatch.setattr(blocksplit, "BLOCK_BYTES", 1 << 16)
+
+    def numbered(block: EventBlock) -> tuple[int, str, int]:
+        return block.number, block.filename, len(block.split)
+
+    blocks = list(build_event_blocks(DirSource(build_dir), Build(), numbered, workers=workers))
+    numbers = [number for number, _, _ in blocks]
+    assert len(blocks) > 5 and numbers == sorted(set(numbers))
+    assert sum(size for _, _, size in blocks) == len(
+        list(build_events(DirSource(build_dir), Build()))
+    )
