@@ -14,7 +14,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from recheck.logs.build import Build
-from recheck.logs.buildlogs import build_events, build_files, open_build_file, read_build_info
+from recheck.logs.buildlogs import (
+    EventBlock,
+    build_event_blocks,
+    build_files,
+    open_build_file,
+    read_build_info,
+)
 from recheck.logs.localdir import DirSource, FileSource
 from recheck.logs.logfiles import DEFAULT_FILE_RULES, FileRule
 from recheck.logs.source import READ_ERRORS, FileProblem, LogSource, read_error_message
@@ -23,8 +29,9 @@ from recheck.query.prefilter import hyperscan_available
 from recheck.query.signatures import Signature
 from recheck.scan.forkmap import fork_map
 from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
-from recheck.store.anomalies import ingest_recorder
+from recheck.store.anomalies import IngestRecorder, ingest_recorder
 from recheck.store.base import Store, applicable, classify_events
+from recheck.store.embedded.store import EmbeddedStore
 from recheck.store.evidence import line_url
 
 if TYPE_CHECKING:
@@ -132,26 +139,40 @@ def ingest_build(
     The matches are what ``classify_build`` reports (same signatures, same order, all of
     them): for local logs the scanner finds them (one more pass over the files, with
     hyperscan: a second or so a GiB, against a minute of matching every event); other
-    logs are read once, matched batch by batch as the store indexes them. The build's
+    logs are read once, matched block by block as the store indexes them. The build's
     test results (its subunit streams) are stored with it, passing or failing.
-    ``workers``: forked processes splitting a local build's files (``build_events``).
+    ``workers``: forked processes splitting a local build's files (``build_events``);
+    for the embedded store they also make the index's documents.
     """
     problem = on_problem or (lambda _: None)
-    events = build_events(
-        source, build, rules=rules, keep_debug=keep_debug, on_problem=problem, workers=workers
-    )
-    tests = read_tests(source, problem)
-    chosen, _ = applicable(signatures, build, tests)
-    # The anomaly book (clusters, "new or known") learns from the same event stream.
+    embedded = store if isinstance(store, EmbeddedStore) else None
+    maker = embedded.document_maker(build) if embedded is not None else None
+    # The anomaly book (clusters, "new or known") learns from the events; so does the
+    # matching when the scanner does not find the matches. Else the events themselves
+    # never leave the workers: only their documents do.
     recorder = ingest_recorder(store, build, problem)
     try:
-        if recorder is not None:
-            events = recorder.events(events)
-        scanned = None
-        if isinstance(source, DirSource | FileSource) and hyperscan_available():
-            scanned = _scanned_matches(source, build, chosen, rules, keep_debug)
-        tee = _MatchingTee(events, chosen, on_count or (lambda _: None), scanned)
-        uuid = store.ingest(build, tee.events(), tee.matches(), when=when, tests=tests)
+        scan = isinstance(source, DirSource | FileSource) and hyperscan_available()
+        need_events = maker is None or recorder is not None or not scan
+
+        def encode(block: EventBlock) -> _Encoded:
+            documents = maker.block(block) if maker is not None else []
+            return documents, block.events() if need_events else None
+
+        blocks = build_event_blocks(
+            source, build, encode, rules=rules, keep_debug=keep_debug, on_problem=problem,
+            workers=workers,
+        )  # fmt: skip
+        tests = read_tests(source, problem)
+        chosen, _ = applicable(signatures, build, tests)
+        scanned = _scanned_matches(source, build, chosen, rules, keep_debug) if scan else None
+        tee = _MatchingTee(blocks, chosen, on_count or (lambda _: None), scanned, recorder)
+        if embedded is not None:
+            uuid = embedded.ingest_documents(
+                build, tee.documents(), tee.matches(), when=when, tests=tests
+            )
+        else:
+            uuid = store.ingest(build, tee.events(), tee.matches(), when=when, tests=tests)
         if recorder is not None:
             recorder.finish(uuid, when)
     finally:
@@ -160,52 +181,65 @@ def ingest_build(
     return Ingested(uuid, tee.count, tee.found, tests)
 
 
+_Encoded = tuple[list[str], list[tuple[str, Event]] | None]
+"""What ingest makes of a block where it is split: its index documents (none for a
+store without them) and its events, when this process needs them."""
+
+
 class _MatchingTee:
-    """A build's events passed on to the store while the signatures are matched against
-    them, so its logs are read once; the matches are ready when the events are done."""
+    """A build's blocks passed on to the store while the events are matched (unless
+    the scanner found the matches) and recorded in the anomaly book, so its logs are
+    read once; the matches are ready when the events are done."""
 
     def __init__(
         self,
-        events: Iterable[tuple[str, Event]],
+        blocks: Iterable[_Encoded],
         signatures: Sequence[Signature],
         on_count: Callable[[int], None],
-        scanned: list[Match] | None = None,
+        scanned: list[Match] | None,
+        recorder: IngestRecorder | None,
     ) -> None:
         """``scanned``: the matches, already found (by the scanner); None: match here."""
-        self._events = events
+        self._blocks = blocks
         self._signatures = signatures
         self._on_count = on_count
+        self._recorder = recorder
         self._done = False
         self._match = scanned is None
         self.count = 0
         self.found: list[Match] = scanned or []
 
-    def events(self) -> Iterator[tuple[str, Event]]:
-        batch: list[tuple[str, Event]] = []
-        for item in self._events:
-            yield item
-            batch.append(item)
-            self.count += 1
-            if len(batch) >= _MATCH_BATCH:
-                if self._match:
-                    self.found.extend(classify_events(self._signatures, batch))
-                self._on_count(self.count)
-                batch = []
-        if self._match:
-            self.found.extend(classify_events(self._signatures, batch))
-        self._on_count(self.count)
+    def documents(self) -> Iterator[str]:
+        """The blocks' documents, each block's events seen to first."""
+        for documents, events in self._blocks:
+            self._seen(events, len(documents))
+            yield from documents
         self._done = True
+
+    def events(self) -> Iterator[tuple[str, Event]]:
+        """The blocks' events (for a store without documents)."""
+        for _, events in self._blocks:
+            events = events or []
+            self._seen(events, len(events))
+            yield from events
+        self._done = True
+
+    def _seen(self, events: list[tuple[str, Event]] | None, count: int) -> None:
+        if events is not None:
+            if self._recorder is not None:
+                self._recorder.add(events)
+            if self._match:
+                self.found.extend(classify_events(self._signatures, events))
+        self.count += count
+        self._on_count(self.count)
 
     def matches(self) -> Iterator[Match]:
         """The matches, in ``recheck classify``'s order; only once every event was read."""
         if not self._done:
             raise RuntimeError("the store asked for matches before reading every event")
         order = {signature.bug: index for index, signature in enumerate(self._signatures)}
-        yield from sorted(self.found, key=lambda m: (order[m.bug], m.filename, m.line))
-
-
-_MATCH_BATCH = 5000
-"""Events held at a time while ingesting: matched together, then dropped."""
+        self.found.sort(key=lambda m: (order[m.bug], m.filename, m.line))
+        yield from self.found
 
 
 def _scanned_matches(

@@ -10,10 +10,11 @@ import pytest
 
 from recheck.cli.main import main
 from recheck.logs.build import Build
+from recheck.logs.buildlogs import build_events
 from recheck.logs.eventfile import iter_events
 from recheck.logs.localdir import DirSource
 from recheck.models import Match
-from recheck.pipeline import build_events, classify_build
+from recheck.pipeline import classify_build
 from recheck.query.matcher import match_events
 from recheck.query.signatures import Signature, load_signatures
 

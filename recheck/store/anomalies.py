@@ -185,6 +185,11 @@ class IngestRecorder:
             self._add(*item)
             yield item
 
+    def add(self, events: Iterable[tuple[str, Event]]) -> None:
+        """Learn from ``events`` (a block of them, in the build's order)."""
+        for item in events:
+            self._add(*item)
+
     def _add(self, event_id: str, event: Event) -> None:
         text = _lines(event, host="H")
         keys = line_keys(text.encode("utf-8", errors="replace"))

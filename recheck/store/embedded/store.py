@@ -36,6 +36,7 @@ from recheck.store.base import (
     utc,
 )
 from recheck.store.embedded import catalog, testcatalog, testqueries
+from recheck.store.embedded.documents import DocumentMaker
 from recheck.store.embedded.index import INDEX_VERSION, EventIndex, candidate_query
 from recheck.store.testhistory import BuildTests, TestSummary, test_pattern
 
@@ -276,6 +277,31 @@ class EmbeddedStore:
         names its build. ``events`` and ``matches`` are read once, in that order.
         Returns the build's uuid.
         """
+        maker = self.document_maker(build)
+        documents = (
+            maker.document(rank, event_id, event)
+            for rank, (event_id, event) in enumerate(events, start=1)
+        )
+        return self.ingest_documents(build, documents, matches, when, tests=tests)
+
+    @staticmethod
+    def document_maker(build: Build) -> DocumentMaker:
+        """What makes the index documents of ``build``'s events for ``ingest_documents``
+        (where the events are split: in forked workers too)."""
+        uuid = build.build_uuid or generated_uuid(build)
+        return DocumentMaker(uuid, replace(build, build_uuid=uuid).event_fields())
+
+    def ingest_documents(
+        self,
+        build: Build,
+        documents: Iterable[str],
+        matches: Iterable[Match],
+        when: datetime | None = None,
+        *,
+        tests: SubunitResults | None = None,
+    ) -> str:
+        """``ingest`` for events already made into documents by ``document_maker(build)``,
+        in the build's order."""
         moment = utc(when)
         uuid = build.build_uuid or generated_uuid(build)
         build = replace(build, build_uuid=uuid)
@@ -296,12 +322,7 @@ class EmbeddedStore:
                 if int(catalog.get_meta(conn, "index_version") or 0) < INDEX_VERSION:
                     catalog.set_meta(conn, "index_version", str(INDEX_VERSION))
             stamp = catalog.seconds(moment)
-            shared = build.event_fields()
-            count = 0
-            for count, (event_id, event) in enumerate(events, start=1):
-                if "build_uuid" not in event:
-                    event = {**event, "build_uuid": uuid}
-                self._index.add(writer, generation, stamp, count, event_id, event, shared)
+            count = self._index.add_documents(writer, generation, stamp, documents)
             rows = [(m.bug, m.filename, int(m.line), m.message) for m in matches]
             self._step("events-added")
             writer.commit()
