@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO, Generic, TypeVar, cast
 
 from recheck.lib.errors import RecheckError
+from recheck.lib.forked import keep_only
 from recheck.logs.blocksplit import BlockSplitter, Piece, pieces
 from recheck.logs.source import FileProblem, read_error_message
 from recheck.models import Event
@@ -63,9 +64,7 @@ class ForkedSplit(Generic[_T]):
             read_end, write_end = os.pipe()
             pid = os.fork()
             if pid == 0:  # the worker: split, send, and leave without running exit handlers
-                os.close(read_end)
-                for _, other in self._children:
-                    os.close(other)
+                keep_only(write_end)
                 status = 0
                 try:
                     with os.fdopen(write_end, "wb", buffering=1 << 20) as out:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
 from recheck.lib.errors import RecheckError
+from recheck.lib.forked import keep_only
 
 __all__ = ["MAX_NUMBERS", "fork_map"]
 
@@ -57,7 +58,7 @@ def fork_map(
             result_read, result_write = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child: work, send, and leave without running exit handlers
-                os.close(result_read)
+                keep_only(queue_read, result_write)
                 _serve(function, tasks, per, queue_read, result_write)
             os.close(result_write)
             children.append((pid, result_read))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
+import os
 import shutil
 from pathlib import Path
 
@@ -88,3 +90,29 @@ def test_block_numbers_increase_through_the_build(
     assert sum(size for _, _, size in blocks) == len(
         list(build_events(DirSource(build_dir), Build()))
     )
+
+
+def test_a_worker_keeps_no_file_of_its_caller_open(
+    build_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lock its caller held when it forked (tantivy's meta.json lock, taken by one of
+    # the store's threads) must not stay held by the workers: two ingests deadlocked so.
+    monkeypatch.setattr(blocksplit, "BLOCK_BYTES", 1 << 16)
+    lock = tmp_path / "lock"
+    held = os.open(lock, os.O_CREAT | os.O_WRONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+
+    def big(block: EventBlock) -> bytes:
+        return b"x" * (4 << 20)  # more than a pipe holds: a worker waits for the reader
+
+    blocks = iter(build_event_blocks(DirSource(build_dir), Build(), big, workers=2))
+    os.close(held)  # the caller lets go of it
+    # A block from each worker: both are running, and waiting to send their next.
+    first = [next(blocks), next(blocks)]
+    other = os.open(lock, os.O_WRONLY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if one holds it
+    finally:
+        os.close(other)
+    rest = list(blocks)
+    assert len(rest) > 2 and all(len(payload) == 4 << 20 for payload in first + rest)
