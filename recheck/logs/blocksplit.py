@@ -2,10 +2,10 @@
 
 ``split_lines`` decides every line on its own (read, decode, test, append). Here the
 file is read in blocks of a few MiB cut where an event surely begins
-(``event_start_test``), so that each block splits alone; a block is decoded at once,
-its event starts are found by one regex pass, and each event's text is one slice of the
-block (its continuation lines with their line breaks, as ``split_lines`` joins them).
-Only the first line of each event is parsed, by ``split``'s own ``_parse``.
+(``event_start_test``), so that each block splits alone; a block is decoded at once
+and split by one regex pass (``blockformats``: console, oslo.log and syslog files) or a
+line at a time (files of one event per line), each event's text one slice of the block
+(its continuation lines with their line breaks, as ``split_lines`` joins them).
 
 Lines ``split_lines`` drops (xtrace ``+ `` lines, ``<pre>``) are cut out of the block
 first, their line numbers remembered. A block holding anything the fast path does not
@@ -24,17 +24,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
+from recheck.logs.blockformats import FAST_FORMATS, Block
 from recheck.logs.source import READ_ERRORS
 from recheck.logs.split import (
-    _CONSOLE_START,
-    _JENKINS_START,
-    _OSLO_FOLD,
-    _OSLO_START,
     MAX_EVENT_CHARS,
     PARSE_FAILURE_TAG,
     StartTest,
     Text,
-    _oslo_match,
     _parse,
     event_start_test,
     file_format,
@@ -52,15 +48,6 @@ _READ_BYTES = 1 << 16
 _MAX_CARRY = 64 << 20
 """Bytes kept while no line in them surely begins an event; past it, the rest of the
 file goes through ``split_lines`` line by line (bounded memory, same events)."""
-
-_STARTS = {
-    "console": re.compile(rf"\n(?:{_CONSOLE_START.pattern}|{_JENKINS_START.pattern})", re.ASCII),
-    "oslofmt": re.compile(rf"\n{_OSLO_START.pattern}", re.ASCII),
-}
-"""Where an event may begin, found in a whole block: the line patterns of
-``split_lines`` after a line break (none of them can cross one). A pattern starting
-with a literal is searched for that literal first: far faster than ``^`` tried at every
-character."""
 
 ReadProblem = Callable[[BaseException, int], None]
 """Told a read error and the number of lines read before it."""
@@ -215,8 +202,12 @@ class BlockSplitter:
         if "\r" in text:
             text = text.replace("\r\n", "\n")  # read_lines takes one off each line's end
         if not ("\r" in text and (text.endswith("\r") or "\r\n" in text)):
-            text, dropped = self._without_dropped(text)
-            found = self._fast(text, first_line, dropped)
+            if text:  # each line after a line break; the last line's break ends it
+                lined = "\n" + (text[:-1] if text.endswith("\n") else text)
+                lined, dropped = self._without_dropped(lined)
+                found = self._fast(lined, first_line, dropped)
+            else:
+                found = []
         if found is not None:
             return found
         events = split_lines(
@@ -260,113 +251,61 @@ class BlockSplitter:
         if batch:
             yield batch
 
-    def _without_dropped(self, text: str) -> tuple[str, list[int]]:
-        """``text`` without the lines ``split_lines`` drops, and where each was (in the
-        text without them), to number the lines after it."""
+    def _without_dropped(self, lined: str) -> tuple[str, list[int]]:
+        """``lined`` (lines each after a line break) without the lines ``split_lines``
+        drops, and where each was (the position of the line break before the line after
+        it), to number the lines after it. Empty if every line is dropped."""
         pattern = self.dropped
-        if pattern is None:
-            return text, []
-        # Searched after a line break (a literal: fast), the text's first line too.
-        text = "\n" + text
-        if pattern.search(text) is None:
-            return text[1:], []
+        if pattern is None or pattern.search(lined) is None:  # after a line break: fast
+            return lined, []
         pieces: list[str] = []
         dropped: list[int] = []
         kept = 0
         removed = 0
-        for match in pattern.finditer(text):  # the line break before a line, and the line
-            pieces.append(text[kept : match.start()])
+        for match in pattern.finditer(lined):  # the line break before a line, and the line
+            pieces.append(lined[kept : match.start()])
             dropped.append(match.start() - removed)
             removed += match.end() - match.start()
             kept = match.end()
-        pieces.append(text[kept:])
-        return "".join(pieces)[1:], dropped
+        pieces.append(lined[kept:])
+        return "".join(pieces), dropped
 
     def _fast(
-        self, text: str, first_line: int, dropped: list[int]
+        self, lined: str, first_line: int, dropped: list[int]
     ) -> list[tuple[int, Event]] | None:
-        """The events of ``text``, whose lines were preceded by dropped ones at the
-        positions ``dropped``; None if one is longer than an event keeps."""
-        if not text:
+        """The events of ``lined`` (its lines each after a line break), whose lines were
+        preceded by dropped ones at the positions ``dropped``; None if one is longer
+        than an event keeps."""
+        if not lined:
             return []
-        body = text[:-1] if text.endswith("\n") else text  # the last line's break ends it
         fmt = self.fmt
         limit = self.limit
+        if fmt in FAST_FORMATS:
+            block = Block(
+                lined, first_line, dropped, self.tags, self.failed_tags, self.keep_debug, limit
+            )
+            return FAST_FORMATS[fmt](block)
+        # Every other format: every line begins an event.
         out: list[tuple[int, Event]] = []
-        pattern = _STARTS.get(fmt or "")
-        if pattern is None:  # every line begins an event
-            position = 0
-            for number, first in enumerate(body.split("\n"), first_line):
-                if len(first) > limit:
-                    return None
-                event = self._event(first, _parse(first, fmt), "")
-                if event is not None:
-                    line = number + bisect_right(dropped, position) if dropped else number
-                    out.append((line, event))
-                position += len(first) + 1
-            return out
-        # Where events begin (the first line does: the block begins where an event surely
-        # does, or the file does), each event taken when the next one begins. An oslo
-        # traceback line continues the event before it, unless that is a DEBUG event.
-        oslo = fmt == "oslofmt"
-        drop_debug = oslo and not self.keep_debug
-        size = len(body)
-        line = first_line
-        counted = 0
-        start = 0
-        level: str | None = None
-        fields: dict[str, str] | None = None
-        first_end = body.find("\n")
-        if first_end == -1:
-            first_end = size
-        level, fields = self._first_line(body[:first_end], drop_debug)
-        positions = [match.start() + 1 for match in pattern.finditer(body)]
-        positions.append(size + 1)
-        for position in positions:
-            stop = body.find("\n", position)
-            if stop == -1:
-                stop = size
-            folds = oslo and level != "DEBUG" and position <= size
-            if folds and _OSLO_FOLD.match(body, position, stop):
-                continue  # a traceback line: part of the event before it
-            after = position - 1  # the line break before the next event
-            if after - start > limit:
+        position = 0
+        for number, first in enumerate(lined[1:].split("\n"), first_line):
+            if len(first) > limit:
                 return None
-            if level != "DEBUG" or not drop_debug:
-                line += body.count("\n", counted, start)
-                counted = start
-                event = self._event(body[start:first_end], fields, body[first_end:after])
-                if event is not None:
-                    out.append((line + bisect_right(dropped, start) if dropped else line, event))
-            if position > size:
-                break
-            start = position
-            first_end = stop
-            level, fields = self._first_line(body[position:stop], drop_debug)
+            event = self._event(first, _parse(first, fmt))
+            if event is not None:
+                line = number + bisect_right(dropped, position) if dropped else number
+                out.append((line, event))
+            position += len(first) + 1
         return out
 
-    def _first_line(self, line: str, drop_debug: bool) -> tuple[str | None, dict[str, str] | None]:
-        """An event's level and prefix fields (not made for a DEBUG event dropped)."""
-        if drop_debug and "DEBUG" in line:
-            match = _oslo_match(line)
-            if match is None:
-                return None, None
-            level = match.group("loglevel")
-            if level == "DEBUG":
-                return level, None
-            return level, {k: v for k, v in match.groupdict().items() if v is not None}
-        fields = _parse(line, self.fmt)
-        return (None if fields is None else fields.get("loglevel")), fields
-
-    def _event(self, first: str, fields: dict[str, str] | None, rest: str) -> Event | None:
-        """``split._finish`` for an event whose continuation lines are ``rest`` (with the
-        line break before each)."""
+    def _event(self, first: str, fields: dict[str, str] | None) -> Event | None:
+        """``split._finish`` for an event of one line."""
         if fields is None:
-            return {"message": first + rest, "tags": list(self.failed_tags)}
+            return {"message": first, "tags": list(self.failed_tags)}
         if not self.keep_debug and fields.get("loglevel") == "DEBUG":
             return None
         message = fields.pop("logmessage", "")
         event: Event = dict(fields)
-        event["message"] = message + rest
+        event["message"] = message
         event["tags"] = list(self.tags)
         return event
