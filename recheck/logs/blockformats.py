@@ -69,8 +69,9 @@ def _line_local(pattern: str) -> str:
 
 
 # The canonical oslo line: for it, split's patterns decide as follows (so it is decided
-# without them). The timestamp is one _ISO_TS matches whole, on its first path, followed
-# by one space; so _OSLO_START matches. _OSLO_PID_PREFIX's level can only be at LEVEL
+# without them). The timestamp is one _ISO_TS matches whole on its first path (each
+# alternative that fits a field of it takes all its digits; no time zone can follow),
+# followed by one space; so _OSLO_START matches. _OSLO_PID_PREFIX's level can only be at LEVEL
 # (nothing before it but digits and punctuation), so its groups are these, the module
 # part deciding alone whether it matches; _OSLO_FOLD matches exactly when LEVEL is TRACE
 # or ERROR. Lines where a syslog program could match (_OSLO_PROGRAM_POSSIBLE) use
@@ -95,8 +96,12 @@ def _patterns() -> dict[str, re.Pattern[str]]:
             rf"|(?=(?a:{_OSLO_START.pattern})))"
         ),
         "oslo_program": re.compile(_line_local(_OSLO_PROGRAM_POSSIBLE.pattern)),
-        # One match per line beginning an event; it ends where the message begins.
-        "console": re.compile(rf"\n(?=(?a:{console_start}))(?:{console_prefix})?"),
+        # One match per line beginning an event; it ends where the message begins. A
+        # canonical timestamp followed by " | " is the one _CONSOLE_START and
+        # _CONSOLE_PREFIX match (its first path); any other line is decided by them.
+        "console": re.compile(
+            rf"\n(?:(?a:{_CANONICAL_TS}) \| |(?=(?a:{console_start}))(?:{console_prefix})?)"
+        ),
         "console_first": re.compile(rf"\n(?:{console_prefix})?"),
         # Every line begins an event.
         "syslog": re.compile(rf"\n(?:{_line_local(_SYSLOG_PREFIX.pattern)})?"),
@@ -189,91 +194,87 @@ def _oslo(block: Block) -> Split | None:
     count = text.count
     line = first_line
     counted = 1
-    # The pending event: the line break before it, its level, where its message begins,
-    # and its prefix fields (pid and module, or all of them as a dict, or None).
+    debug = _DEBUG
+    folds = _FOLDS
+    # The pending event: the line break before it, its level, and its first line (a
+    # canonical match, or where its message begins and its prefix fields, if any).
     begin = 0
-    level, message, pid, module, fields = _exact(text, 0)
+    level, pending = _exact(text, 0)
     for found in patterns["oslo"].finditer(text, 1):
         end = found.start()
-        new_pid, new_level, new_module = found.group(1, "loglevel", "module")
+        new_level = found[2]
+        new: _Pending
         if new_level is None or end in programs:  # not canonical: split's patterns decide
-            if level != _DEBUG:
+            if level != debug:
                 stop = text.find("\n", end + 1)
                 if _OSLO_FOLD.match(text, end + 1, size if stop == -1 else stop):
                     continue  # a traceback line: part of the pending event
-            new_level, new_message, new_pid, new_module, new_fields = _exact(text, end)
+            new_level, new = _exact(text, end)
         else:
-            if level != _DEBUG and new_level in _FOLDS:
+            if level != debug and new_level in folds:
                 continue  # a traceback line
-            new_fields = None
-            if new_module is None:  # the prefix does not match after all
+            if found[3] is None:  # no module: the prefix does not match after all
                 new_level = None
-                new_message = end + 1
+                new = (end + 1, None)
             else:
-                new_message = found.end()
+                new = found
         if end - begin > limit + 1:
             return None
-        if level != _DEBUG or keep_debug:
+        if level != debug or keep_debug:
             line += count("\n", counted, begin + 1)
             counted = begin + 1
-            event = _oslo_event(text, message, end, level, pid, module, fields, tags, failed_tags)
+            event = _oslo_event(text, pending, end, tags, failed_tags)
             append((line + bisect_right(dropped, begin) if dropped else line, event))
-        begin, level, message, pid, module, fields = (
-            end, new_level, new_message, new_pid, new_module, new_fields
-        )  # fmt: skip
+        begin = end
+        level = new_level
+        pending = new
     if size - begin > limit + 1:
         return None
-    if level != _DEBUG or keep_debug:
+    if level != debug or keep_debug:
         line += count("\n", counted, begin + 1)
-        event = _oslo_event(text, message, size, level, pid, module, fields, tags, failed_tags)
+        event = _oslo_event(text, pending, size, tags, failed_tags)
         append((line + bisect_right(dropped, begin) if dropped else line, event))
     return out
 
 
-_Decided = tuple[str | None, int, str | None, str | None, dict[str, str] | None]
-"""An event's level, where its message begins, and its pid and module, or all its
-prefix fields."""
+_Pending = re.Match[str] | tuple[int, dict[str, str] | None]
+"""An event's first line: its canonical match (groups pid, loglevel, module; the message
+begins where it ends), or where its message begins and its prefix fields (None: no
+prefix)."""
 
 
-def _exact(text: str, begin: int) -> _Decided:
-    """The event whose first line follows the line break at ``begin``, as ``split``'s
-    own patterns parse it."""
+def _exact(text: str, begin: int) -> tuple[str | None, _Pending]:
+    """The level and first line of the event whose first line follows the line break at
+    ``begin``, as ``split``'s own patterns parse it."""
     stop = text.find("\n", begin + 1)
     first = text[begin + 1 : len(text) if stop == -1 else stop]
     found = _oslo_match(first)
     if found is None:
-        return None, begin + 1, None, None, None
+        return None, (begin + 1, None)
     fields = {name: value for name, value in found.groupdict().items() if value is not None}
     del fields["logmessage"]
-    return fields["loglevel"], begin + 1 + found.start("logmessage"), None, None, fields
+    return fields["loglevel"], (begin + 1 + found.start("logmessage"), fields)
 
 
 def _oslo_event(
-    text: str,
-    message: int,
-    end: int,
-    level: str | None,
-    pid: str | None,
-    module: str | None,
-    fields: dict[str, str] | None,
-    tags: list[str],
-    failed_tags: list[str],
+    text: str, first: _Pending, end: int, tags: list[str], failed_tags: list[str]
 ) -> Event:
-    if fields is not None:
-        event: Event = dict(fields)
-        event["message"] = text[message:end]
-        event["tags"] = tags.copy()
-        return event
-    if level is None:
+    """The event whose first line is ``first``, ending at ``end``."""
+    if not isinstance(first, tuple):
+        return {
+            "pid": first[1],
+            "loglevel": first[2],
+            "module": first[3],
+            "message": text[first.end() : end],
+            "tags": tags.copy(),
+        }
+    message, fields = first
+    if fields is None:
         return {"message": text[message:end], "tags": failed_tags.copy()}
-    assert pid is not None and module is not None
-    return {
-        "pid": pid,
-        "loglevel": level,
-        "module": module,
-        "message": text[message:end],
-        "tags": tags.copy(),
-    }
+    event: Event = dict(fields)
+    event["message"] = text[message:end]
+    event["tags"] = tags.copy()
+    return event
 
 
 FAST_FORMATS: dict[str, Callable[[Block], Split | None]] = {
