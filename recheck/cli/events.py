@@ -112,6 +112,8 @@ def _lines_at_once(block: EventBlock) -> str | None:
     if not block.split:
         return ""
     added = {"filename": block.filename, **block.fields}
+    if "id" in added:  # the merged event's "id" replaces the line's id in place
+        return None
     encoded = _BLOCK_ENCODER.encode([event for _, event in block.split])
     # A key in the text is its encoding followed by ": " (a string's own quotes are escaped).
     if any(f"{_BLOCK_ENCODER.encode(key)}: " in encoded for key in ("id", *added)):
