@@ -11,6 +11,9 @@ import gc
 import json
 import os
 import sys
+from collections.abc import Callable
+from json.encoder import encode_basestring
+from typing import cast
 
 from recheck.cli.common import Commands, add_jobs_option
 from recheck.cli.sources import add_source_options, build_error, open_source, warn_problem
@@ -88,15 +91,13 @@ def _print_events(
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
-_SEPARATOR = "\x00"
-"""Between the items of ``_BLOCK_ENCODER``'s lists and objects: never in its output
-otherwise (JSON strings escape control characters), so it can be found, and replaced."""
-_BLOCK_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(_SEPARATOR, ": "))
+_STRING: Callable[[str], str] = encode_basestring
+"""A string as ``_ENCODER`` writes it, value or key (the same C function)."""
 
 
 def _json_lines(block: EventBlock) -> str:
     """The block's events as JSON lines: ``{"id": ..., **event}`` of ``block.events()``."""
-    lines = _lines_at_once(block)
+    lines = _lines_by_template(block)
     if lines is not None:
         return lines
     return "".join(
@@ -104,29 +105,45 @@ def _json_lines(block: EventBlock) -> str:
     )
 
 
-def _lines_at_once(block: EventBlock) -> str | None:
-    """The same lines, the block's events encoded by one call of the C encoder, and the
-    id before each and the fields ``events()`` adds after each (the same for all of them)
-    written around them. None where that would not give the same text: an event with a
-    key that ``events()`` overwrites in place, an empty event, or a value holding objects."""
-    if not block.split:
-        return ""
+def _lines_by_template(block: EventBlock) -> str | None:
+    """The same lines, each written from a template made once per set of event keys (a
+    file's events have few): the id's file name and the fields ``events()`` adds after
+    the event's own (the file name, the build's) are the same for all of them, and so
+    is the tags list of nearly all (encoded once). None if an event has a key that
+    ``events()`` overwrites in place (its key order would differ), or a build field
+    named ``id``."""
     added = {"filename": block.filename, **block.fields}
-    if "id" in added:  # the merged event's "id" replaces the line's id in place
+    if "id" in added:  # it would replace the id
         return None
-    encoded = _BLOCK_ENCODER.encode([event for _, event in block.split])
-    # A key in the text is its encoding followed by ": " (a string's own quotes are escaped).
-    if any(f"{_BLOCK_ENCODER.encode(key)}: " in encoded for key in ("id", *added)):
-        return None
-    bodies = encoded[2:-2].split(f"}}{_SEPARATOR}{{")  # each event's items, without braces
-    if len(bodies) != len(block.split) or "" in bodies:
-        return None
-    head = "{" + f'"id": {_ENCODER.encode(block.filename + ":")[:-1]}'
-    tail = "".join(
-        f", {_ENCODER.encode(key)}: {_ENCODER.encode(value)}" for key, value in added.items()
-    )
-    lines = "".join(
-        f'{head}{number}", {body}{tail}}}\n'
-        for (number, _), body in zip(block.split, bodies, strict=True)
-    )
-    return lines.replace(_SEPARATOR, ", ")
+    head = "{" + f'"id": {_STRING(block.filename + ":")[:-1]}'.replace("%", "%%") + '%s"'
+    tail = "".join(f", {_STRING(key)}: {_ENCODER.encode(value)}" for key, value in added.items())
+    tail = tail.replace("%", "%%") + "}\n"
+    templates: dict[tuple[str, ...], str] = {}
+    lines: list[str] = []
+    append = lines.append
+    string = _STRING
+    same: object = None  # the last list of strings encoded, and its text
+    same_text = ""
+    for number, event in block.split:
+        keys = tuple(event)
+        template = templates.get(keys)
+        if template is None:
+            if "id" in keys or any(key in added for key in keys):
+                return None
+            own = "".join(f", {_STRING(key)}".replace("%", "%%") + ": %s" for key in keys)
+            template = templates[keys] = head + own + tail
+        values: list[str] = []
+        for value in event.values():
+            if value.__class__ is str:
+                values.append(string(value))
+            elif value.__class__ is list and value == same:
+                values.append(same_text)
+            else:
+                text = _ENCODER.encode(value)
+                if value.__class__ is list and all(
+                    item.__class__ is str for item in cast(list[object], value)
+                ):
+                    same, same_text = value, text  # equal to it: a list of equal strings
+                values.append(text)
+        append(template % (number, *values))
+    return "".join(lines)

@@ -75,3 +75,20 @@ def test_split_events_with_build_fields() -> None:
         '"tags": ["screen", "oslofmt", "_grokparsefailure"], '
         '"filename": "logs/screen-n-cpu.txt", "build_name": "tempest", "voting": "1"}'
     )
+
+
+def test_fields_events_overwrite_in_place_keep_their_place() -> None:
+    # events() writes the file name and the build's fields into each event: a key the
+    # event has already keeps its place (and "id" from them replaces the id's value).
+    plain: list[tuple[int, Event]] = [(3, {"message": "m", "tags": ["a"]})]
+    owning: list[tuple[int, Event]] = [
+        (3, {"filename": "own", "message": "m", "tags": ["a"]}),
+        (4, {"message": "n", "tags": ["a"], "project": "p"}),
+    ]
+    for split in (plain, owning):
+        for fields in ({}, {"project": "q"}, {"id": "x"}):
+            block = EventBlock("f.txt", 0, copied(split), fields)
+            expected = one_by_one(EventBlock("f.txt", 0, copied(split), fields))
+            assert _json_lines(block) == expected, (split, fields)
+    lines = _json_lines(EventBlock("f.txt", 0, copied(plain), {"id": "x"})).splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["x"]
