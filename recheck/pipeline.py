@@ -29,7 +29,7 @@ from recheck.query.prefilter import hyperscan_available
 from recheck.query.signatures import Signature
 from recheck.scan.forkmap import fork_map
 from recheck.scan.scanner import BuildScanner, FilePlan, ScanStats
-from recheck.store.anomalies import IngestRecorder, ingest_recorder
+from recheck.store.anomalies import BookLines, IngestRecorder, ingest_recorder
 from recheck.store.base import Store, applicable, classify_events
 from recheck.store.embedded.store import EmbeddedStore
 from recheck.store.evidence import line_url
@@ -147,17 +147,21 @@ def ingest_build(
     problem = on_problem or (lambda _: None)
     embedded = store if isinstance(store, EmbeddedStore) else None
     maker = embedded.document_maker(build) if embedded is not None else None
-    # The anomaly book (clusters, "new or known") learns from the events; so does the
-    # matching when the scanner does not find the matches. Else the events themselves
-    # never leave the workers: only their documents do.
+    # The anomaly book (clusters, "new or known") learns from the events, its work per
+    # line done where they are split; the matching too, when the scanner does not find
+    # the matches. Else the events never leave the workers: only their documents do.
     recorder = ingest_recorder(store, build, problem)
     try:
         scan = isinstance(source, DirSource | FileSource) and hyperscan_available()
-        need_events = maker is None or recorder is not None or not scan
+        need_events = maker is None or not scan
 
         def encode(block: EventBlock) -> _Encoded:
             documents = maker.block(block) if maker is not None else []
-            return documents, block.events() if need_events else None
+            book = None
+            if recorder is not None:
+                name = block.filename
+                book = recorder.block_lines([(f"{name}:{n}", e) for n, e in block.split])
+            return documents, block.events() if need_events else None, book
 
         blocks = build_event_blocks(
             source, build, encode, rules=rules, keep_debug=keep_debug, on_problem=problem,
@@ -181,9 +185,10 @@ def ingest_build(
     return Ingested(uuid, tee.count, tee.found, tests)
 
 
-_Encoded = tuple[list[str], list[tuple[str, Event]] | None]
+_Encoded = tuple[list[str], list[tuple[str, Event]] | None, BookLines | None]
 """What ingest makes of a block where it is split: its index documents (none for a
-store without them) and its events, when this process needs them."""
+store without them), its events when this process needs them, and what it adds to the
+anomaly book when there is one."""
 
 
 class _MatchingTee:
@@ -211,25 +216,26 @@ class _MatchingTee:
 
     def documents(self) -> Iterator[str]:
         """The blocks' documents, each block's events seen to first."""
-        for documents, events in self._blocks:
-            self._seen(events, len(documents))
+        for documents, events, book in self._blocks:
+            self._seen(events, book, len(documents))
             yield from documents
         self._done = True
 
     def events(self) -> Iterator[tuple[str, Event]]:
         """The blocks' events (for a store without documents)."""
-        for _, events in self._blocks:
+        for _, events, book in self._blocks:
             events = events or []
-            self._seen(events, len(events))
+            self._seen(events, book, len(events))
             yield from events
         self._done = True
 
-    def _seen(self, events: list[tuple[str, Event]] | None, count: int) -> None:
-        if events is not None:
-            if self._recorder is not None:
-                self._recorder.add(events)
-            if self._match:
-                self.found.extend(classify_events(self._signatures, events))
+    def _seen(
+        self, events: list[tuple[str, Event]] | None, book: BookLines | None, count: int
+    ) -> None:
+        if self._recorder is not None and book is not None:
+            self._recorder.merge(book)
+        if events is not None and self._match:
+            self.found.extend(classify_events(self._signatures, events))
         self.count += count
         self._on_count(self.count)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +35,7 @@ from recheck.store.anomalybook import BOOK_FILE, TOP, AnomalyBook, BookedAnomaly
 from recheck.store.base import DEFAULT_BUILD_DAYS, Store, StoredBuild, StoreError
 
 __all__ = [
+    "BookLines",
     "IngestRecorder",
     "baseline_builds",
     "history_counts",
@@ -162,6 +164,23 @@ def history_counts(store: Store, query: str, days: float = DEFAULT_BUILD_DAYS) -
     return len(failures), len(successes)
 
 
+_BATCH = 1000
+"""Events learnt from at a time by ``IngestRecorder.events``."""
+_EventLines = tuple[str, list[str], int | None, int, list[tuple[int, str, bytes]]]
+"""An event's file name, tags, first line number (None: not in its id), number of lines,
+and its novel lines: (offset in the event, text, key)."""
+
+
+@dataclass
+class BookLines:
+    """What a block of a build's events adds to the anomaly book (``IngestRecorder``)."""
+
+    digests: set[int]
+    """A passing build's: the digests of its lines' keys."""
+    events: list[_EventLines]
+    """A failed build's: each event's novel lines (``_EventLines``)."""
+
+
 class IngestRecorder:
     """Keeps in the anomaly book what an ingested build adds to it, from the events the
     store is given (``events`` passes them on): a passing build's line keys, a failed
@@ -181,34 +200,65 @@ class IngestRecorder:
         )
 
     def events(self, events: Iterable[tuple[str, Event]]) -> Iterator[tuple[str, Event]]:
+        """``events`` passed on, learnt from on the way."""
+        batch: list[tuple[str, Event]] = []
         for item in events:
-            self._add(*item)
+            batch.append(item)
+            if len(batch) >= _BATCH:
+                self.add(batch)
+                batch = []
             yield item
+        self.add(batch)
 
-    def add(self, events: Iterable[tuple[str, Event]]) -> None:
+    def add(self, events: list[tuple[str, Event]]) -> None:
         """Learn from ``events`` (a block of them, in the build's order)."""
-        for item in events:
-            self._add(*item)
+        self.merge(self.block_lines(events))
 
-    def _add(self, event_id: str, event: Event) -> None:
-        text = _lines(event, host="H")
-        keys = line_keys(text.encode("utf-8", errors="replace"))
+    def block_lines(self, events: list[tuple[str, Event]]) -> BookLines:
+        """What ``events`` (consecutive, in the build's order) add to the book: all the
+        work per line, and nothing that depends on the events before them, so that it
+        can be done where they are split (a forked worker); ``merge`` adds it up."""
         if self._passing:
-            self._digests.update(map(digest, keys))
-            return
-        name, _, first = event_id.rpartition(":")
-        novelty = self._files.get(name)
-        if novelty is None:
+            digests: set[int] = set()
+            for _, event in events:
+                text = _lines(event, host="H")
+                digests.update(map(digest, line_keys(text.encode("utf-8", errors="replace"))))
+            return BookLines(digests, [])
+        known = self._known
+        found: list[_EventLines] = []
+        for event_id, event in events:
+            text = _lines(event, host="H")
+            keys = line_keys(text.encode("utf-8", errors="replace"))
+            name, _, first = event_id.rpartition(":")
+            novel = [
+                (offset, line[:MAX_LINE_BYTES], key)
+                for offset, (key, line) in enumerate(zip(keys, text.split("\n"), strict=False))
+                if digest(key) not in known
+            ]
             tags = event.get("tags")
-            novelty = FileNovelty(name, name, list(tags) if isinstance(tags, list) else [])
-            self._files[name] = novelty
-        number = int(first) if first.isdigit() else novelty.lines + 1
-        for offset, (key, line) in enumerate(zip(keys, text.split("\n"), strict=False)):
-            if digest(key) in self._known or len(novelty.novel) >= MAX_NOVEL_LINES:
-                continue
-            novelty.repeats[key] += 1
-            novelty.novel.append((number + offset, line[:MAX_LINE_BYTES], key))
-        novelty.lines = max(novelty.lines, number + len(keys) - 1)
+            found.append(
+                (name, tags if isinstance(tags, list) else [],
+                 int(first) if first.isdigit() else None, len(keys), novel)
+            )  # fmt: skip
+        return BookLines(set(), found)
+
+    def merge(self, lines: BookLines) -> None:
+        """Add what ``block_lines`` found, in the build's order."""
+        if self._passing:
+            self._digests.update(lines.digests)
+            return
+        for name, tags, first, count, novel in lines.events:
+            novelty = self._files.get(name)
+            if novelty is None:
+                novelty = FileNovelty(name, name, list(tags))
+                self._files[name] = novelty
+            number = first if first is not None else novelty.lines + 1
+            for offset, line, key in novel:
+                if len(novelty.novel) >= MAX_NOVEL_LINES:
+                    break
+                novelty.repeats[key] += 1
+                novelty.novel.append((number + offset, line, key))
+            novelty.lines = max(novelty.lines, number + count - 1)
 
     def close(self) -> None:
         self._book.close()

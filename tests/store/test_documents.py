@@ -22,6 +22,8 @@ from recheck.pipeline import ingest_build
 from recheck.query import analysis, compile_query
 from recheck.query.signatures import load_signatures
 from recheck.store import open_store
+from recheck.store.anomalies import ingest_recorder
+from recheck.store.anomalybook import AnomalyBook
 from recheck.store.embedded.documents import DocumentMaker
 from recheck.store.embedded.index import _ANALYZER
 
@@ -98,3 +100,35 @@ def test_an_event_lacking_the_build_uuid_is_stored_with_it() -> None:
     other = maker.document(8, "a.txt:2", {"message": "x", "project": "q"})
     stored = json.loads(base64.b64decode(json.loads("{" + other)["_event"]))
     assert stored == [8, "a.txt:2", {"message": "x", "project": "q", "build_uuid": "x" * 32}]
+
+
+def _booked(store_dir: Path, uuid: str) -> list[object]:
+    with open_store(store_dir) as store:
+        book = AnomalyBook.of(store)
+        assert book is not None
+        with book:
+            return [
+                (a.rank, a.key, a.filename, a.line, a.text, a.score, a.query)
+                for a in book.anomalies_of(uuid)
+            ]
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in BUILDS.iterdir()))
+def test_the_anomaly_book_learns_the_same_where_events_are_split(tmp_path: Path, name: str) -> None:
+    # The book's work per line is done in the workers (block_lines) and added up here
+    # (merge): the same top anomalies as learning from each event in this process.
+    source = DirSource(BUILDS / name)
+    build = Build(build_uuid="f" * 32, build_name="job", build_status="FAILURE")
+    signatures, _ = load_signatures(ROOT / "queries")
+    with open_store(tmp_path / "one") as store:
+        recorder = ingest_recorder(store, build, lambda problem: None)
+        assert recorder is not None
+        try:
+            uuid = store.ingest(build, recorder.events(build_events(source, build)), [])
+            recorder.finish(uuid, None)
+        finally:
+            recorder.close()
+    with open_store(tmp_path / "two") as store:
+        ingested = ingest_build(store, source, build, signatures, workers=2)
+    expected = _booked(tmp_path / "one", uuid)
+    assert expected and _booked(tmp_path / "two", ingested.uuid) == expected
