@@ -195,6 +195,8 @@ class IngestRecorder:
         self._passing = build.build_status == "SUCCESS"
         self._digests: set[int] = set()
         self._files: dict[str, FileNovelty] = {}
+        self._sent: dict[str, int] = {}
+        """Novel lines ``block_lines`` found per file (in this process)."""
         self._known, self._baselines = (
             (set(), 0) if self._passing else book.baseline_digests(build.build_name)
         )
@@ -225,16 +227,22 @@ class IngestRecorder:
                 digests.update(map(digest, line_keys(text.encode("utf-8", errors="replace"))))
             return BookLines(digests, [])
         known = self._known
+        sent = self._sent
         found: list[_EventLines] = []
         for event_id, event in events:
             text = _lines(event, host="H")
             keys = line_keys(text.encode("utf-8", errors="replace"))
             name, _, first = event_id.rpartition(":")
-            novel = [
-                (offset, line[:MAX_LINE_BYTES], key)
-                for offset, (key, line) in enumerate(zip(keys, text.split("\n"), strict=False))
-                if digest(key) not in known
-            ]
+            novel: list[tuple[int, str, bytes]] = []
+            # Past MAX_NOVEL_LINES of a file found here, so many came before in it too:
+            # ``merge`` would drop these.
+            if sent.get(name, 0) < MAX_NOVEL_LINES:
+                novel = [
+                    (offset, line[:MAX_LINE_BYTES], key)
+                    for offset, (key, line) in enumerate(zip(keys, text.split("\n"), strict=False))
+                    if digest(key) not in known
+                ]
+                sent[name] = sent.get(name, 0) + len(novel)
             tags = event.get("tags")
             found.append(
                 (name, tags if isinstance(tags, list) else [],

@@ -21,7 +21,7 @@ from recheck.logs.localdir import DirSource
 from recheck.pipeline import ingest_build
 from recheck.query import analysis, compile_query
 from recheck.query.signatures import load_signatures
-from recheck.store import open_store
+from recheck.store import anomalies, open_store
 from recheck.store.anomalies import ingest_recorder
 from recheck.store.anomalybook import AnomalyBook
 from recheck.store.embedded.documents import DocumentMaker
@@ -113,10 +113,16 @@ def _booked(store_dir: Path, uuid: str) -> list[object]:
             ]
 
 
+@pytest.mark.parametrize("cap", [None, 7])
 @pytest.mark.parametrize("name", sorted(path.name for path in BUILDS.iterdir()))
-def test_the_anomaly_book_learns_the_same_where_events_are_split(tmp_path: Path, name: str) -> None:
+def test_the_anomaly_book_learns_the_same_where_events_are_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, cap: int | None
+) -> None:
     # The book's work per line is done in the workers (block_lines) and added up here
-    # (merge): the same top anomalies as learning from each event in this process.
+    # (merge): the same top anomalies as learning from each event in this process, also
+    # when files have more novel lines than are kept (each worker stops sending them).
+    if cap is not None:
+        monkeypatch.setattr(anomalies, "MAX_NOVEL_LINES", cap)
     source = DirSource(BUILDS / name)
     build = Build(build_uuid="f" * 32, build_name="job", build_status="FAILURE")
     signatures, _ = load_signatures(ROOT / "queries")
