@@ -51,27 +51,68 @@ _LEVELS: tuple[tuple[re.Pattern[str], float], ...] = (
     ),
     (re.compile(r"\b(?:WARN|WARNING|[Ww]arning)\b"), 1.0),
 )
+# Python's regex engine tries an alternation at every position of a line (~40 us for
+# a 120-character line with (?i)): each pattern is only run on a line holding a word
+# it cannot match without. ``_NEEDS[i]`` are those of ``_LEVELS[i]``, as written
+# (case-sensitive) or, for a (?i) pattern, lowercased: these are looked for in the
+# lowercased line, which for an ASCII line is exact (other lines run the pattern).
+_NEEDS: tuple[tuple[tuple[str, ...], bool], ...] = (
+    (
+        (
+            "CRITICAL", "FATAL", "EMERG", "ALERT", "PANIC", "ernel panic", "Oops", "panic: ",
+            "fatal: [", "Segmentation fault", "core dumped",
+        ),
+        False,
+    ),
+    (("ERR", "Error", "error"), False),
+    (("Error", "Exception", "Failure", "Fault"), False),
+    (("FAIL", "ail"), False),
+    (("Traceback (most recent call last)",), False),
+    (
+        (
+            "tim", "refused", "denied", "killed", "segfault", "out of memory", "oom", "abort",
+            "cannot", "can't", "unable", "not found", "no such", "unreachable", "invalid",
+            "fatal", "exit",
+        ),
+        True,
+    ),
+    (("WARN", "arning"), False),
+)  # fmt: skip
 _PLAIN = 0.3
-_CANDIDATE = re.compile(
-    r"(?i)err|fail|fatal|crit|exception|traceback|panic|warn|time|refused|denied|kill|"
-    r"segmentation|core dumped|memory|oom|abort|cannot|can't|unable|not found|no such|"
-    r"unreachable|invalid|exit|emerg|alert|oops|fault"
-)
+_CANDIDATE_WORDS = (
+    "err", "fail", "fatal", "crit", "exception", "traceback", "panic", "warn", "time",
+    "refused", "denied", "kill", "segmentation", "core dumped", "memory", "oom", "abort",
+    "cannot", "can't", "unable", "not found", "no such", "unreachable", "invalid", "exit",
+    "emerg", "alert", "oops", "fault",
+)  # fmt: skip
+_CANDIDATE = re.compile("(?i)" + "|".join(map(re.escape, _CANDIDATE_WORDS)))
 """A word one of the level patterns needs: a line without any is plain."""
 _SCORED_CHARS = 1000
 """Of a long line, its start says what it is."""
 _HEADER = "Traceback (most recent call last)"
 _HEADER_SCORE = 1.2
-_VERDICT = re.compile(
-    r"Finished: (?:FAILURE|UNSTABLE|ABORTED)|marked build as failure|"
-    r"\bFAILED \((?:failures|errors)=|ERROR: InvocationError|: commands failed|"
-    r"\bRESULT_(?:FAILURE|TIMED_OUT)\b|Build (?:failed|FAILED)\b|\bjob (?:failed|FAILED)\b|"
-    r"^\S*\s*\S*\s*\|?\s*(?:[=*-]{3,}\s*)?(?:ERROR|FAILURE|FAILED)\s*(?:[=*-]{3,})?\s*$|"
-    r"={3,} [^=]*\b(?:failed|errors?)\b[^=]* in [\d.]+m?s\b|"  # pytest's last line
-    r"make(?:\[\d+\])?: \*\*\* .*Error \d+|FAILED - RETRYING|"
-    r"\bfailed=[1-9]\d*|\bunreachable=[1-9]\d*"  # ansible's recap
+_VERDICTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("Finished: ",), r"Finished: (?:FAILURE|UNSTABLE|ABORTED)"),
+    (("marked build as failure",), r"marked build as failure"),
+    (("FAILED (",), r"\bFAILED \((?:failures|errors)="),
+    (("ERROR: InvocationError",), r"ERROR: InvocationError"),
+    ((": commands failed",), r": commands failed"),
+    (("RESULT_",), r"\bRESULT_(?:FAILURE|TIMED_OUT)\b"),
+    (("Build ",), r"Build (?:failed|FAILED)\b"),
+    (("job ",), r"\bjob (?:failed|FAILED)\b"),
+    (
+        ("ERROR", "FAIL"),
+        r"^\S*\s*\S*\s*\|?\s*(?:[=*-]{3,}\s*)?(?:ERROR|FAILURE|FAILED)\s*(?:[=*-]{3,})?\s*$",
+    ),
+    (("=== ",), r"={3,} [^=]*\b(?:failed|errors?)\b[^=]* in [\d.]+m?s\b"),  # pytest's last line
+    ((": *** ",), r"make(?:\[\d+\])?: \*\*\* .*Error \d+"),
+    (("FAILED - RETRYING",), r"FAILED - RETRYING"),
+    (("failed=",), r"\bfailed=[1-9]\d*"),  # ansible's recap
+    (("unreachable=",), r"\bunreachable=[1-9]\d*"),
 )
-"""A job's verdict or a summary of it: that something failed, never what."""
+"""A job's verdict or a summary of it: that something failed, never what. Each
+alternative with the words it cannot match without, run only on a line holding one."""
+_VERDICT_PARTS = tuple((needs, re.compile(pattern)) for needs, pattern in _VERDICTS)
 _VERDICT_SCORE = 1.0
 _FRAME = re.compile(r'\bFile "[^"]*", line \d+')
 _HEAD_SCORE = 2.4
@@ -79,7 +120,14 @@ _HEAD_SCORE = 2.4
 TRACEBACK_END_BONUS = 1.0
 """Added to the line ending a traceback (``ValueError: ...``): the error itself."""
 _DEBUG = re.compile(r"\b(?:DEBUG|Debug|debug)\b")
+_ERROR_OR_CRITICAL = re.compile(r"\b(?:ERROR|CRITICAL)\b")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\bFile \"[^\"]*\", line \d+")
+
+
+def _has_traceback(text: str) -> bool:
+    return (_HEADER in text or 'File "' in text) and _TRACEBACK.search(text) is not None
+
+
 _CODE_LINE = re.compile(r"^\s+(?:File \"|\S)")
 _LETTERS = re.compile(rb"[g-zG-Z].*[g-zG-Z]")
 
@@ -112,17 +160,29 @@ class Anomaly:
 def line_score(text: str) -> float:
     """How much a line by itself looks like a failure (0.1 to 3)."""
     head = text[:80]
-    if _DEBUG.search(head) and not re.search(r"\b(?:ERROR|CRITICAL)\b", head):
+    debug = ("ebug" in head or "DEBUG" in head) and _DEBUG.search(head)
+    if debug and not _ERROR_OR_CRITICAL.search(head):
         return 0.1
     text = text[:_SCORED_CHARS]
-    if not _CANDIDATE.search(text):
+    ascii_ = text.isascii()
+    lowered = text.lower() if ascii_ else text
+    if ascii_:
+        candidate = any(map(lowered.__contains__, _CANDIDATE_WORDS))
+    else:
+        candidate = _CANDIDATE.search(text) is not None
+    if not candidate:
         return _PLAIN  # most lines: one scan instead of one per pattern
     if _HEADER in text:
         return _HEADER_SCORE  # what went wrong is at the traceback's end
-    if _VERDICT.search(text):
-        return _VERDICT_SCORE  # says that the job failed, not why
-    for pattern, weight in _LEVELS:
-        if pattern.search(text):
+    for needs, pattern in _VERDICT_PARTS:
+        if any(map(text.__contains__, needs)) and pattern.search(text):
+            return _VERDICT_SCORE  # says that the job failed, not why
+    for (pattern, weight), (words, lower) in zip(_LEVELS, _NEEDS, strict=True):
+        if lower and not ascii_:
+            needed = True
+        else:
+            needed = any(map((lowered if lower else text).__contains__, words))
+        if needed and pattern.search(text):
             # An indented line inside a traceback names code, not what went wrong.
             return weight * 0.5 if text.startswith('  File "') else weight
     return _PLAIN
@@ -173,29 +233,41 @@ def _continues(text: str, starts: StartTest, console: bool) -> bool:
     return rest[:1].isspace()
 
 
-def _traceback_ends(novel: Sequence[tuple[int, str, bytes]]) -> set[int]:
+def _is_frame(text: str) -> bool:
+    # The literal first: most lines have none, and a search costs a scan per position.
+    return 'File "' in text and _FRAME.search(text) is not None
+
+
+def _is_exception_line(text: str) -> bool:
+    return any(map(text.__contains__, _EXCEPTION_ENDS)) and bool(_EXCEPTION_LINE.search(text))
+
+
+def _traceback_ends(novel: Sequence[tuple[int, str, bytes]], frames: set[int]) -> set[int]:
     """Numbers of the lines that end a traceback: the first line after its frames (a
-    ``File "...", line N`` line and the code line under it) that is not a frame."""
+    ``File "...", line N`` line and the code line under it, ``frames`` the numbers of
+    the lines ``_is_frame``) that is not a frame."""
     ends: set[int] = set()
     last_frame = -10
     for number, text, _ in novel:
-        if _FRAME.search(text):
+        if number in frames and _is_frame(text):
             last_frame = number
-        elif number == last_frame + 2 or (
-            number == last_frame + 1 and _EXCEPTION_LINE.search(text)
-        ):
+        elif number == last_frame + 2 or (number == last_frame + 1 and _is_exception_line(text)):
             ends.add(number)
             last_frame = -10
     return ends
 
 
-def _code_lines(novel: Sequence[tuple[int, str, bytes]]) -> set[int]:
+def _frames(novel: Sequence[tuple[int, str, bytes]]) -> set[int]:
+    """Numbers of the lines that are a traceback's frames (``File "...", line N``)."""
+    return {number for number, text, _ in novel if _is_frame(text)}
+
+
+def _code_lines(novel: Sequence[tuple[int, str, bytes]], frames: set[int]) -> set[int]:
     """Numbers of a traceback's source lines (under a frame): code, whatever it says."""
-    frames = {number for number, text, _ in novel if _FRAME.search(text)}
     return {
         number
         for number, text, _ in novel
-        if number - 1 in frames and number not in frames and not _EXCEPTION_LINE.search(text)
+        if number - 1 in frames and number not in frames and not _is_exception_line(text)
     }
 
 
@@ -206,6 +278,8 @@ def _score(number: int, text: str, ends: set[int], code: set[int]) -> float:
 
 
 _EXCEPTION_LINE = re.compile(r"\b[A-Za-z_][\w.]*(?:Error|Exception|Failure|Fault|Exit)\b:")
+_EXCEPTION_ENDS = ("Error:", "Exception:", "Failure:", "Fault:", "Exit:")
+"""What a line ``_EXCEPTION_LINE`` matches holds (``\b`` before ``:`` always holds)."""
 
 
 def _end_weight(tags: Sequence[str]) -> float:
@@ -236,8 +310,9 @@ def rank(
             continue
         end = _end_weight(novelty.tags)
         oslo = file_format(novelty.tags) == "oslofmt"
-        ends = _traceback_ends(novelty.novel)
-        code = _code_lines(novelty.novel)
+        frames = _frames(novelty.novel)
+        ends = _traceback_ends(novelty.novel, frames)
+        code = _code_lines(novelty.novel, frames)
         for group in _groups(novelty, ends):
             scored = [
                 (_score(number, text, ends, code), -number, number, text, key)
@@ -249,7 +324,7 @@ def rank(
                 # failed, rather than at the exception ending its traceback.
                 best = scored[0]
             score, _, number, text, key = best
-            if any(_TRACEBACK.search(item[3]) for item in scored):
+            if any(_has_traceback(item[3]) for item in scored):
                 score += 0.5
             position = number / max(novelty.lines, 1)
             score += end * position * position
