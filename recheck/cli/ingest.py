@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import gc
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -273,10 +275,16 @@ def _ingest_one(
         if note:
             progress.message(f"recheck ingest: {job.label}: {note}", "dim")
         when = job.when or build_end_time(source, rules)
-        ingested = ingest_build(
-            store, source, build, signatures, rules=rules, keep_debug=args.keep_debug,
-            on_problem=warn, on_count=progress.events, when=when, workers=args.jobs,
-        )  # fmt: skip
+        # A build's events and documents are many short-lived containers without cycles:
+        # the cyclic collector would run again and again over them, finding nothing.
+        gc.disable()
+        try:
+            ingested = ingest_build(
+                store, source, build, signatures, rules=rules, keep_debug=args.keep_debug,
+                on_problem=warn, on_count=progress.events, when=when, workers=args.jobs,
+            )  # fmt: skip
+        finally:
+            gc.enable()
     finally:
         if not job.shared_fetcher:  # a shared fetcher is closed by run()
             source.close()
@@ -300,12 +308,17 @@ def _stored_uuid(build: Build, source_text: str) -> str:
     return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, Path(source_text).resolve().as_uri()))
 
 
+_REFRESH_S = 0.25
+"""Least time between two redraws of the progress bar for new events."""
+
+
 class _IngestProgress:
     """Per-build lines, and a progress bar on stderr when it is a terminal."""
 
     def __init__(self, total: int) -> None:
         self._total = total
         self._bar: tuple[Progress, TaskID] | None = None
+        self._refreshed = 0.0
         self._print_line = line_printer(sys.stdout)
 
     def __enter__(self) -> _IngestProgress:
@@ -323,6 +336,9 @@ class _IngestProgress:
                 transient=True,
                 redirect_stdout=False,
                 redirect_stderr=False,
+                # No refresh thread: -j forks workers only from a process without
+                # threads (recheck.logs.forkedsplit); updates refresh the bar instead.
+                auto_refresh=False,
             )
             bar.start()
             self._bar = bar, bar.add_task("ingest", total=self._total, events="0")
@@ -343,11 +359,16 @@ class _IngestProgress:
 
     def events(self, count: int) -> None:
         if self._bar is not None:
-            self._bar[0].update(self._bar[1], events=f"{count:,}")
+            now = time.monotonic()
+            refresh = now - self._refreshed >= _REFRESH_S
+            if refresh:
+                self._refreshed = now
+            self._bar[0].update(self._bar[1], events=f"{count:,}", refresh=refresh)
 
     def advance(self) -> None:
         if self._bar is not None:
             self._bar[0].advance(self._bar[1])
+            self._bar[0].refresh()
 
     def line(self, text: str, style: str) -> None:
         """Print a result line on stdout (above the bar when both are the terminal)."""
