@@ -5,7 +5,9 @@ in pyproject.toml), given here to every test that uses the fixture starting that
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,7 +31,10 @@ from lucene_oracle import lucene  # noqa: E402, F401
 # --- compiled-query cache (recheck/querycache.py) -------------------------------------
 # Tests, and the commands they run, keep compiled queries in a directory of their own,
 # never in the user's ~/.cache.
-os.environ.setdefault("RECHECK_CACHE_DIR", tempfile.mkdtemp(prefix="recheck-test-cache-"))
+if "RECHECK_CACHE_DIR" not in os.environ:
+    os.environ["RECHECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="recheck-test-cache-")
+    # Made here: gone with the session (a run left one behind in /tmp each time).
+    atexit.register(shutil.rmtree, os.environ["RECHECK_CACHE_DIR"], ignore_errors=True)
 
 # --- marks for tests that need an outside program -----------------------------------------
 # The fixture that starts the program decides the mark, so a new test that uses it is
