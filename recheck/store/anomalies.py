@@ -11,9 +11,10 @@ passing builds a query matches (``history_counts``). Everything goes through the
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from pathlib import Path, PurePosixPath
 
 from recheck.logs.build import BUILD_FIELDS, Build
@@ -73,7 +74,11 @@ def _lines(event: Event, host: str | None = None) -> str:
     """The event as its file's lines: a prefix of the format's shape (times and ids are
     masked when compared anyway), then the message."""
     tags = event.get("tags")
-    fmt = file_format(tags if isinstance(tags, list) else [])
+    return _formatted_lines(file_format(tags if isinstance(tags, list) else []), event, host)
+
+
+def _formatted_lines(fmt: str | None, event: Event, host: str | None = None) -> str:
+    """``_lines`` of an event of a file of format ``fmt`` (``file_format`` of its tags)."""
     message = _text(event, "message")
     if fmt == "console":
         return f"2000-01-01 00:00:00.000000 | {message}"
@@ -181,6 +186,49 @@ class BookLines:
     """A failed build's: each event's novel lines (``_EventLines``)."""
 
 
+def _file_of(item: tuple[str, Event]) -> str:
+    return item[0].rpartition(":")[0]
+
+
+def _run_keys(run: Sequence[tuple[str, Event]]) -> tuple[list[str], list[bytes]]:
+    """The lines of each of ``run``'s events (``_lines`` with the syslog node masked) and
+    the keys of all of them, in order. ``line_keys`` keys lines independently, so one call
+    over the run's text gives each event's keys (a C pass, not a dozen calls an event);
+    but a CR, kept at an event's end and dropped before a line break, keys each alone.
+    The format is looked up again only where an event's tags differ from the last's."""
+    texts: list[str] = []
+    last: object = None
+    fmt: str | None = None
+    for _, event in run:
+        tags = event.get("tags")
+        if tags is not last and tags != last:
+            fmt = file_format(tags if isinstance(tags, list) else [])
+            last = tags
+        texts.append(_formatted_lines(fmt, event, "H"))
+    chunk = "\n".join(texts).encode("utf-8", errors="replace")
+    if b"\r" not in chunk:
+        return texts, line_keys(chunk)
+    keys = [key for text in texts for key in line_keys(text.encode("utf-8", errors="replace"))]
+    return texts, keys
+
+
+def _numbered_run(entries: list[_EventLines]) -> list[_EventLines]:
+    """A file's consecutive events' entries as one, when each names its first line: its
+    novel lines numbered (first line 0, offsets the lines' numbers), its count one past
+    the last line, so that ``merge`` adds them as it would each event's, in one step."""
+    if len(entries) < 2 or any(first is None for _, _, first, _, _ in entries):
+        return entries
+    novel = [
+        (first + offset, line, key)
+        for _, _, first, _, lines in entries
+        if first is not None
+        for offset, line, key in lines
+    ]
+    last = max(first + count - 1 for _, _, first, count, _ in entries if first is not None)
+    name, tags = entries[0][0], entries[0][1]
+    return [(name, tags, 0, last + 1, novel)]
+
+
 class IngestRecorder:
     """Keeps in the anomaly book what an ingested build adds to it, from the events the
     store is given (``events`` passes them on): a passing build's line keys, a failed
@@ -222,32 +270,39 @@ class IngestRecorder:
         can be done where they are split (a forked worker); ``merge`` adds it up."""
         if self._passing:
             digests: set[int] = set()
-            for _, event in events:
-                text = _lines(event, host="H")
-                digests.update(map(digest, line_keys(text.encode("utf-8", errors="replace"))))
+            for _, same_file in groupby(events, key=_file_of):
+                digests.update(map(digest, set(_run_keys(list(same_file))[1])))
             return BookLines(digests, [])
         known = self._known
         sent = self._sent
         found: list[_EventLines] = []
-        for event_id, event in events:
-            text = _lines(event, host="H")
-            keys = line_keys(text.encode("utf-8", errors="replace"))
-            name, _, first = event_id.rpartition(":")
-            novel: list[tuple[int, str, bytes]] = []
-            # Past MAX_NOVEL_LINES of a file found here, so many came before in it too:
-            # ``merge`` would drop these.
-            if sent.get(name, 0) < MAX_NOVEL_LINES:
-                novel = [
-                    (offset, line[:MAX_LINE_BYTES], key)
-                    for offset, (key, line) in enumerate(zip(keys, text.split("\n"), strict=False))
-                    if digest(key) not in known
-                ]
-                sent[name] = sent.get(name, 0) + len(novel)
-            tags = event.get("tags")
-            found.append(
-                (name, tags if isinstance(tags, list) else [],
-                 int(first) if first.isdigit() else None, len(keys), novel)
-            )  # fmt: skip
+        for name, same_file in groupby(events, key=_file_of):
+            run = list(same_file)
+            texts, keys = _run_keys(run)
+            entries: list[_EventLines] = []
+            start = 0
+            for (event_id, event), text in zip(run, texts, strict=True):
+                count = text.count("\n") + 1
+                novel: list[tuple[int, str, bytes]] = []
+                # Past MAX_NOVEL_LINES of a file found here, so many came before in it
+                # too: ``merge`` would drop these.
+                if sent.get(name, 0) < MAX_NOVEL_LINES:
+                    lines = text.split("\n") if count > 1 else [text]
+                    event_keys = keys[start : start + count]
+                    novel = [
+                        (offset, lines[offset][:MAX_LINE_BYTES], key)
+                        for offset, key in enumerate(event_keys)
+                        if not known or digest(key) not in known  # no baseline: all novel
+                    ]
+                    sent[name] = sent.get(name, 0) + len(novel)
+                start += count
+                first = event_id.rpartition(":")[2]
+                tags = event.get("tags")
+                entries.append(
+                    (name, tags if isinstance(tags, list) else [],
+                     int(first) if first.isdigit() else None, count, novel)
+                )  # fmt: skip
+            found.extend(_numbered_run(entries))
         return BookLines(set(), found)
 
     def merge(self, lines: BookLines) -> None:
@@ -261,11 +316,13 @@ class IngestRecorder:
                 novelty = FileNovelty(name, name, list(tags))
                 self._files[name] = novelty
             number = first if first is not None else novelty.lines + 1
-            for offset, line, key in novel:
-                if len(novelty.novel) >= MAX_NOVEL_LINES:
-                    break
-                novelty.repeats[key] += 1
-                novelty.novel.append((number + offset, line, key))
+            room = MAX_NOVEL_LINES - len(novelty.novel)
+            if novel and room > 0:
+                taken = novel[:room] if len(novel) > room else novel
+                if number:
+                    taken = [(number + offset, line, key) for offset, line, key in taken]
+                novelty.repeats.update(key for _, _, key in taken)
+                novelty.novel.extend(taken)
             novelty.lines = max(novelty.lines, number + count - 1)
 
     def close(self) -> None:
