@@ -19,7 +19,7 @@ DIR/build-<size> for later runs. Then, as commands in fresh processes, each time
 
 Printed: wall time, events/s, peak RSS (the largest process of the command), the
 store's or index's size on disk, and the ratios ingest / Lucene and events / Lucene.
-With ``--baseline SRC``, the same two commands of another recheck source tree (an
+With ``--baseline SRC``, the same three commands of another recheck source tree (an
 older commit) are timed too. The machine may be shared: compare the ratios, which were
 measured side by side.
 """
@@ -48,7 +48,11 @@ from recheck.store.embedded.index import INDEXED_FIELDS  # noqa: E402
 
 JAVA_SOURCE = ROOT / "benchmarks" / "LuceneIngest.java"
 JAR_MODULES = ("core", "analyzers-common")
-BASELINES = {"baseline-events": "events", "baseline-ingest": "ingest-nostatus"}
+BASELINES = {
+    "baseline-events": "events",
+    "baseline-ingest": "ingest-nostatus",
+    "baseline-ingest-failure": "ingest",
+}
 LUCENE_RAM_MB = 64
 """Lucene's indexing buffer: the size of the store's tantivy writer heap."""
 
@@ -104,8 +108,8 @@ def main() -> None:
         "--baseline",
         type=Path,
         metavar="SRC",
-        help="also time `recheck events` and `recheck ingest` (no status) of the recheck "
-        "source tree SRC (e.g. a git worktree of an older commit), run by this .venv",
+        help="also time `recheck events` and `recheck ingest` (no status, and FAILURE) of "
+        "the recheck source tree SRC (e.g. a git worktree of an older commit), run by this .venv",
     )
     parser.add_argument(
         "--skip",
@@ -241,10 +245,19 @@ def main() -> None:
 
             seconds, rss, _ = best(args.runs, baseline_ingest)
             results["baseline-ingest"] = (seconds, rss, size_of(store))
+            if "ingest" not in skip:  # the anomaly book's work too, as the bot ingests
+
+                def baseline_failure() -> tuple[float, int, bytes]:
+                    shutil.rmtree(store, ignore_errors=True)
+                    return timed([*command, "--build-status", "FAILURE"], old_env, build)
+
+                seconds, rss, _ = best(args.runs, baseline_failure)
+                results["baseline-ingest-failure"] = (seconds, rss, size_of(store))
 
         names = {
             "baseline-events": "baseline recheck events",
             "baseline-ingest": "baseline ingest (no status)",
+            "baseline-ingest-failure": "baseline ingest (FAILURE)",
             "events": "recheck events (to a file)",
             "lucene": "Lucene 8 indexing, one core",
             "ingest": "recheck ingest (FAILURE)",

@@ -304,7 +304,9 @@ def rank(
     history: HistoryLookup | None = None,
 ) -> list[Anomaly]:
     """The ``top`` anomalies of the failed build's files, best first, one per key."""
-    found: list[Anomaly] = []
+    # (score, its file, line, text, group) of each event: an Anomaly, with its context,
+    # is made only for those that may be shown (a build without baselines has ~100k).
+    found: list[tuple[float, FileNovelty, int, str, list[tuple[int, str, bytes]]]] = []
     for novelty in files:
         if not novelty.novel:
             continue
@@ -329,11 +331,16 @@ def rank(
             position = number / max(novelty.lines, 1)
             score += end * position * position
             score -= 0.4 * math.log10(novelty.repeats.get(key, 1))
-            context = [(item[2], item[3]) for item in scored]
-            found.append(Anomaly(novelty.filename, number, text, score, novelty.tags, "", context))
-    found.sort(key=lambda anomaly: -anomaly.score)
+            found.append((score, novelty, number, text, group))
+    found.sort(key=lambda item: -item[0])
     # Keys only for those that may be shown: a line's message costs a split.
-    candidates = found[: max(top * 5, 50)]
+    candidates = [
+        Anomaly(
+            novelty.filename, number, text, score, novelty.tags, "",
+            [(line, line_text) for line, line_text, _ in group],
+        )
+        for score, novelty, number, text, group in found[: max(top * 5, 50)]
+    ]  # fmt: skip
     for anomaly in candidates:
         anomaly.key = normalize(message_of(anomaly.text, anomaly.tags))[:500]
     if history is not None and candidates:
