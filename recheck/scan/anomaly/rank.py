@@ -113,6 +113,12 @@ _VERDICTS: tuple[tuple[tuple[str, ...], str], ...] = (
 """A job's verdict or a summary of it: that something failed, never what. Each
 alternative with the words it cannot match without, run only on a line holding one."""
 _VERDICT_PARTS = tuple((needs, re.compile(pattern)) for needs, pattern in _VERDICTS)
+_WHOLE_LINE_VERDICT = next(p for _, p in _VERDICT_PARTS if p.pattern.startswith("^"))
+r"""The alternative matching a whole line: its adjacent ``\s*`` backtrack cubically over a
+run of blanks (10 s for 990 spaces before ``ERROR x``), so it reads the line with each
+run of blanks as one space. It matches that line exactly when it matches the original:
+only its ``\s*`` can take blanks, and each takes a run of any length."""
+_BLANKS = re.compile(r"\s+")
 _VERDICT_SCORE = 1.0
 _FRAME = re.compile(r'\bFile "[^"]*", line \d+')
 _HEAD_SCORE = 2.4
@@ -175,7 +181,10 @@ def line_score(text: str) -> float:
     if _HEADER in text:
         return _HEADER_SCORE  # what went wrong is at the traceback's end
     for needs, pattern in _VERDICT_PARTS:
-        if any(map(text.__contains__, needs)) and pattern.search(text):
+        if pattern is _WHOLE_LINE_VERDICT and any(map(text.__contains__, needs)):
+            if pattern.search(_BLANKS.sub(" ", text)):
+                return _VERDICT_SCORE
+        elif any(map(text.__contains__, needs)) and pattern.search(text):
             return _VERDICT_SCORE  # says that the job failed, not why
     for (pattern, weight), (words, lower) in zip(_LEVELS, _NEEDS, strict=True):
         if lower and not ascii_:

@@ -11,6 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recheck.scan.anomaly import rank
 from recheck.scan.anomaly.rank import line_score
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -216,3 +217,25 @@ def test_generated_lines_score_as_before(pieces: list[str], pad: int) -> None:
     padded = (" " * (pad % 60) + line, "x" * pad + line, "x" * (pad % 90) + line)
     for text in (line, line.lower(), line.upper(), *padded):
         assert line_score(text) == old_line_score(text), text
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["ERROR", "FAILED", "FAILURE", "===", "*", "-", "|", "x", ":"])
+        | st.text(alphabet=" \t\n\r\x0b\x0c\u00a0\u2003", min_size=1, max_size=6),
+        max_size=10,
+    )
+)
+def test_the_whole_line_verdict_reads_blank_runs_as_one_space(pieces: list[str]) -> None:
+    # Its \s* backtrack cubically over a long run of blanks; it reads each as one space.
+    line = "".join(pieces)
+    collapsed = re.sub(r"\s+", " ", line)
+    assert bool(rank._WHOLE_LINE_VERDICT.search(collapsed)) == bool(
+        rank._WHOLE_LINE_VERDICT.search(line)
+    )
+
+
+def test_a_long_run_of_blanks_is_scored() -> None:
+    assert line_score(" " * 990 + "ERROR") == 1.0  # the whole line is a verdict
+    assert line_score(" " * 990 + "ERROR x") == old_line_score(" " * 40 + "ERROR x") == 2.5
