@@ -192,7 +192,8 @@ class EventIndex:
         candidates: tantivy.Query | None,
         searcher: tantivy.Searcher | None = None,
     ) -> Iterator[IndexedEvent]:
-        """Events of ``generations`` (each with its build's fields, see ``add``) that
+        """Events of ``generations`` (each with its build's fields, left out of the
+        stored event by ``DocumentMaker``, put back) that
         ``candidates`` (None: all) selects.
 
         Ordered by the order of ``generations``, then by rank in the build. Large result

@@ -1,6 +1,7 @@
 """``line_score``'s fast path (word guards before each pattern, lowercased words for an
 ASCII line) scores every line exactly as the plain patterns did: the previous
-implementation is kept here and both are run over real log lines and generated ones."""
+implementation is kept here (with rank's own level patterns, which the fast path only
+guards) and both are run over real log lines and generated ones."""
 
 from __future__ import annotations
 
@@ -16,28 +17,6 @@ from recheck.scan.anomaly.rank import line_score
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
-_OLD_LEVELS: tuple[tuple[re.Pattern[str], float], ...] = (
-    (
-        re.compile(
-            r"\b(?:CRITICAL|FATAL|EMERG|ALERT|PANIC|[Kk]ernel panic|Oops)\b|\bpanic: |"
-            r"\bfatal: \[|\bSegmentation fault\b|\bcore dumped\b"
-        ),
-        3.0,
-    ),
-    (re.compile(r"\b(?:ERROR|ERR|Error|error|errors)\b"), 2.5),
-    (re.compile(r"(?:Error|Exception|Failure|Fault)(?::|$)"), 2.4),
-    (re.compile(r"\b(?:FAIL|FAILED|FAILURE|[Ff]ail(?:s|ed|ure|ing)?)\b"), 2.0),
-    (re.compile(r"Traceback \(most recent call last\)"), 1.8),
-    (
-        re.compile(
-            r"(?i)\b(?:timed?[ -]?out|refused|denied|killed|segfault|out of memory|oom|"
-            r"abort(?:ed|ing)?|cannot|can't|unable|not found|no such|unreachable|"
-            r"invalid|fatal|exit(?:ed)?(?: with)?(?: code| status)? [1-9]\d*)\b"
-        ),
-        1.5,
-    ),
-    (re.compile(r"\b(?:WARN|WARNING|[Ww]arning)\b"), 1.0),
-)
 _OLD_CANDIDATE = re.compile(
     r"(?i)err|fail|fatal|crit|exception|traceback|panic|warn|time|refused|denied|kill|"
     r"segmentation|core dumped|memory|oom|abort|cannot|can't|unable|not found|no such|"
@@ -67,7 +46,7 @@ def old_line_score(text: str) -> float:
         return 1.2
     if _OLD_VERDICT.search(text):
         return 1.0
-    for pattern, weight in _OLD_LEVELS:
+    for pattern, weight in rank._LEVELS:  # the fast path guards them, unchanged
         if pattern.search(text):
             return weight * 0.5 if text.startswith('  File "') else weight
     return 0.3
