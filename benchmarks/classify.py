@@ -42,6 +42,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -241,10 +242,10 @@ def warm(directory: Path) -> None:
                     pass
 
 
-def timed(
+def run_command(
     command: list[str], env: dict[str, str] | None = None, warm_first: Path | None = None
-) -> tuple[float, int, bytes]:
-    """Wall seconds, peak RSS in MiB (of the child) and stdout of ``command``."""
+) -> tuple[float, resource.struct_rusage, bytes]:
+    """Wall seconds, the child's resource usage and stdout of ``command`` (exit 0 or 1)."""
     if warm_first is not None:
         warm(warm_first)
     start = time.perf_counter()
@@ -254,7 +255,15 @@ def timed(
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"{command[0]} failed: exit status {status}")
+        raise SystemExit(f"{' '.join(command)} failed: exit status {status}")
+    return seconds, usage, output
+
+
+def timed(
+    command: list[str], env: dict[str, str] | None = None, warm_first: Path | None = None
+) -> tuple[float, int, bytes]:
+    """Wall seconds, peak RSS in MiB (of the child) and stdout of ``command``."""
+    seconds, usage, output = run_command(command, env, warm_first)
     return seconds, usage.ru_maxrss // 1024, output
 
 

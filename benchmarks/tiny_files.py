@@ -23,15 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from classify import line_pool, warm  # noqa: E402
+from classify import line_pool, run_command  # noqa: E402
 
 KINDS = {
     "console": "devstacklog.txt",
@@ -61,15 +59,7 @@ def _marker(directory: Path) -> Path:
 
 def timed(command: list[str], env: dict[str, str], build: Path) -> tuple[float, float, bytes]:
     """Wall seconds, CPU seconds (the command's and its children's) and stdout."""
-    warm(build)
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"{' '.join(command)} failed: exit status {status}")
+    wall, usage, output = run_command(command, env, build)
     return wall, usage.ru_utime + usage.ru_stime, output
 
 
