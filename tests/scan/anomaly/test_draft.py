@@ -189,9 +189,7 @@ def test_stored_builds_by_uuid_and_the_job_s_passing_builds_by_default(
     good.write_text(other_run(without(text, cause), seed=6), encoding="utf-8")
     store = str(tmp_path / "store")
     for path, status, uuid in ((failed, "FAILURE", "f" * 32), (good, "SUCCESS", "a" * 32)):
-        argv = ["ingest", str(path), "--store", store, "--queries", str(tmp_path)]
-        argv += ["--build-name", "neutron-job", "--build-status", status, "--build-uuid", uuid]
-        assert main(argv) == 0
+        _ingest(store, path, status, uuid, None, tmp_path)
     capsys.readouterr()
     assert main(["draft", "f" * 32, "--store", store, "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -207,10 +205,12 @@ def test_stored_builds_by_uuid_and_the_job_s_passing_builds_by_default(
     assert "no SUCCESS build of job neutron-job" in capsys.readouterr().err
 
 
-def _ingest(store: str, path: Path, status: str, uuid: str, change: str, queries: Path) -> None:
+def _ingest(
+    store: str, path: Path, status: str, uuid: str, change: str | None, queries: Path
+) -> None:
     argv = ["ingest", str(path), "--store", store, "--queries", str(queries)]
     argv += ["--build-name", "neutron-job", "--build-status", status, "--build-uuid", uuid]
-    argv += ["--build-change", change]
+    argv += ["--build-change", change] if change is not None else []
     assert main(argv) == 0
 
 
