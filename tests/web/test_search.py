@@ -8,6 +8,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -165,16 +166,25 @@ def test_the_page_marks_the_words_and_links_filters_and_json(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, StoredSample]]:
     store = open_store(tmp_path_factory.mktemp("served") / "store")
     sample = ingest_sample(store)
+    try:
+        with _serving(store) as url:
+            yield url, sample
+    finally:
+        store.close()
+
+
+@contextmanager
+def _serving(store: Store) -> Iterator[str]:
+    """``recheck serve``'s pages of ``store``, at the URL given."""
     tracker = UrlOnlyTracker("https://bugs.example.org/{bug}")
     server = PageServer(lambda: Snapshot(store, [], tracker, PagesConfig(), NOW), port=0)
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
     try:
-        yield server.url, sample
+        yield server.url
     finally:
         server.shutdown()
         thread.join()
-        store.close()
 
 
 def fetch(url: str) -> tuple[int, dict[str, str], str]:
@@ -230,16 +240,9 @@ def test_serve_on_a_cluster_store_asks_the_cluster(tmp_path: Path) -> None:
     cluster = FakeCluster()
     with fake_store(cluster) as store:
         sample = ingest_sample(store)
-        tracker = UrlOnlyTracker("https://bugs.example.org/{bug}")
-        server = PageServer(lambda: Snapshot(store, [], tracker, PagesConfig(), NOW), port=0)
-        thread = threading.Thread(target=server.serve_forever)
-        thread.start()
-        try:
+        with _serving(store) as url:
             cluster.requests.clear()
-            status, _, body = fetch(f"{server.url}search?q={quote(QUERY)}&build_name=grenade")
-        finally:
-            server.shutdown()
-            thread.join()
+            status, _, body = fetch(f"{url}search?q={quote(QUERY)}&build_name=grenade")
     assert status == 200
     assert f"{len(expected(sample, QUERY, build_name='grenade')):,} hits" in body
     searches = [r.json() for r in cluster.calls("/_search") if r.path.startswith("/logstash-")]
