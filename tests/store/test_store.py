@@ -502,7 +502,7 @@ def test_the_index_narrows_candidates() -> None:
         assert candidate_query(compile_query(text).root) is None, text
 
 
-def test_a_version_1_index_is_read_and_marked_version_2_by_an_ingest(store_dir: Path) -> None:
+def test_a_version_1_index_is_read_and_marked_version_3_by_an_ingest(store_dir: Path) -> None:
     # Version 1 indexed tags, filename and build fields; version 2 does not, and asks
     # the engine about them: the events of both are found alike.
     with open_store(store_dir) as store:
@@ -518,7 +518,7 @@ def test_a_version_1_index_is_read_and_marked_version_2_by_an_ingest(store_dir: 
         assert [i for i, _ in store.search(sig, now=NOW)] == ["f:1", "f:2"]
     with sqlite3.connect(store_dir / "catalog.sqlite") as conn:
         row = conn.execute("SELECT value FROM meta WHERE key = 'index_version'").fetchone()
-    assert row == ("2",), "an older recheck, which would miss the new events, refuses it"
+    assert row == ("3",), "an older recheck, which would miss the new events, refuses it"
 
 
 @pytest.mark.parametrize("literal", ["ortnotf", "vol.txt", "a+b", "x*y?", "[z]", "\\d", "é.ü"])

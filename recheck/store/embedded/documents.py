@@ -7,6 +7,12 @@ JSON text of its documents: a local build's forked splitting workers make them i
 parallel (``recheck.logs.forkedsplit``), and the writer adds each with one call
 (``IndexWriter.add_json``), parsed and tokenized by tantivy natively.
 
+Since index version 3 a field's indexed text is its **words** (``index_words``): the
+runs of letters and digits of the engine's tokens, lowercased. For ASCII text (nearly
+all of a log) that is one bytes translation of the value, not a tokenization in Python:
+the index only has to find a superset of what the engine matches, and a token is found
+as the phrase of its words (``recheck.store.embedded.index``).
+
 A document is written without its opening brace: the writer puts the ingest's
 generation and the build's time first (``EventIndex.add_documents``), which the
 workers, started before the ingest's transaction, do not know.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring, encode_basestring_ascii
 
@@ -24,7 +31,14 @@ from recheck.logs.buildlogs import EventBlock
 from recheck.models import EVENT_FIELDS, Event
 from recheck.query import analysis
 
-__all__ = ["INDEXED_FIELDS", "SCHEMA_FIELDS", "DocumentMaker", "block_rank"]
+__all__ = [
+    "INDEXED_FIELDS",
+    "SCHEMA_FIELDS",
+    "DocumentMaker",
+    "block_rank",
+    "index_words",
+    "token_words",
+]
 
 SCHEMA_FIELDS: tuple[str, ...] = tuple(
     name for name in EVENT_FIELDS if name not in ("@timestamp", "received_at")
@@ -40,10 +54,8 @@ INDEXED_FIELDS: tuple[str, ...] = tuple(
 
 _KEYS = {name: json.dumps(name) + ":" for name in INDEXED_FIELDS}
 """Each indexed field's JSON member name, with its colon."""
-_CACHED_VALUE_CHARS = 200
-"""Short values (levels, modules, pids) repeat on many events of a build."""
 _CACHED_VALUES = 100_000
-"""Most values whose tokens are kept at a time."""
+"""Most tag lists whose JSON is kept at a time."""
 _quoted = json.JSONEncoder(ensure_ascii=False).encode
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 _string: Callable[[str], str] = encode_basestring
@@ -52,6 +64,37 @@ _ascii: Callable[[str], str] = encode_basestring_ascii
 """A string as JSON, as ``_compact`` writes it (C, without the encoder's dispatch)."""
 _BLOCK_SHIFT = 32
 """A block's events are ranked ``number << 32 | position``: a block has fewer events."""
+
+
+_ALNUM = b"abcdefghijklmnopqrstuvwxyz0123456789"
+_WORDS = bytes(
+    byte if byte in _ALNUM else byte + 32 if 65 <= byte <= 90 else 32 for byte in range(256)
+)
+"""ASCII into words: lowercase letters and digits kept, capitals lowercased, anything
+else a space (between words)."""
+_LONG_RUN = re.compile(rf"[A-Za-z0-9_:.',;]{{{analysis.MAX_TOKEN_LENGTH + 1}}}")
+"""Characters a token can hold, more than fit in one: the analyzer cuts such a run into
+tokens with no character between them, which only ``analysis.tokenize`` finds."""
+
+
+def index_words(text: str) -> str:
+    """The words the index keeps of a field value, separated by spaces: those of its
+    tokens (``token_words``), in order. Each character a token of ASCII text holds is a
+    letter or a digit, or a separator (``_`` ``:`` ``.`` ``'`` ``,`` ``;``) between two,
+    and tokens are separated by other characters; so, unless a run of token characters
+    is too long for one token, translating the text's bytes gives the same words."""
+    if text.isascii() and (len(text) <= analysis.MAX_TOKEN_LENGTH or not _LONG_RUN.search(text)):
+        return text.encode("ascii").translate(_WORDS).decode("ascii")
+    return " ".join(" ".join(token_words(token)) for token in analysis.tokenize(text))
+
+
+def token_words(token: str) -> list[str]:
+    """The index's words for one of the engine's tokens: an ASCII token's runs of
+    letters and digits (``10.0.0.1``: ``10 0 0 1``; ``nova_compute``: ``nova compute``);
+    any other token whole (it never holds whitespace)."""
+    if token.isascii():
+        return token.encode("ascii").translate(_WORDS).decode("ascii").split()
+    return [token]
 
 
 def block_rank(number: int, position: int) -> int:
@@ -63,9 +106,9 @@ def block_rank(number: int, position: int) -> int:
 class DocumentMaker:
     """Makes the index documents of one build's events.
 
-    Each document holds the event's indexed fields as the query engine's tokens
-    (``recheck.query.analysis``) separated by spaces, which the index's tokenizer splits
-    on (a token never holds whitespace), and ``_event``: ``[rank, id, event]`` as JSON.
+    Each document holds the event's indexed fields as their words (``index_words``)
+    separated by spaces, which the index's tokenizer splits on (a word never holds
+    whitespace), and ``_event``: ``[rank, id, event]`` as JSON.
     The build's fields, the same on every event, are left out of it (marked by a fourth
     element, ``1``) and put back from the catalog on reading (``EventIndex.events``).
     """
@@ -74,7 +117,6 @@ class DocumentMaker:
         """``shared``: the build's event fields, ``build_uuid`` (``uuid``) among them."""
         self._uuid = uuid
         self._shared = dict(shared)
-        self._cache: dict[str, str] = {}
         self._members: dict[str, str] = {}
         self._lists: dict[tuple[str, ...], str] = {}
 
@@ -155,21 +197,14 @@ class DocumentMaker:
         return ",".join(indexed)
 
     def _indexed(self, name: str, value: str | list[str]) -> str:
-        """A field's tokens as JSON (a list for several values); "" for none."""
-        if name == "message" and isinstance(value, str):  # nearly always new: no cache
-            return _string(" ".join(analysis.tokenize(value))) if value else ""
-        values = (value,) if isinstance(value, str) else value
-        texts = [self._tokens(text) for text in values if text]
+        """A field's words as JSON (a list for several values); "" for none."""
+        if isinstance(value, str):
+            if not value:
+                return ""
+            words = index_words(value)
+            # Words of ASCII text are letters, digits and spaces: JSON as they are.
+            return f'"{words}"' if words.isascii() else _string(words)
+        texts = [index_words(text) for text in value if text]
         if not texts:
             return ""
         return _string(texts[0]) if len(texts) == 1 else _quoted(texts)
-
-    def _tokens(self, text: str) -> str:
-        cached = self._cache.get(text)
-        if cached is None:
-            cached = " ".join(analysis.tokenize(text))
-            if len(text) <= _CACHED_VALUE_CHARS:
-                if len(self._cache) >= _CACHED_VALUES:
-                    self._cache.clear()  # bounded memory, whatever the build
-                self._cache[text] = cached
-        return cached

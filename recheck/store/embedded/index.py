@@ -20,19 +20,28 @@ import tantivy
 from recheck.models import Event
 from recheck.query.nodes import Bool, MatchNone, Node, Phrase, Term, TokenTest
 from recheck.store.base import StoreError
-from recheck.store.embedded.documents import INDEXED_FIELDS, SCHEMA_FIELDS
+from recheck.store.embedded.documents import INDEXED_FIELDS, SCHEMA_FIELDS, token_words
 
 __all__ = [
     "INDEXED_FIELDS",
     "INDEX_VERSION",
     "SCHEMA",
+    "WORDS_VERSION",
     "EventIndex",
     "IndexedEvent",
     "candidate_query",
 ]
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 """Layout of the index documents; bump it (and rebuild or migrate) when the schema changes.
+
+Version 3 indexes a field's words (``documents.index_words``: the runs of letters and
+digits of its tokens) instead of its tokens: for ASCII text one bytes translation
+instead of a tokenization in Python, which was the largest part of an ingest. A token
+is found as the phrase of its words (``10.0.0.1``: ``10 0 0 1``). A store that holds
+documents of an older version finds its tokens both ways (``candidate_query``'s
+``legacy``) until those are gone; a recheck knowing only version 2 refuses a version 3
+store, whose new events it would not find by such tokens.
 
 Version 2 stopped indexing the fields every event of a file or build shares (``tags``,
 ``filename``, the build's fields): half of every document's terms, for conditions that
@@ -40,11 +49,14 @@ never narrow a search much. A version 1 index is read as it is (its extra terms 
 never asked for); a recheck knowing only version 1 refuses a version 2 store, whose
 new events it would not find by those fields."""
 
+WORDS_VERSION = 3
+"""The first version whose documents hold words (see ``INDEX_VERSION``)."""
+
 _TOKENIZER = "recheck_tokens"
 # The analysis already happened in Python; tantivy only splits on the spaces we put
-# between tokens (StandardAnalyzer tokens never hold whitespace). Its whitespace
-# tokenizer gives the same terms as the regex "[^ ]+" of index version 1 and 2 did,
-# at about three times the speed (tests/store/test_documents.py).
+# between words (or, in documents of versions 1 and 2, tokens: neither ever holds
+# whitespace). Its whitespace tokenizer gives the same terms as the regex "[^ ]+" of
+# index versions 1 and 2 did, at about three times the speed (tests/store/test_documents.py).
 _ANALYZER = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
 
 WRITER_HEAP_BYTES = 64_000_000
@@ -257,19 +269,21 @@ _INDEXED = frozenset(INDEXED_FIELDS)
 
 
 @functools.lru_cache(maxsize=4096)
-def candidate_query(root: Node) -> tantivy.Query | None:
+def candidate_query(root: Node, legacy: bool = False) -> tantivy.Query | None:
     """A tantivy query that every event ``root`` matches also matches; None if none.
 
     None means "no constraint": the caller scans every event of its window.
 
-    Required terms and phrases map to tantivy term and phrase queries; wildcard, prefix
-    and regexp terms to a regex over the term dictionary built from the literal every
-    matching token contains; anything else (fuzzy, ranges, ``_exists_``, negations,
-    unindexed fields) adds no constraint, which is always correct and only slower.
+    Required terms and phrases map to tantivy phrase (or term) queries of their words;
+    wildcard, prefix and regexp terms to a regex over the term dictionary built from the
+    literal every matching token contains; anything else (fuzzy, ranges, ``_exists_``,
+    negations, unindexed fields) adds no constraint, which is always correct and only
+    slower. ``legacy``: the events searched include documents of index version 1 or 2,
+    whose terms are tokens, not words: each condition also finds those.
     Cached by query: a wildcard's regex over the term dictionary takes milliseconds to
     build, and the same signatures are translated again for every build classified.
     """
-    return _Translator(SCHEMA).translate(root)
+    return _Translator(SCHEMA, legacy).translate(root)
 
 
 def _hit_count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
@@ -282,8 +296,9 @@ def _hit_count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
 class _Translator:
     """Turn the engine's query tree into a necessary condition the index can evaluate."""
 
-    def __init__(self, schema: tantivy.Schema) -> None:
+    def __init__(self, schema: tantivy.Schema, legacy: bool) -> None:
         self.schema = schema
+        self.legacy = legacy
 
     def translate(self, node: Node) -> tantivy.Query | None:
         if isinstance(node, MatchNone):
@@ -302,25 +317,55 @@ class _Translator:
     def _term(self, field: str, term: str) -> tantivy.Query | None:
         if field not in _INDEXED:
             return None
-        return tantivy.Query.term_query(self.schema, field, term)
+        return self._tokens(field, [term])
 
     def _phrase(self, node: Phrase) -> tantivy.Query | None:
         if node.field not in _INDEXED:
             return None
         if node.slop == 0:
-            # Positions in the index are the engine's within a value, and a phrase never
+            # Positions in the index are the words' within a value, and a phrase never
             # spans two values in either, so tantivy's exact phrase is a superset.
-            return tantivy.Query.phrase_query(self.schema, node.field, list(node.terms))
+            return self._tokens(node.field, list(node.terms))
         # Lucene's sloppy phrase (moves, reordering) is not tantivy's: require the words.
         terms = [self._term(node.field, term) for term in dict.fromkeys(node.terms)]
         return _all([term for term in terms if term is not None])
 
+    def _tokens(self, field: str, tokens: list[str]) -> tantivy.Query | None:
+        """Events holding ``tokens`` in a row: their words in a row, or, in documents of
+        an older version (``legacy``), the tokens themselves."""
+        words = [word for token in tokens for word in token_words(token)]
+        query = self._sequence(field, words)
+        if self.legacy and words != tokens:
+            return _any([query, self._sequence(field, tokens)])
+        return query
+
+    def _sequence(self, field: str, terms: list[str]) -> tantivy.Query | None:
+        if not terms:
+            return None
+        if len(terms) == 1:
+            return tantivy.Query.term_query(self.schema, field, terms[0])
+        phrase: list[str | tuple[int, str]] = list(terms)
+        return tantivy.Query.phrase_query(self.schema, field, phrase)
+
     def _token_test(self, node: TokenTest) -> tantivy.Query | None:
         if node.field not in _INDEXED or not node.literal:
             return None
-        literal = _regex_literal(node.literal)
-        pattern = f"{literal}.*" if node.kind == "prefix" else f".*{literal}.*"
-        return tantivy.Query.regex_query(self.schema, node.field, pattern)
+        whole = self._holding(node.field, node.literal, prefix=node.kind == "prefix")
+        words = token_words(node.literal)
+        if words == [node.literal]:  # a word, or a token kept whole: one term holds it
+            return whole
+        if not words:
+            return None
+        # The literal spans several words of a matching token: its longest word is
+        # inside one of them.
+        query = self._holding(node.field, max(words, key=len), prefix=False)
+        return _any([query, whole]) if self.legacy else query
+
+    def _holding(self, field: str, literal: str, *, prefix: bool) -> tantivy.Query:
+        """Events with a term that begins with (``prefix``) or holds ``literal``."""
+        text = _regex_literal(literal)
+        pattern = f"{text}.*" if prefix else f".*{text}.*"
+        return tantivy.Query.regex_query(self.schema, field, pattern)
 
     def _bool(self, node: Bool) -> tantivy.Query | None:
         if node.must:
@@ -347,6 +392,13 @@ def _all(queries: list[tantivy.Query]) -> tantivy.Query | None:
     if len(queries) == 1:
         return queries[0]
     return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
+
+
+def _any(queries: list[tantivy.Query | None]) -> tantivy.Query | None:
+    """Either query; None (no constraint) if either is None."""
+    if any(query is None for query in queries):
+        return None
+    return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in queries if q])
 
 
 def _regex_literal(text: str) -> str:

@@ -37,7 +37,12 @@ from recheck.store.base import (
 )
 from recheck.store.embedded import catalog, testcatalog, testqueries
 from recheck.store.embedded.documents import DocumentMaker
-from recheck.store.embedded.index import INDEX_VERSION, EventIndex, candidate_query
+from recheck.store.embedded.index import (
+    INDEX_VERSION,
+    WORDS_VERSION,
+    EventIndex,
+    candidate_query,
+)
 from recheck.store.testhistory import BuildTests, TestSummary, test_pattern
 
 if TYPE_CHECKING:
@@ -222,6 +227,21 @@ class EmbeddedStore:
                 f"knows up to {INDEX_VERSION}); upgrade recheck or use another RECHECK_HOME",
             )
 
+    def _legacy(self, generations: Iterable[int]) -> bool:
+        """Whether one of ``generations`` was written before the index held words
+        (version 3): its terms are tokens (``candidate_query``'s ``legacy``)."""
+        oldest = min(generations, default=None)
+        if oldest is None:
+            return False
+
+        def first_with_words(conn: sqlite3.Connection) -> float:
+            if int(catalog.get_meta(conn, "index_version") or 0) < WORDS_VERSION:
+                return float("inf")  # nothing written since the upgrade
+            since = catalog.get_meta(conn, "words_since")
+            return 0 if since is None else int(since)  # None: a store born with words
+
+        return oldest < self._read(first_with_words)
+
     @staticmethod
     def exists(path: Path) -> bool:
         """Whether ``path`` holds a store (its catalog), without creating anything."""
@@ -319,8 +339,11 @@ class EmbeddedStore:
             with catalog.transaction(conn):
                 generation = catalog.new_generation(conn, started)
                 # Events of this version go in: an older recheck must no longer read it.
-                if int(catalog.get_meta(conn, "index_version") or 0) < INDEX_VERSION:
+                version = int(catalog.get_meta(conn, "index_version") or 0)
+                if version < INDEX_VERSION:
                     catalog.set_meta(conn, "index_version", str(INDEX_VERSION))
+                if version < WORDS_VERSION:
+                    catalog.set_meta(conn, "words_since", str(generation))
             stamp = catalog.seconds(moment)
             count = self._index.add_documents(writer, generation, stamp, documents)
             rows = [(m.bug, m.filename, int(m.line), m.message) for m in matches]
@@ -416,7 +439,7 @@ class EmbeddedStore:
         # Catalog first, then the index snapshot: see the module docstring.
         searcher = self._index.searcher()
         generations = {g: visible[g][1] for g in sorted(visible, key=lambda g: (visible[g][0], g))}
-        candidates = candidate_query(compiled.root)
+        candidates = candidate_query(compiled.root, self._legacy(generations))
         for _, _, event_id, event in self._index.events(generations, candidates, searcher):
             if compiled.matches(Doc(event)):
                 yield event_id, event
@@ -448,9 +471,10 @@ class EmbeddedStore:
         chosen, result.skipped = applicable(signatures, build)
         shared = {generation: known.build.event_fields()}
         searcher = self._index.searcher()
+        legacy = self._legacy(shared)
         for signature in chosen:
             compiled = signature.compiled
-            candidates = candidate_query(compiled.root)
+            candidates = candidate_query(compiled.root, legacy)
             result.totals[signature.bug] = 0
             for _, _, event_id, event in self._index.events(shared, candidates, searcher):
                 if compiled.matches(Doc(event)):
@@ -568,10 +592,11 @@ class EmbeddedStore:
         builds = catalog.builds_with_events(reader, None if since is None else utc(since))
         generations = {generation: stored.build.event_fields() for generation, stored in builds}
         searcher = self._index.searcher()
+        legacy = self._legacy(generations)
         hits: dict[int, dict[int, tuple[str, Event]]] = {}
         for signature in rerun:
             compiled = signature.compiled
-            candidates = candidate_query(compiled.root)
+            candidates = candidate_query(compiled.root, legacy)
             for generation, rank, event_id, event in self._index.events(
                 generations, candidates, searcher
             ):
