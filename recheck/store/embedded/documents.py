@@ -20,9 +20,9 @@ workers, started before the ingest's transaction, do not know.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
+from binascii import b2a_base64
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring, encode_basestring_ascii
 
@@ -193,7 +193,7 @@ class DocumentMaker:
         fields = ",".join(stored)
         flag = ",1" if shared is not None else ""
         data = f"[{int(rank)},{_ascii(event_id)},{{{fields}}}{flag}]".encode()
-        indexed.append(f'"_event":"{base64.b64encode(data).decode("ascii")}"}}')
+        indexed.append(f'"_event":"{b2a_base64(data, newline=False).decode()}"}}')
         return ",".join(indexed)
 
     def _indexed(self, name: str, value: str | list[str]) -> str:
