@@ -16,7 +16,7 @@ import gc
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     args.keep_debug = args.keep_debug or config.keep_debug
+    args.retention_days = (config.store.event_days, config.store.build_days)
     signatures = load_signatures_or_warn(args.queries, "ingest")
     if signatures is None:
         return 2
@@ -275,6 +276,9 @@ def _ingest_one(
         if note:
             progress.message(f"recheck ingest: {job.label}: {note}", "dim")
         when = job.when or build_end_time(source, rules)
+        expired = _expired_note(when, *args.retention_days)
+        if expired:
+            progress.message(f"recheck ingest: warning: {job.label}: {expired}", "yellow")
         # A build's events and documents are many short-lived containers without cycles:
         # the cyclic collector would run again and again over them, finding nothing.
         gc.disable()
@@ -292,6 +296,29 @@ def _ingest_one(
     found = f", bugs {' '.join(bugs)}" if bugs else ", no known bug"
     events = plural(ingested.events, "event")
     return "ingested", f"{build.build_name or 'build'} {uuid}: {events}{found}"
+
+
+def _expired_note(when: datetime | None, event_days: float, build_days: float) -> str | None:
+    """What to say of a build that ended before the store keeps events (or builds):
+    retention drops them soon after the ingest, and searches would silently miss them."""
+    if when is None:
+        return None
+    moment = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    age = datetime.now(UTC) - moment
+    ended = f"the build ended {moment:%Y-%m-%d},"
+    if age > timedelta(days=build_days):
+        return (
+            f"{ended} more than store.build_days ({build_days:g}) days ago: retention "
+            "drops it, its events and matches soon after this ingest; raise "
+            "store.build_days and store.event_days in bot.yaml to keep them"
+        )
+    if age > timedelta(days=event_days):
+        return (
+            f"{ended} more than store.event_days ({event_days:g}) days ago: retention "
+            "drops its events soon after this ingest (its matches stay); raise "
+            "store.event_days in bot.yaml to keep them"
+        )
+    return None
 
 
 def _stored_uuid(build: Build, source_text: str) -> str:

@@ -216,6 +216,26 @@ def test_a_broken_source_fails_alone_and_the_exit_status_says_so(
     assert names == ["None", "tempest-full"]
 
 
+@pytest.mark.parametrize(
+    ("retention", "said"),
+    [
+        ("store: {event_days: 10, build_days: 100000}\n", "more than store.event_days (10)"),
+        ("store: {event_days: 10, build_days: 30}\n", "more than store.build_days (30)"),
+    ],
+)
+def test_ingesting_a_build_older_than_retention_keeps_says_so(
+    store_dir: Path, capsys: pytest.CaptureFixture[str], retention: str, said: str
+) -> None:
+    # Retention would drop what was just stored (the fixture build ended in 2021): a
+    # search finding nothing later must not be the first sign of it.
+    config = store_dir.parent / "short.yaml"
+    config.write_text(retention)
+    code, out, err = ingest(store_dir, capsys, str(ZUUL), *FAILURE, "--config", str(config))
+    assert code == 0 and "1 ingested" in out
+    assert f"the build ended 2021-06-23, {said} days ago" in err
+    assert err.count("warning") == 1
+
+
 def test_ingest_usage_errors(store_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert ingest(store_dir, capsys) == (
         2,
