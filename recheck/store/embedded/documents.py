@@ -54,8 +54,10 @@ INDEXED_FIELDS: tuple[str, ...] = tuple(
 
 _KEYS = {name: json.dumps(name) + ":" for name in INDEXED_FIELDS}
 """Each indexed field's JSON member name, with its colon."""
+_CACHED_VALUE_CHARS = 64
+"""Values this short (levels, modules, pids) repeat on many events of a build."""
 _CACHED_VALUES = 100_000
-"""Most tag lists whose JSON is kept at a time."""
+"""Most values (and tag lists) whose JSON is kept at a time."""
 _quoted = json.JSONEncoder(ensure_ascii=False).encode
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 _string: Callable[[str], str] = encode_basestring
@@ -117,6 +119,7 @@ class DocumentMaker:
         """``shared``: the build's event fields, ``build_uuid`` (``uuid``) among them."""
         self._uuid = uuid
         self._shared = dict(shared)
+        self._cache: dict[str, str] = {}
         self._members: dict[str, str] = {}
         self._lists: dict[tuple[str, ...], str] = {}
 
@@ -198,13 +201,24 @@ class DocumentMaker:
 
     def _indexed(self, name: str, value: str | list[str]) -> str:
         """A field's words as JSON (a list for several values); "" for none."""
-        if isinstance(value, str):
-            if not value:
-                return ""
-            words = index_words(value)
-            # Words of ASCII text are letters, digits and spaces: JSON as they are.
-            return f'"{words}"' if words.isascii() else _string(words)
+        if type(value) is str:
+            cached = self._cache.get(value)
+            if cached is None:
+                cached = _json_words(value) if value else ""
+                if len(value) <= _CACHED_VALUE_CHARS:  # levels, modules, pids: repeated
+                    if len(self._cache) >= _CACHED_VALUES:
+                        self._cache.clear()  # bounded memory, whatever the build
+                    self._cache[value] = cached
+            return cached
         texts = [index_words(text) for text in value if text]
         if not texts:
             return ""
         return _string(texts[0]) if len(texts) == 1 else _quoted(texts)
+
+
+def _json_words(text: str) -> str:
+    """``index_words(text)`` as a JSON string."""
+    if text.isascii() and (len(text) <= analysis.MAX_TOKEN_LENGTH or not _LONG_RUN.search(text)):
+        # Letters, digits and spaces: JSON as they are.
+        return '"' + text.encode("ascii").translate(_WORDS).decode("ascii") + '"'
+    return _string(index_words(text))
