@@ -10,6 +10,7 @@ written with words, with tokens (versions 1 and 2), and with both.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from pathlib import Path
@@ -122,6 +123,10 @@ def test_a_store_finds_what_the_engine_matches(tmp_path: Path) -> None:
         assert _check_search(store, events, queries) > len(queries) // 2
 
 
+def _tokens_text(text: str) -> str:
+    return " ".join(analysis.tokenize(text))
+
+
 def _as_version_2(store_dir: Path) -> None:
     """Mark the store as one an older recheck wrote (before words)."""
     with sqlite3.connect(store_dir / "catalog.sqlite") as conn:
@@ -136,7 +141,8 @@ def test_a_store_with_documents_of_tokens_finds_them_and_new_words_alike(
     old, new = _events(seed=3, count=150), _events(seed=4, count=150)
     new = [(f"g:{event_id.partition(':')[2]}", event) for event_id, event in new]
     with monkeypatch.context() as patch:  # documents as index versions 1 and 2 made them
-        patch.setattr(documents, "index_words", lambda text: " ".join(analysis.tokenize(text)))
+        patch.setattr(documents, "index_words", _tokens_text)
+        patch.setattr(documents, "_json_words", lambda text: json.dumps(_tokens_text(text)))
         with EmbeddedStore(store_dir) as store:
             store.ingest(Build(build_uuid="old"), old, [], when=NOW)
     _as_version_2(store_dir)
