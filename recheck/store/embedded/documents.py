@@ -173,9 +173,9 @@ class DocumentMaker:
         for name, value in event.items():
             key = _KEYS.get(name)
             if key is not None and value is not None:
-                tokens = self._indexed(name, value)
-                if tokens:
-                    indexed.append(key + tokens)
+                words = self._indexed(value)
+                if words:
+                    indexed.append(key + words)
             if shared is not None and name in shared:
                 continue
             member = members.get(name)
@@ -199,7 +199,7 @@ class DocumentMaker:
         indexed.append(f'"_event":"{b2a_base64(data, newline=False).decode()}"}}')
         return ",".join(indexed)
 
-    def _indexed(self, name: str, value: str | list[str]) -> str:
+    def _indexed(self, value: str | list[str]) -> str:
         """A field's words as JSON (a list for several values); "" for none."""
         if type(value) is str:
             cached = self._cache.get(value)
