@@ -11,6 +11,7 @@ passing builds a query matches (``history_counts``). Everything goes through the
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from recheck.logs.split import file_format
 from recheck.models import Event, FileRule
 from recheck.query import QuerySyntaxError, compile_query
 from recheck.scan.anomaly.normalize import line_keys
+from recheck.scan.anomaly.novel import NovelChunk, NovelLines, Spill
 from recheck.scan.anomaly.propose import drafts_for
 from recheck.scan.anomaly.rank import rank
 from recheck.scan.anomaly.reading import (
@@ -171,9 +173,11 @@ def history_counts(store: Store, query: str, days: float = DEFAULT_BUILD_DAYS) -
 
 _BATCH = 1000
 """Events learnt from at a time by ``IngestRecorder.events``."""
-_EventLines = tuple[str, list[str], int | None, int, list[tuple[int, str, bytes]]]
+_EventLines = tuple[str, list[str], int | None, int, NovelChunk | None, Counter[bytes]]
 """An event's file name, tags, first line number (None: not in its id), number of lines,
-and its novel lines: (offset in the event, text, key)."""
+its novel lines (numbered from 0 in the event) and how often each of their keys occurs;
+or the same of a file's consecutive events whose ids all name their first line, as one
+event from line 0 to the last (its novel lines numbered as in the file)."""
 
 
 @dataclass
@@ -188,6 +192,11 @@ class BookLines:
 
 def _file_of(item: tuple[str, Event]) -> str:
     return item[0].rpartition(":")[0]
+
+
+def _first_line(event_id: str) -> int | None:
+    first = event_id.rpartition(":")[2]
+    return int(first) if first.isdigit() else None
 
 
 def _run_keys(run: Sequence[tuple[str, Event]]) -> tuple[list[str], list[bytes]]:
@@ -212,21 +221,43 @@ def _run_keys(run: Sequence[tuple[str, Event]]) -> tuple[list[str], list[bytes]]
     return texts, keys
 
 
-def _numbered_run(entries: list[_EventLines]) -> list[_EventLines]:
-    """A file's consecutive events' entries as one, when each names its first line: its
-    novel lines numbered (first line 0, offsets the lines' numbers), its count one past
-    the last line, so that ``merge`` adds them as it would each event's, in one step."""
-    if len(entries) < 2 or any(first is None for _, _, first, _, _ in entries):
-        return entries
-    novel = [
-        (first + offset, line, key)
-        for _, _, first, _, lines in entries
-        if first is not None
-        for offset, line, key in lines
-    ]
-    last = max(first + count - 1 for _, _, first, count, _ in entries if first is not None)
-    name, tags = entries[0][0], entries[0][1]
-    return [(name, tags, 0, last + 1, novel)]
+class _NovelOf:
+    """The novel lines of events, gathered into one chunk (``take`` each event's)."""
+
+    def __init__(self, known: set[int]) -> None:
+        self._known = known
+        self.numbers: list[int] = []
+        self._texts: list[str] = []
+        """Each a line's text, or several lines' (all of an event's)."""
+        self.keys: list[bytes] = []
+
+    def take(self, text: str, keys: list[bytes], first: int) -> int:
+        """Add the novel lines of an event of text ``text`` and its lines' ``keys``,
+        numbered from ``first``; returns how many."""
+        count = len(keys)
+        if not self._known:  # no baseline: all novel, the event's text kept whole
+            self.numbers.extend(range(first, first + count))
+            if len(text) > MAX_LINE_BYTES:
+                text = "\n".join(line[:MAX_LINE_BYTES] for line in text.split("\n"))
+            self._texts.append(text)
+            self.keys.extend(keys)
+            return count
+        lines = text.split("\n") if count > 1 else [text]
+        taken = 0
+        for offset, key in enumerate(keys):
+            if digest(key) not in self._known:
+                self.numbers.append(first + offset)
+                self._texts.append(lines[offset][:MAX_LINE_BYTES])
+                self.keys.append(key)
+                taken += 1
+        return taken
+
+    def chunk(self) -> tuple[NovelChunk | None, Counter[bytes]]:
+        """The lines taken, and how often each key occurs in them."""
+        if not self.numbers:
+            return None, Counter()
+        chunk = NovelChunk.joined(self.numbers, "\n".join(self._texts), b"\n".join(self.keys))
+        return chunk, Counter(self.keys)
 
 
 class IngestRecorder:
@@ -243,6 +274,8 @@ class IngestRecorder:
         self._passing = build.build_status == "SUCCESS"
         self._digests: set[int] = set()
         self._files: dict[str, FileNovelty] = {}
+        self._spill: Spill | None = None
+        """Where the files' novel lines are kept (made when the first come)."""
         self._sent: dict[str, int] = {}
         """Novel lines ``block_lines`` found per file (in this process)."""
         self._known, self._baselines = (
@@ -273,36 +306,39 @@ class IngestRecorder:
             for _, same_file in groupby(events, key=_file_of):
                 digests.update(map(digest, set(_run_keys(list(same_file))[1])))
             return BookLines(digests, [])
-        known = self._known
         sent = self._sent
         found: list[_EventLines] = []
         for name, same_file in groupby(events, key=_file_of):
             run = list(same_file)
             texts, keys = _run_keys(run)
-            entries: list[_EventLines] = []
-            start = 0
-            for (event_id, event), text in zip(run, texts, strict=True):
+            firsts = [_first_line(event_id) for event_id, _ in run]
+            tags = run[0][1].get("tags")
+            numbered = all(first is not None for first in firsts)
+            gathered = _NovelOf(self._known)
+            last = start = 0
+            for (_, event), text, first in zip(run, texts, firsts, strict=True):
                 count = text.count("\n") + 1
-                novel: list[tuple[int, str, bytes]] = []
                 # Past MAX_NOVEL_LINES of a file found here, so many came before in it
                 # too: ``merge`` would drop these.
                 if sent.get(name, 0) < MAX_NOVEL_LINES:
-                    lines = text.split("\n") if count > 1 else [text]
-                    event_keys = keys[start : start + count]
-                    novel = [
-                        (offset, lines[offset][:MAX_LINE_BYTES], key)
-                        for offset, key in enumerate(event_keys)
-                        if not known or digest(key) not in known  # no baseline: all novel
-                    ]
-                    sent[name] = sent.get(name, 0) + len(novel)
+                    # Numbered in the file, or (each event alone) in the event.
+                    base = first if numbered and first is not None else 0
+                    taken = gathered.take(text, keys[start : start + count], base)
+                    sent[name] = sent.get(name, 0) + taken
                 start += count
-                first = event_id.rpartition(":")[2]
-                tags = event.get("tags")
-                entries.append(
-                    (name, tags if isinstance(tags, list) else [],
-                     int(first) if first.isdigit() else None, count, novel)
-                )  # fmt: skip
-            found.extend(_numbered_run(entries))
+                if numbered and first is not None:
+                    last = max(last, first + count)
+                else:  # an event without its line: each event alone, as ``merge`` numbers it
+                    tags = event.get("tags")
+                    found.append(
+                        (name, tags if isinstance(tags, list) else [], first, count,
+                         *gathered.chunk())
+                    )  # fmt: skip
+                    gathered = _NovelOf(self._known)
+            if numbered:
+                found.append(
+                    (name, tags if isinstance(tags, list) else [], 0, last, *gathered.chunk())
+                )
         return BookLines(set(), found)
 
     def merge(self, lines: BookLines) -> None:
@@ -310,22 +346,25 @@ class IngestRecorder:
         if self._passing:
             self._digests.update(lines.digests)
             return
-        for name, tags, first, count, novel in lines.events:
+        for name, tags, first, count, chunk, counts in lines.events:
             novelty = self._files.get(name)
             if novelty is None:
-                novelty = FileNovelty(name, name, list(tags))
+                if self._spill is None:
+                    self._spill = Spill(self._book.path.parent)
+                novelty = FileNovelty(name, name, list(tags), novel=NovelLines(self._spill))
                 self._files[name] = novelty
             number = first if first is not None else novelty.lines + 1
             room = MAX_NOVEL_LINES - len(novelty.novel)
-            if novel and room > 0:
-                taken = novel[:room] if len(novel) > room else novel
-                if number:
-                    taken = [(number + offset, line, key) for offset, line, key in taken]
-                novelty.repeats.update(key for _, _, key in taken)
-                novelty.novel.extend(taken)
+            if chunk is not None and room > 0:
+                if chunk.size > room:
+                    counts = Counter(key for _, _, key in chunk.lines(limit=room))
+                novelty.repeats.update(counts)
+                novelty.novel.add(chunk, number, room)
             novelty.lines = max(novelty.lines, number + count - 1)
 
     def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
         self._book.close()
 
     def finish(self, uuid: str, when: datetime | None) -> None:

@@ -11,13 +11,16 @@ history shows in successful builds.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from recheck.logs.split import StartTest, event_start_test, file_format, split_lines
 from recheck.scan.anomaly.normalize import normalize
+from recheck.scan.anomaly.novel import NovelLine
 from recheck.scan.anomaly.reading import FileNovelty
 
 __all__ = ["DEFAULT_TOP", "Anomaly", "message_of", "rank"]
@@ -206,23 +209,29 @@ def message_of(text: str, tags: Sequence[str]) -> str:
     return text
 
 
-def _groups(novelty: FileNovelty, ends: set[int]) -> Iterable[list[tuple[int, str, bytes]]]:
+def _groups(novelty: FileNovelty, ends: set[int]) -> Iterable[list[NovelLine]]:
     """Runs of novel lines that are one event: a line continues the one before it
     (at most GROUP_GAP lines before) when the format says it does not begin an event
     (an oslo traceback line), or when its text after the prefix is indented (a
     traceback's frames in a console or a program's output)."""
     starts = event_start_test(novelty.tags)
     console = file_format(novelty.tags) == "console"
-    group: list[tuple[int, str, bytes]] = []
+
+    @lru_cache(maxsize=_REMEMBERED)
+    def continues(text: str) -> bool:
+        return _continues(text, starts, console)
+
+    lettered = lru_cache(maxsize=_REMEMBERED)(_LETTERS.search)
+    group: list[NovelLine] = []
     for item in novelty.novel:
-        if not _LETTERS.search(item[2]):
+        if not lettered(item[2]):
             continue
         number, text, _ = item
         if group and (
             number - group[-1][0] > GROUP_GAP
             or len(group) >= MAX_GROUP_LINES
             or group[-1][0] in ends  # one traceback ended: what follows is another error
-            or not _continues(text, starts, console)
+            or not continues(text)
         ):
             yield group
             group = []
@@ -231,6 +240,9 @@ def _groups(novelty: FileNovelty, ends: set[int]) -> Iterable[list[tuple[int, st
         yield group
 
 
+_REMEMBERED = 1 << 16
+"""Texts (or keys) whose answers ranking a file remembers: a build's lines repeat (the
+519k novel lines of the benchmark build have 24k texts); the memory stays bounded."""
 _CONSOLE_PREFIX = re.compile(r"^\S+ \S+ \| ")
 
 
@@ -251,27 +263,38 @@ def _is_exception_line(text: str) -> bool:
     return any(map(text.__contains__, _EXCEPTION_ENDS)) and bool(_EXCEPTION_LINE.search(text))
 
 
-def _traceback_ends(novel: Sequence[tuple[int, str, bytes]], frames: set[int]) -> set[int]:
-    """Numbers of the lines that end a traceback: the first line after its frames (a
-    ``File "...", line N`` line and the code line under it, ``frames`` the numbers of
-    the lines ``_is_frame``) that is not a frame."""
+def _traceback_marks(novel: Iterable[NovelLine]) -> tuple[set[int], set[int], set[int]]:
+    """Numbers of the lines that are a traceback's frames (``File "...", line N``), of
+    those ending a traceback (the first line after its frames that is not one, the
+    frames a ``File`` line and the code line under it) and of its source lines (under a
+    frame, not an exception): in one reading of the lines when their numbers increase
+    (as a file's do), the source lines in a second one else."""
+    frames: set[int] = set()
     ends: set[int] = set()
+    code: set[int] = set()
     last_frame = -10
+    previous: int | None = None
+    increasing = True
     for number, text, _ in novel:
-        if number in frames and _is_frame(text):
+        frame = _is_frame(text)
+        if frame:
+            frames.add(number)
             last_frame = number
         elif number == last_frame + 2 or (number == last_frame + 1 and _is_exception_line(text)):
             ends.add(number)
             last_frame = -10
-    return ends
+        # With increasing numbers every frame before this line is known, and only this
+        # line has its number.
+        if not frame and number - 1 in frames and not _is_exception_line(text):
+            code.add(number)
+        increasing = increasing and (previous is None or number > previous)
+        previous = number
+    if not increasing:
+        code = _code_lines(novel, frames)
+    return frames, ends, code
 
 
-def _frames(novel: Sequence[tuple[int, str, bytes]]) -> set[int]:
-    """Numbers of the lines that are a traceback's frames (``File "...", line N``)."""
-    return {number for number, text, _ in novel if _is_frame(text)}
-
-
-def _code_lines(novel: Sequence[tuple[int, str, bytes]], frames: set[int]) -> set[int]:
+def _code_lines(novel: Iterable[NovelLine], frames: set[int]) -> set[int]:
     """Numbers of a traceback's source lines (under a frame): code, whatever it says."""
     return {
         number
@@ -281,16 +304,12 @@ def _code_lines(novel: Sequence[tuple[int, str, bytes]], frames: set[int]) -> se
 
 
 def _score(
-    number: int, text: str, ends: set[int], code: set[int], scores: dict[str, float]
+    number: int, text: str, ends: set[int], code: set[int], score_of: Callable[[str], float]
 ) -> float:
-    """The line's score; ``scores`` caches ``line_score`` by text (a build's lines
-    repeat: the 519k novel lines of the benchmark build have 24k texts)."""
+    """The line's score; ``score_of``: ``line_score``, remembering texts."""
     if number in code:
         return _PLAIN
-    score = scores.get(text)
-    if score is None:
-        score = scores[text] = line_score(text)
-    return score + (TRACEBACK_END_BONUS if number in ends else 0.0)
+    return score_of(text) + (TRACEBACK_END_BONUS if number in ends else 0.0)
 
 
 _EXCEPTION_LINE = re.compile(r"\b[A-Za-z_][\w.]*(?:Error|Exception|Failure|Fault|Exit)\b:")
@@ -320,43 +339,28 @@ def rank(
     history: HistoryLookup | None = None,
 ) -> list[Anomaly]:
     """The ``top`` anomalies of the failed build's files, best first, one per key."""
-    # (score, its file, line, text, group) of each event: an Anomaly, with its context,
-    # is made only for those that may be shown (a build without baselines has ~100k).
-    found: list[tuple[float, FileNovelty, int, str, list[tuple[int, str, bytes]]]] = []
-    scores: dict[str, float] = {}
-    for novelty in files:
-        if not novelty.novel:
-            continue
-        end = _end_weight(novelty.tags)
-        oslo = file_format(novelty.tags) == "oslofmt"
-        frames = _frames(novelty.novel)
-        ends = _traceback_ends(novelty.novel, frames)
-        code = _code_lines(novelty.novel, frames)
-        for group in _groups(novelty, ends):
-            scored = [
-                (_score(number, text, ends, code, scores), -number, number, text, key)
-                for number, text, key in group
-            ]
-            best = max(scored)
-            if oslo and scored[0][0] >= _HEAD_SCORE and group[0][0] not in code:
-                # An oslo.log event is shown at its first line, the ERROR that says what
-                # failed, rather than at the exception ending its traceback.
-                best = scored[0]
-            score, _, number, text, key = best
-            if any(_has_traceback(item[3]) for item in scored):
-                score += 0.5
-            position = number / max(novelty.lines, 1)
-            score += end * position * position
-            score -= 0.4 * math.log10(novelty.repeats.get(key, 1))
-            found.append((score, novelty, number, text, group))
-    found.sort(key=lambda item: -item[0])
+    # (score, its file, line, text, group) of the best events, the first of equal scores
+    # first: an Anomaly, with its context, is made only for those that may be shown (a
+    # build without baselines has ~100k events, and its lines are read a file at a time).
+    found = heapq.nsmallest(max(top * 5, 50), _scored_events(files), key=lambda item: -item[0])
+    return chosen_anomalies(found, top, history)
+
+
+ScoredEvent = tuple[float, FileNovelty, int, str, list[NovelLine]]
+"""An event of a file: its score, its file, its best line's number and text, its lines."""
+
+
+def chosen_anomalies(
+    found: Sequence[ScoredEvent], top: int, history: HistoryLookup | None
+) -> list[Anomaly]:
+    """The ``top`` anomalies of ``found`` (the best events, best first)."""
     # Keys only for those that may be shown: a line's message costs a split.
     candidates = [
         Anomaly(
             novelty.filename, number, text, score, novelty.tags, "",
             [(line, line_text) for line, line_text, _ in group],
         )
-        for score, novelty, number, text, group in found[: max(top * 5, 50)]
+        for score, novelty, number, text, group in found
     ]  # fmt: skip
     for anomaly in candidates:
         anomaly.key = normalize(message_of(anomaly.text, anomaly.tags))[:500]
@@ -378,3 +382,38 @@ def rank(
         elif anomaly.filename == first.filename and anomaly.line < first.line:
             first.line, first.text, first.context = anomaly.line, anomaly.text, anomaly.context
     return list(kept.values())
+
+
+def _scored_events(files: Sequence[FileNovelty]) -> Iterator[ScoredEvent]:
+    """(score, file, line, text, novel lines) of each event of the files, in order."""
+    score_of = lru_cache(maxsize=_REMEMBERED)(line_score)
+    traceback = lru_cache(maxsize=_REMEMBERED)(_has_traceback)
+    for novelty in files:
+        if not novelty.novel:
+            continue
+        end = _end_weight(novelty.tags)
+        oslo = file_format(novelty.tags) == "oslofmt"
+        _, ends, code = _traceback_marks(novelty.novel)
+        for group in _groups(novelty, ends):
+            if len(group) == 1:  # most events: their line is their best
+                number, text, key = group[0]
+                score = _score(number, text, ends, code, score_of)
+                if traceback(text):
+                    score += 0.5
+            else:
+                scored = [
+                    (_score(number, text, ends, code, score_of), -number, number, text, key)
+                    for number, text, key in group
+                ]
+                best = max(scored)
+                if oslo and scored[0][0] >= _HEAD_SCORE and group[0][0] not in code:
+                    # An oslo.log event is shown at its first line, the ERROR that says
+                    # what failed, rather than at the exception ending its traceback.
+                    best = scored[0]
+                score, _, number, text, key = best
+                if any(traceback(item[3]) for item in scored):
+                    score += 0.5
+            position = number / max(novelty.lines, 1)
+            score += end * position * position
+            score -= 0.4 * math.log10(novelty.repeats.get(key, 1))
+            yield score, novelty, number, text, group

@@ -23,6 +23,7 @@ from recheck.logs.logfiles import FileRule, file_tags, logical_name
 from recheck.logs.source import READ_ERRORS, FileProblem, LogSource, read_error_message
 from recheck.logs.split import file_format
 from recheck.scan.anomaly.normalize import line_keys, syslog_host
+from recheck.scan.anomaly.novel import NovelLines
 from recheck.scan.forkmap import fork_map
 
 __all__ = ["BuildLogs", "FileNovelty", "baseline_keys", "novel_lines"]
@@ -85,7 +86,7 @@ class FileNovelty:
     filename: str
     tags: list[str]
     lines: int = 0
-    novel: list[tuple[int, str, bytes]] = field(default_factory=list)
+    novel: NovelLines = field(default_factory=NovelLines)
     """(line number, text, key) of each novel line, in order (at most MAX_NOVEL_LINES)."""
     repeats: Counter[bytes] = field(default_factory=Counter)
     """How often each novel key occurs in the file."""
@@ -190,13 +191,16 @@ def _file_novelty(
 
 def _record(result: FileNovelty, chunk: bytes, keys: list[bytes], novel: set[bytes]) -> None:
     texts = chunk.split(b"\n")
+    room = MAX_NOVEL_LINES - len(result.novel)
+    kept: list[tuple[int, str, bytes]] = []
     for index, key in enumerate(keys):
         if key not in novel or len(key.strip()) < _MIN_KEY_BYTES:
             continue
         result.repeats[key] += 1
-        if len(result.novel) < MAX_NOVEL_LINES:
+        if len(kept) < room:
             text = texts[index][:MAX_LINE_BYTES].rstrip(b"\r").decode("utf-8", errors="replace")
-            result.novel.append((result.lines + index + 1, text, key))
+            kept.append((result.lines + index + 1, text, key))
+    result.novel.extend(kept)
 
 
 def novel_lines(
