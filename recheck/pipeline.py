@@ -218,6 +218,7 @@ class _MatchingTee:
         """The blocks' documents, each block's events seen to first."""
         for documents, events, book in self._blocks:
             self._seen(events, book, len(documents))
+            del book  # in the recorder now: not kept while the next block is read
             yield from documents
         self._done = True
 
@@ -226,6 +227,7 @@ class _MatchingTee:
         for _, events, book in self._blocks:
             events = events or []
             self._seen(events, book, len(events))
+            del book  # in the recorder now: not kept while the next block is read
             yield from events
         self._done = True
 

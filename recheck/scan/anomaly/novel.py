@@ -98,10 +98,12 @@ class Spill:
     def put(self, chunk: NovelChunk) -> tuple[int, int, int, int]:
         """Write ``chunk``; returns where it is (for ``get``)."""
         start = self._end
-        data = memoryview(b"".join((chunk.numbers, chunk.texts, chunk.keys)))
-        while data:  # a write may take less than all of it
-            data = data[os.pwrite(self._file.fileno(), data, self._end) :]
-            self._end = start + len(chunk.numbers) + len(chunk.texts) + len(chunk.keys) - len(data)
+        for part in (chunk.numbers, chunk.texts, chunk.keys):
+            view = memoryview(part)
+            while view:  # a write may take less than all of it
+                written = os.pwrite(self._file.fileno(), view, self._end)
+                view = view[written:]
+                self._end += written
         return start, len(chunk.numbers), len(chunk.texts), len(chunk.keys)
 
     def get(self, size: int, where: tuple[int, int, int, int]) -> NovelChunk:
