@@ -10,13 +10,15 @@ passing builds a query matches (``history_counts``). Everything goes through the
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
+from itertools import chain, groupby
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 from recheck.logs.build import BUILD_FIELDS, Build
 from recheck.logs.source import FileProblem
@@ -194,16 +196,8 @@ def _file_of(item: tuple[str, Event]) -> str:
     return item[0].rpartition(":")[0]
 
 
-def _first_line(event_id: str) -> int | None:
-    first = event_id.rpartition(":")[2]
-    return int(first) if first.isdigit() else None
-
-
-def _run_keys(run: Sequence[tuple[str, Event]]) -> tuple[list[str], list[bytes]]:
-    """The lines of each of ``run``'s events (``_lines`` with the syslog node masked) and
-    the keys of all of them, in order. ``line_keys`` keys lines independently, so one call
-    over the run's text gives each event's keys (a C pass, not a dozen calls an event);
-    but a CR, kept at an event's end and dropped before a line break, keys each alone.
+def _run_texts(run: Sequence[tuple[str, Event]]) -> list[str]:
+    """The lines of each of ``run``'s events (``_lines`` with the syslog node masked).
     The format is looked up again only where an event's tags differ from the last's."""
     texts: list[str] = []
     last: object = None
@@ -214,11 +208,39 @@ def _run_keys(run: Sequence[tuple[str, Event]]) -> tuple[list[str], list[bytes]]
             fmt = file_format(tags if isinstance(tags, list) else [])
             last = tags
         texts.append(_formatted_lines(fmt, event, "H"))
+    return texts
+
+
+def _run_keys(run: Sequence[tuple[str, Event]]) -> tuple[list[str], list[bytes]]:
+    """``_run_texts`` and the keys of all their lines, in order. ``line_keys`` keys lines
+    independently, so one call over the run's text gives each event's keys (a C pass, not
+    a dozen calls an event); but a CR, kept at an event's end and dropped before a line
+    break, keys each alone."""
+    texts = _run_texts(run)
     chunk = "\n".join(texts).encode("utf-8", errors="replace")
     if b"\r" not in chunk:
         return texts, line_keys(chunk)
     keys = [key for text in texts for key in line_keys(text.encode("utf-8", errors="replace"))]
     return texts, keys
+
+
+def _all_novel(
+    firsts: list[int], counts: list[int], texts: list[str], keys: list[bytes]
+) -> tuple[NovelChunk, Counter[bytes]]:
+    """Every line of consecutive events (first line numbers ``firsts``, ``counts``
+    lines, ``texts``, their lines' ``keys``) as novel lines: the texts joined at once."""
+    if len(keys) == len(firsts):  # one line each
+        numbers = firsts
+    else:
+        numbers = list(chain.from_iterable(map(range, firsts, map(operator.add, firsts, counts))))
+    if max(map(len, texts)) > MAX_LINE_BYTES:
+        texts = [
+            "\n".join(line[:MAX_LINE_BYTES] for line in text.split("\n"))
+            if len(text) > MAX_LINE_BYTES
+            else text
+            for text in texts
+        ]
+    return NovelChunk.joined(numbers, "\n".join(texts), b"\n".join(keys)), Counter(keys)
 
 
 class _NovelOf:
@@ -310,10 +332,31 @@ class IngestRecorder:
         found: list[_EventLines] = []
         for name, same_file in groupby(events, key=_file_of):
             run = list(same_file)
-            texts, keys = _run_keys(run)
-            firsts = [_first_line(event_id) for event_id, _ in run]
+            # The first line each event's id names, if it does.
+            ids = [event_id.rpartition(":")[2] for event_id, _ in run]
+            firsts = [int(line) if line.isdigit() else None for line in ids]
             tags = run[0][1].get("tags")
-            numbered = all(first is not None for first in firsts)
+            run_tags = tags if isinstance(tags, list) else []
+            numbered = None not in firsts
+            numbers = cast(list[int], firsts)  # when numbered
+            before = sent.get(name, 0)
+            if numbered and before >= MAX_NOVEL_LINES:
+                # Past the cap (most of a big file without baselines): only its length.
+                counts = [text.count("\n") + 1 for text in _run_texts(run)]
+                last = max(map(operator.add, numbers, counts))
+                found.append((name, run_tags, 0, last, None, Counter()))
+                continue
+            texts, keys = _run_keys(run)
+            if numbered and not self._known:
+                counts = [text.count("\n") + 1 for text in texts]
+                if before + len(keys) - counts[-1] < MAX_NOVEL_LINES:
+                    # No baseline, and the file under the cap until the last event: every
+                    # line of every event is novel and kept (as ``take`` would, at once).
+                    last = max(map(operator.add, numbers, counts))
+                    novel = _all_novel(numbers, counts, texts, keys)
+                    found.append((name, run_tags, 0, last, *novel))
+                    sent[name] = before + len(keys)
+                    continue
             gathered = _NovelOf(self._known)
             last = start = 0
             for (_, event), text, first in zip(run, texts, firsts, strict=True):
@@ -336,9 +379,7 @@ class IngestRecorder:
                     )  # fmt: skip
                     gathered = _NovelOf(self._known)
             if numbered:
-                found.append(
-                    (name, tags if isinstance(tags, list) else [], 0, last, *gathered.chunk())
-                )
+                found.append((name, run_tags, 0, last, *gathered.chunk()))
         return BookLines(set(), found)
 
     def merge(self, lines: BookLines) -> None:
