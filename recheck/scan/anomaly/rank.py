@@ -240,7 +240,7 @@ def _groups(novelty: FileNovelty, ends: set[int]) -> Iterable[list[NovelLine]]:
         yield group
 
 
-_REMEMBERED = 1 << 16
+_REMEMBERED = 1 << 14
 """Texts (or keys) whose answers ranking a file remembers: a build's lines repeat (the
 519k novel lines of the benchmark build have 24k texts); the memory stays bounded."""
 _CONSOLE_PREFIX = re.compile(r"^\S+ \S+ \| ")
