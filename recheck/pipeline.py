@@ -142,7 +142,8 @@ def ingest_build(
     logs are read once, matched block by block as the store indexes them. The build's
     test results (its subunit streams) are stored with it, passing or failing.
     ``workers``: forked processes splitting a local build's files (``build_events``);
-    for the embedded store they also make the index's documents.
+    for the embedded store they also make the index's documents; and processes ranking
+    a failed build's anomalies for the anomaly book.
     """
     problem = on_problem or (lambda _: None)
     embedded = store if isinstance(store, EmbeddedStore) else None
@@ -150,7 +151,7 @@ def ingest_build(
     # The anomaly book (clusters, "new or known") learns from the events, its work per
     # line done where they are split; the matching too, when the scanner does not find
     # the matches. Else the events never leave the workers: only their documents do.
-    recorder = ingest_recorder(store, build, problem)
+    recorder = ingest_recorder(store, build, problem, workers)
     try:
         scan = isinstance(source, DirSource | FileSource) and hyperscan_available()
         need_events = maker is None or not scan

@@ -39,11 +39,16 @@ class ChildFailed(RecheckError, RuntimeError):
 
 
 def fork_map(
-    function: Callable[[_Task], _Result], tasks: Sequence[_Task], processes: int
+    function: Callable[[_Task], _Result],
+    tasks: Sequence[_Task],
+    processes: int,
+    keep: Sequence[int] = (),
 ) -> list[_Result]:
     """``[function(task) for task in tasks]``, computed by ``processes`` processes.
 
     An exception raised in a child is raised here, as it would be without children.
+    The children close their inherited files (``keep_only``) but ``keep``'s descriptors:
+    files of this process's own that they read (never a file another thread locks).
     """
     processes = min(processes, len(tasks))
     if processes <= 1:
@@ -58,7 +63,7 @@ def fork_map(
             result_read, result_write = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child: work, send, and leave without running exit handlers
-                keep_only(queue_read, result_write)
+                keep_only(queue_read, result_write, *keep)
                 _serve(function, tasks, per, queue_read, result_write)
             os.close(result_write)
             children.append((pid, result_read))

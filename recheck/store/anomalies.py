@@ -288,9 +288,15 @@ class IngestRecorder:
     build's top anomalies against the passing builds of its job the book holds."""
 
     def __init__(
-        self, book: AnomalyBook, build: Build, on_problem: Callable[[FileProblem], None]
+        self,
+        book: AnomalyBook,
+        build: Build,
+        on_problem: Callable[[FileProblem], None],
+        workers: int = 1,
     ) -> None:
+        """``workers``: processes ranking a failed build's files (``rank``)."""
         self._book = book
+        self._workers = workers
         self._build = build
         self._on_problem = on_problem
         self._passing = build.build_status == "SUCCESS"
@@ -423,7 +429,7 @@ class IngestRecorder:
             self._book.record_passing(uuid, job, moment, self._digests)
             return
         self._book.forget_before(datetime.now(UTC) - timedelta(days=DEFAULT_BUILD_DAYS))
-        anomalies = rank(list(self._files.values()), TOP)
+        anomalies = rank(list(self._files.values()), TOP, workers=self._workers)
         self._book.record_failure(
             [
                 BookedAnomaly(
@@ -437,16 +443,18 @@ class IngestRecorder:
 
 
 def ingest_recorder(
-    store: Store, build: Build, on_problem: Callable[[FileProblem], None]
+    store: Store, build: Build, on_problem: Callable[[FileProblem], None], workers: int = 1
 ) -> IngestRecorder | None:
     """A recorder for ``build`` when ``store`` keeps an anomaly book and the build's
     status says whether it passed; else None. A book that cannot be used is reported to
-    ``on_problem`` (the build is stored all the same); the caller closes the recorder."""
+    ``on_problem`` (the build is stored all the same); the caller closes the recorder.
+    ``workers``: processes ranking a failed build's files, from a process without
+    other threads."""
     if build.build_status is None:
         return None
     try:
         book = AnomalyBook.of(store)
-        return None if book is None else IngestRecorder(book, build, on_problem)
+        return None if book is None else IngestRecorder(book, build, on_problem, workers)
     except StoreError as exc:
         on_problem(FileProblem(BOOK_FILE, str(exc)))
         return None

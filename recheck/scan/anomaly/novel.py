@@ -120,6 +120,9 @@ class Spill:
             size, data[:numbers], data[numbers : numbers + texts], data[numbers + texts :]
         )
 
+    def fileno(self) -> int:
+        return self._file.fileno()
+
     def close(self) -> None:
         self._file.close()
 
@@ -175,6 +178,10 @@ class NovelLines:
 
     def __len__(self) -> int:
         return self._count
+
+    def descriptors(self) -> list[int]:
+        """The open files the lines are read from (a forked reader must keep them)."""
+        return [] if self._spill is None else [self._spill.fileno()]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, NovelLines):

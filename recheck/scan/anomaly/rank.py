@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +23,7 @@ from recheck.logs.split import StartTest, event_start_test, file_format, split_l
 from recheck.scan.anomaly.normalize import normalize
 from recheck.scan.anomaly.novel import NovelLine
 from recheck.scan.anomaly.reading import FileNovelty
+from recheck.scan.forkmap import fork_map
 
 __all__ = ["DEFAULT_TOP", "Anomaly", "message_of", "rank"]
 
@@ -337,13 +339,40 @@ def rank(
     files: Sequence[FileNovelty],
     top: int = DEFAULT_TOP,
     history: HistoryLookup | None = None,
+    workers: int = 1,
 ) -> list[Anomaly]:
-    """The ``top`` anomalies of the failed build's files, best first, one per key."""
+    """The ``top`` anomalies of the failed build's files, best first, one per key.
+
+    ``workers`` above 1: the files are scored by that many processes, this one and
+    forked ones (``recheck.scan.forkmap``: only from a process without other threads).
+    """
     # (score, its file, line, text, group) of the best events, the first of equal scores
     # first: an Anomaly, with its context, is made only for those that may be shown (a
     # build without baselines has ~100k events, and its lines are read a file at a time).
-    found = heapq.nsmallest(max(top * 5, 50), _scored_events(files), key=lambda item: -item[0])
-    return chosen_anomalies(found, top, history)
+    wanted = max(top * 5, 50)
+    if workers > 1 and len(files) > 1 and threading.active_count() == 1:
+        # Each file's best events, then the best of them in the files' order: the same
+        # events, and of equal scores the same first.
+        biggest = sorted(range(len(files)), key=lambda index: -len(files[index].novel))
+
+        def best_of(index: int) -> list[tuple[float, int, str, list[NovelLine]]]:
+            found = heapq.nsmallest(wanted, _scored_events([files[index]]), key=_worst_first)
+            return [(score, number, text, group) for score, _, number, text, group in found]
+
+        spills = sorted({fd for novelty in files for fd in novelty.novel.descriptors()})
+        bests = dict(zip(biggest, fork_map(best_of, biggest, workers, spills), strict=True))
+        events: Iterable[ScoredEvent] = (
+            (score, files[index], number, text, group)
+            for index in range(len(files))
+            for score, number, text, group in bests[index]
+        )
+    else:
+        events = _scored_events(files)
+    return chosen_anomalies(heapq.nsmallest(wanted, events, key=_worst_first), top, history)
+
+
+def _worst_first(event: ScoredEvent) -> float:
+    return -event[0]
 
 
 ScoredEvent = tuple[float, FileNovelty, int, str, list[NovelLine]]

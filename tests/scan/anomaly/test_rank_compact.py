@@ -1,12 +1,14 @@
 """``rank`` over compact novel lines (``NovelLines``: chunks, in memory or in a spill
 file, read a file at a time, the best events kept as they come) finds exactly the
 anomalies the tuple-based rank did (``tuple_rank``): the same keys, lines, texts, scores,
-contexts, tags and order. On real builds (every line novel, and some lines known) and on
-generated lines (tracebacks, oslo errors, repeats, lines without letters, numbers out
-of order or repeated), with the history's penalty too, in chunks of any size."""
+contexts, tags and order. On real builds (every line novel, and some lines known; files
+scored in one process or several) and on generated lines (tracebacks, oslo errors,
+repeats, lines without letters, numbers out of order or repeated), with the history's
+penalty too, in chunks of any size."""
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -94,6 +96,11 @@ def test_real_builds_rank_as_tuples_did(tmp_path: Path, path: Path) -> None:
         for files in (every, some):
             _assert_same(files, [1_000_000], None)
             _assert_same(files, [1, 7, 500], spill)
+            # Files scored in forked processes too (from the spill they share).
+            compact = [_compact(file, [1, 7, 500], spill) for file in files]
+            assert threading.active_count() == 1  # else rank would not fork
+            for top in (1, 20):
+                assert rank(compact, top, workers=3) == tuple_rank(files, top)
     finally:
         spill.close()
 
