@@ -243,8 +243,9 @@ def _groups(novelty: FileNovelty, ends: set[int]) -> Iterable[list[NovelLine]]:
 
 
 _REMEMBERED = 1 << 14
-"""Texts (or keys) whose answers ranking a file remembers: a build's lines repeat (the
-519k novel lines of the benchmark build have 24k texts); the memory stays bounded."""
+"""Texts (or keys) whose answers ranking remembers, the least recently used forgotten: a
+build's lines repeat (the 519k novel lines of the benchmark build have 24k texts), and
+its memory stays bounded when they do not."""
 _CONSOLE_PREFIX = re.compile(r"^\S+ \S+ \| ")
 
 
