@@ -85,8 +85,8 @@ def index_words(text: str) -> str:
     letter or a digit, or a separator (``_`` ``:`` ``.`` ``'`` ``,`` ``;``) between two,
     and tokens are separated by other characters; so, unless a run of token characters
     is too long for one token, translating the text's bytes gives the same words."""
-    if text.isascii() and (len(text) <= analysis.MAX_TOKEN_LENGTH or not _LONG_RUN.search(text)):
-        return text.encode("ascii").translate(_WORDS).decode("ascii")
+    if _translatable(text):
+        return _ascii_words(text)
     return " ".join(" ".join(token_words(token)) for token in analysis.tokenize(text))
 
 
@@ -94,9 +94,17 @@ def token_words(token: str) -> list[str]:
     """The index's words for one of the engine's tokens: an ASCII token's runs of
     letters and digits (``10.0.0.1``: ``10 0 0 1``; ``nova_compute``: ``nova compute``);
     any other token whole (it never holds whitespace)."""
-    if token.isascii():
-        return token.encode("ascii").translate(_WORDS).decode("ascii").split()
-    return [token]
+    return _ascii_words(token).split() if token.isascii() else [token]
+
+
+def _translatable(text: str) -> bool:
+    """Whether ``_ascii_words`` of ``text`` are its words (``index_words``)."""
+    return text.isascii() and (len(text) <= analysis.MAX_TOKEN_LENGTH or not _LONG_RUN.search(text))
+
+
+def _ascii_words(text: str) -> str:
+    """ASCII ``text`` with every byte but a letter or digit a space, letters lowercased."""
+    return text.encode("ascii").translate(_WORDS).decode("ascii")
 
 
 def block_rank(number: int, position: int) -> int:
@@ -218,7 +226,6 @@ class DocumentMaker:
 
 def _json_words(text: str) -> str:
     """``index_words(text)`` as a JSON string."""
-    if text.isascii() and (len(text) <= analysis.MAX_TOKEN_LENGTH or not _LONG_RUN.search(text)):
-        # Letters, digits and spaces: JSON as they are.
-        return '"' + text.encode("ascii").translate(_WORDS).decode("ascii") + '"'
+    if _translatable(text):
+        return '"' + _ascii_words(text) + '"'  # letters, digits and spaces: JSON as they are
     return _string(index_words(text))
