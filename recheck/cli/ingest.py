@@ -16,7 +16,7 @@ import gc
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -301,18 +301,19 @@ def _ingest_one(
 def _expired_note(when: datetime | None, event_days: float, build_days: float) -> str | None:
     """What to say of a build that ended before the store keeps events (or builds):
     retention drops them soon after the ingest, and searches would silently miss them."""
+    from recheck.store.base import days_before, utc  # retention's own reckoning
+
     if when is None:
         return None
-    moment = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-    age = datetime.now(UTC) - moment
+    moment, now = utc(when), utc(None)
     ended = f"the build ended {moment:%Y-%m-%d},"
-    if age > timedelta(days=build_days):
+    if moment < days_before(now, build_days):
         return (
             f"{ended} more than store.build_days ({build_days:g}) days ago: retention "
             "drops it, its events and matches soon after this ingest; raise "
             "store.build_days and store.event_days in bot.yaml to keep them"
         )
-    if age > timedelta(days=event_days):
+    if moment < days_before(now, event_days):
         return (
             f"{ended} more than store.event_days ({event_days:g}) days ago: retention "
             "drops its events soon after this ingest (its matches stay); raise "
