@@ -266,12 +266,11 @@ def _is_exception_line(text: str) -> bool:
     return any(map(text.__contains__, _EXCEPTION_ENDS)) and bool(_EXCEPTION_LINE.search(text))
 
 
-def _traceback_marks(novel: Iterable[NovelLine]) -> tuple[set[int], set[int], set[int]]:
-    """Numbers of the lines that are a traceback's frames (``File "...", line N``), of
-    those ending a traceback (the first line after its frames that is not one, the
-    frames a ``File`` line and the code line under it) and of its source lines (under a
-    frame, not an exception): in one reading of the lines when their numbers increase
-    (as a file's do), the source lines in a second one else."""
+def _traceback_marks(novel: Iterable[NovelLine]) -> tuple[set[int], set[int]]:
+    """Numbers of the lines ending a traceback (the first line after its frames that is
+    not one, the frames a ``File "...", line N`` line and the code line under it) and of
+    its source lines (under a frame, not an exception): in one reading of the lines when
+    their numbers increase (as a file's do), the source lines in a second one else."""
     frames: set[int] = set()
     ends: set[int] = set()
     code: set[int] = set()
@@ -294,7 +293,7 @@ def _traceback_marks(novel: Iterable[NovelLine]) -> tuple[set[int], set[int], se
         previous = number
     if not increasing:
         code = _code_lines(novel, frames)
-    return frames, ends, code
+    return ends, code
 
 
 def _code_lines(novel: Iterable[NovelLine], frames: set[int]) -> set[int]:
@@ -423,7 +422,7 @@ def _scored_events(files: Sequence[FileNovelty]) -> Iterator[ScoredEvent]:
             continue
         end = _end_weight(novelty.tags)
         oslo = file_format(novelty.tags) == "oslofmt"
-        _, ends, code = _traceback_marks(novelty.novel)
+        ends, code = _traceback_marks(novelty.novel)
         for group in _groups(novelty, ends):
             if len(group) == 1:  # most events: their line is their best
                 number, text, key = group[0]
