@@ -224,6 +224,13 @@ def _run_keys(run: Sequence[tuple[str, Event]]) -> tuple[list[str], list[bytes]]
     return texts, keys
 
 
+def _cut_lines(text: str) -> str:
+    """An event's text with each of its lines cut to MAX_LINE_BYTES characters."""
+    if len(text) <= MAX_LINE_BYTES:
+        return text
+    return "\n".join(line[:MAX_LINE_BYTES] for line in text.split("\n"))
+
+
 def _all_novel(
     firsts: list[int], counts: list[int], texts: list[str], keys: list[bytes]
 ) -> tuple[NovelChunk, Counter[bytes]]:
@@ -234,12 +241,7 @@ def _all_novel(
     else:
         numbers = list(chain.from_iterable(map(range, firsts, map(operator.add, firsts, counts))))
     if max(map(len, texts)) > MAX_LINE_BYTES:
-        texts = [
-            "\n".join(line[:MAX_LINE_BYTES] for line in text.split("\n"))
-            if len(text) > MAX_LINE_BYTES
-            else text
-            for text in texts
-        ]
+        texts = [_cut_lines(text) for text in texts]
     return NovelChunk.joined(numbers, "\n".join(texts), b"\n".join(keys)), Counter(keys)
 
 
@@ -259,9 +261,7 @@ class _NovelOf:
         count = len(keys)
         if not self._known:  # no baseline: all novel, the event's text kept whole
             self.numbers.extend(range(first, first + count))
-            if len(text) > MAX_LINE_BYTES:
-                text = "\n".join(line[:MAX_LINE_BYTES] for line in text.split("\n"))
-            self._texts.append(text)
+            self._texts.append(_cut_lines(text))
             self.keys.extend(keys)
             return count
         lines = text.split("\n") if count > 1 else [text]
